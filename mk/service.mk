@@ -1,0 +1,3 @@
+.PHONY: test-service
+test-service: deps venv
+	cd service && python -m pytest -q

@@ -1,0 +1,1 @@
+"""A Glance-compatible image service: Image API v2, registry, and management commands."""

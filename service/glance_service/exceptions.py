@@ -1,0 +1,198 @@
+"""Error types of the service.
+
+Every layer raises these; the HTTP layer maps them to status codes in exactly one
+place (``glance_service.api.errors``), and the registry RPC carries them across the
+wire by class name (``glance_service.registry``). Add a subclass rather than a new
+mapping: the base class decides the HTTP code.
+"""
+
+
+class GlanceServiceError(Exception):
+    """Base class. ``message`` is safe to show to the API caller."""
+
+    default_message = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+# -- 400 --------------------------------------------------------------------
+class BadRequest(GlanceServiceError):
+    default_message = "The request is invalid."
+
+
+class InvalidFilter(BadRequest):
+    default_message = "Invalid filter."
+
+
+class InvalidSortKey(BadRequest):
+    default_message = "Invalid sort key."
+
+
+class InvalidMarker(BadRequest):
+    default_message = "Invalid marker: the image could not be found."
+
+
+class InvalidJsonPatch(BadRequest):
+    default_message = "Invalid JSON patch."
+
+
+class SchemaValidationError(BadRequest):
+    default_message = "The body does not match the schema."
+
+
+# -- 401 --------------------------------------------------------------------
+class Unauthorized(GlanceServiceError):
+    default_message = "The request needs authentication."
+
+
+# -- 403 --------------------------------------------------------------------
+class Forbidden(GlanceServiceError):
+    default_message = "You are not authorized to complete this action."
+
+
+class ReadOnlyProperty(Forbidden):
+    default_message = "Attribute is read-only."
+
+
+class ReservedProperty(Forbidden):
+    default_message = "Attribute is reserved."
+
+
+class ProtectedImageDelete(Forbidden):
+    default_message = "Image is protected and cannot be deleted."
+
+
+class InvalidImageStatusTransition(Forbidden):
+    """An operation that the image's status does not allow and that upstream answers with 403
+    (deactivate/reactivate from the wrong status, format changes after upload)."""
+
+    default_message = "The image status does not allow this operation."
+
+
+# -- 404 --------------------------------------------------------------------
+class NotFound(GlanceServiceError):
+    default_message = "The resource could not be found."
+
+
+class ImageNotFound(NotFound):
+    default_message = "No image found."
+
+
+class MemberNotFound(NotFound):
+    default_message = "No member found."
+
+
+class TagNotFound(NotFound):
+    default_message = "Tag not found."
+
+
+class LocationNotFound(NotFound):
+    default_message = "Location not found."
+
+
+class TaskNotFound(NotFound):
+    default_message = "Task not found."
+
+
+# -- 405 --------------------------------------------------------------------
+class MethodNotAllowed(GlanceServiceError):
+    default_message = "The method is not allowed for this resource."
+
+    def __init__(self, allowed: list[str], message: str | None = None):
+        self.allowed = allowed
+        super().__init__(message)
+
+
+# -- 409 --------------------------------------------------------------------
+class Conflict(GlanceServiceError):
+    default_message = "The request conflicts with the resource's current state."
+
+
+class Duplicate(Conflict):
+    default_message = "The resource already exists."
+
+
+class ImageStatusConflict(Conflict):
+    """The image is not in the status the operation needs (e.g. upload to an active image),
+    or an atomic status change lost a race (``image_update(..., from_state=...)``)."""
+
+    default_message = "The image is not in a status that allows this operation."
+
+
+# -- 410 --------------------------------------------------------------------
+class Gone(GlanceServiceError):
+    default_message = "The resource is gone."
+
+
+# -- 413 --------------------------------------------------------------------
+class RequestEntityTooLarge(GlanceServiceError):
+    default_message = "The request is too large."
+
+
+class ImageSizeLimitExceeded(RequestEntityTooLarge):
+    default_message = "The provided image is too large."
+
+
+class StorageQuotaFull(RequestEntityTooLarge):
+    default_message = "The storage quota is full."
+
+
+class LimitExceeded(RequestEntityTooLarge):
+    default_message = "A limit has been exceeded."
+
+
+class StorageFull(RequestEntityTooLarge):
+    default_message = "There is not enough disk space in the image store."
+
+
+# -- 415 --------------------------------------------------------------------
+class UnsupportedMediaType(GlanceServiceError):
+    default_message = "Unsupported media type."
+
+    def __init__(self, message: str | None = None, accept_patch: str | None = None):
+        self.accept_patch = accept_patch
+        super().__init__(message)
+
+
+class InvalidImageData(UnsupportedMediaType):
+    default_message = "Image data does not match the declared disk format."
+
+
+# -- 416 --------------------------------------------------------------------
+class RangeNotSatisfiable(GlanceServiceError):
+    default_message = "Requested range not satisfiable."
+
+    def __init__(self, size: int | None = None, message: str | None = None):
+        self.size = size
+        super().__init__(message)
+
+
+# -- 503 --------------------------------------------------------------------
+class ServiceUnavailable(GlanceServiceError):
+    default_message = "The service is temporarily unavailable."
+
+
+class RegistryUnavailable(ServiceUnavailable):
+    default_message = "The image registry is unavailable."
+
+
+class StoreUnavailable(ServiceUnavailable):
+    default_message = "The image store is unavailable."
+
+
+def by_name(name: str) -> type[GlanceServiceError]:
+    """The exception class called ``name`` (used to re-raise errors that crossed the registry RPC)."""
+    found = _registry().get(name)
+    return found if found is not None else GlanceServiceError
+
+
+def _registry() -> dict[str, type[GlanceServiceError]]:
+    out: dict[str, type[GlanceServiceError]] = {}
+    stack: list[type[GlanceServiceError]] = [GlanceServiceError]
+    while stack:
+        cls = stack.pop()
+        out[cls.__name__] = cls
+        stack.extend(cls.__subclasses__())
+    return out
