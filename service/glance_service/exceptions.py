@@ -1,9 +1,9 @@
 """Error types of the service.
 
-Every layer raises these; the HTTP layer maps them to status codes in exactly one
-place (``glance_service.api.errors``), and the registry RPC carries them across the
-wire by class name (``glance_service.registry``). Add a subclass rather than a new
-mapping: the base class decides the HTTP code.
+Every layer raises these. The HTTP status of each is its class's ``code``, set once on the
+base classes below and inherited: the API (``glance_service.api.errors``) and the registry
+RPC both answer with it, and the RPC client re-raises errors by class name. Add a subclass
+rather than a new code.
 """
 
 
@@ -11,6 +11,7 @@ class GlanceServiceError(Exception):
     """Base class. ``message`` is safe to show to the API caller."""
 
     default_message = "An unknown error occurred."
+    code = 500
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
@@ -20,6 +21,7 @@ class GlanceServiceError(Exception):
 # -- 400 --------------------------------------------------------------------
 class BadRequest(GlanceServiceError):
     default_message = "The request is invalid."
+    code = 400
 
 
 class InvalidFilter(BadRequest):
@@ -45,11 +47,13 @@ class SchemaValidationError(BadRequest):
 # -- 401 --------------------------------------------------------------------
 class Unauthorized(GlanceServiceError):
     default_message = "The request needs authentication."
+    code = 401
 
 
 # -- 403 --------------------------------------------------------------------
 class Forbidden(GlanceServiceError):
     default_message = "You are not authorized to complete this action."
+    code = 403
 
 
 class ReadOnlyProperty(Forbidden):
@@ -74,6 +78,7 @@ class InvalidImageStatusTransition(Forbidden):
 # -- 404 --------------------------------------------------------------------
 class NotFound(GlanceServiceError):
     default_message = "The resource could not be found."
+    code = 404
 
 
 class ImageNotFound(NotFound):
@@ -99,6 +104,7 @@ class TaskNotFound(NotFound):
 # -- 405 --------------------------------------------------------------------
 class MethodNotAllowed(GlanceServiceError):
     default_message = "The method is not allowed for this resource."
+    code = 405
 
     def __init__(self, allowed: list[str], message: str | None = None):
         self.allowed = allowed
@@ -108,6 +114,7 @@ class MethodNotAllowed(GlanceServiceError):
 # -- 409 --------------------------------------------------------------------
 class Conflict(GlanceServiceError):
     default_message = "The request conflicts with the resource's current state."
+    code = 409
 
 
 class Duplicate(Conflict):
@@ -124,11 +131,13 @@ class ImageStatusConflict(Conflict):
 # -- 410 --------------------------------------------------------------------
 class Gone(GlanceServiceError):
     default_message = "The resource is gone."
+    code = 410
 
 
 # -- 413 --------------------------------------------------------------------
 class RequestEntityTooLarge(GlanceServiceError):
     default_message = "The request is too large."
+    code = 413
 
 
 class ImageSizeLimitExceeded(RequestEntityTooLarge):
@@ -150,6 +159,7 @@ class StorageFull(RequestEntityTooLarge):
 # -- 415 --------------------------------------------------------------------
 class UnsupportedMediaType(GlanceServiceError):
     default_message = "Unsupported media type."
+    code = 415
 
     def __init__(self, message: str | None = None, accept_patch: str | None = None):
         self.accept_patch = accept_patch
@@ -163,6 +173,7 @@ class InvalidImageData(UnsupportedMediaType):
 # -- 416 --------------------------------------------------------------------
 class RangeNotSatisfiable(GlanceServiceError):
     default_message = "Requested range not satisfiable."
+    code = 416
 
     def __init__(self, size: int | None = None, message: str | None = None):
         self.size = size
@@ -172,6 +183,7 @@ class RangeNotSatisfiable(GlanceServiceError):
 # -- 503 --------------------------------------------------------------------
 class ServiceUnavailable(GlanceServiceError):
     default_message = "The service is temporarily unavailable."
+    code = 503
 
 
 class RegistryUnavailable(ServiceUnavailable):
