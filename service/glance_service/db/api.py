@@ -1,0 +1,777 @@
+"""``DatabaseAPI``: the data API (``db/interface.py``) over SQLAlchemy.
+
+Queries are SQLAlchemy Core statements on the mapped tables and return plain rows: a list
+of 1000 images costs four queries (images, then properties, tags and locations for all of
+them at once), never one per image. Who may see an image is decided in one place: the
+"visibility" section below (reference section 4.1).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from oslo_config import cfg
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from glance_service import exceptions
+from glance_service.context import RequestContext
+from glance_service.db import session as db_session
+from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
+
+IMAGES = Image.__table__
+PROPS = ImageProperty.__table__
+TAGS = ImageTag.__table__
+MEMBERS = ImageMember.__table__
+LOCS = ImageLocation.__table__
+
+IMAGE_COLUMNS = tuple(c.name for c in IMAGES.columns)
+_TIMESTAMP_COLUMNS = frozenset({"created_at", "updated_at", "deleted_at"})
+# Columns a caller may set; id/created_at on create only, deleted* through image_destroy.
+_WRITABLE = frozenset(IMAGE_COLUMNS) - {"id", "created_at", "updated_at", "deleted_at", "deleted"}
+_SORT_KEYS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
+_FILTER_COLUMNS = frozenset(
+    {
+        "name",
+        "id",
+        "status",
+        "visibility",
+        "container_format",
+        "disk_format",
+        "size",
+        "virtual_size",
+        "min_disk",
+        "min_ram",
+        "owner",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "created_at",
+        "updated_at",
+        "protected",
+        "os_hidden",
+    }
+)
+MEMBER_STATUSES = frozenset({"pending", "accepted", "rejected"})
+LOCATION_STATUSES = frozenset({"active", "pending_delete", "deleted"})
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def isotime(value: datetime.datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def parse_time(value: Any) -> datetime.datetime | None:
+    """ISO 8601 string (any offset, or ``Z``) or datetime → naive UTC datetime."""
+    if value is None or isinstance(value, datetime.datetime):
+        if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+            return value.astimezone(datetime.UTC).replace(tzinfo=None)
+        return value
+    if not isinstance(value, str):
+        raise exceptions.InvalidFilter(f"Invalid timestamp: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise exceptions.InvalidFilter(f"Invalid timestamp: {value!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+    return parsed
+
+
+class DatabaseAPI:
+    """The data API over the database named by ``[database] connection`` (or ``url``)."""
+
+    def __init__(self, conf: cfg.ConfigOpts | None = None, url: str | None = None):
+        self.db = db_session.Database(conf, url=url)
+
+    # -- images ---------------------------------------------------------------
+    def image_create(self, ctx: RequestContext, values: dict) -> dict:
+        values = dict(values)
+        props = values.pop("properties", None) or {}
+        tags = values.pop("tags", None) or []
+        image_id = values.pop("id", None) or str(uuid.uuid4())
+        row = _column_values(values, allow_created_at=True)
+        now = utcnow()
+        row.setdefault("created_at", now)
+        row.update(id=image_id, updated_at=now, deleted=False, deleted_at=None)
+        row.setdefault("status", "queued")
+        row.setdefault("visibility", "shared")
+        row.setdefault("owner", ctx.owner)
+        for flag in ("protected", "os_hidden"):
+            if row.get(flag) is None:
+                row[flag] = False
+        for minimum in ("min_disk", "min_ram"):
+            if row.get(minimum) is None:
+                row[minimum] = 0
+        try:
+            with self.db.writer() as s:
+                if s.execute(sa.select(IMAGES.c.id).where(IMAGES.c.id == image_id)).first():
+                    raise exceptions.Duplicate(f"An image with identifier {image_id} already exists")
+                s.execute(IMAGES.insert().values(**row))
+                _set_properties(s, image_id, props, purge=False, now=now)
+                _replace_tags(s, image_id, tags, now)
+                return _records(s, [_get_row(s, image_id, include_deleted=False)])[0]
+        except IntegrityError as exc:
+            raise exceptions.Duplicate(f"An image with identifier {image_id} already exists") from exc
+
+    def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
+        with self.db.reader() as s:
+            row = _visible_row(s, ctx, image_id, include_deleted=include_deleted)
+            return _records(s, [row])[0]
+
+    def image_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_keys: list[str] | None = None,
+        sort_dirs: list[str] | None = None,
+    ) -> list[dict]:
+        filters = filters or {}
+        keys, dirs = _sorting(sort_keys, sort_dirs)
+        if limit is not None and limit <= 0:
+            if marker is not None:
+                with self.db.reader() as s:
+                    _marker_row(s, ctx, marker)
+            return []
+        with self.db.reader() as s:
+            query = sa.select(IMAGES).where(*_list_visibility(ctx, filters), *_filter_clauses(filters))
+            if marker is not None:
+                query = query.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
+            order = [
+                IMAGES.c[k].asc() if d == "asc" else IMAGES.c[k].desc()
+                for k, d in zip(keys, dirs, strict=True)
+            ]
+            query = query.order_by(*order)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = s.execute(query).all()
+            return _records(s, rows)
+
+    def image_update(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        values: dict,
+        purge_props: bool = False,
+        from_state: str | None = None,
+    ) -> dict:
+        values = dict(values)
+        props = values.pop("properties", None)
+        tags = values.pop("tags", None)
+        row = _column_values(values, allow_created_at=False)
+        now = utcnow()
+        row["updated_at"] = now
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            where = [IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false()]
+            if from_state is not None:
+                where.append(IMAGES.c.status == from_state)
+            # One statement: the status check and the change cannot be separated by a racer.
+            changed = s.execute(IMAGES.update().where(*where).values(**row)).rowcount
+            if not changed:
+                if from_state is not None:
+                    current = s.execute(sa.select(IMAGES.c.status).where(IMAGES.c.id == image_id)).scalar()
+                    raise exceptions.ImageStatusConflict(
+                        f"Image {image_id} is in status {current}, not {from_state}: the change was not made"
+                    )
+                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+            if props is not None or purge_props:
+                _set_properties(s, image_id, props or {}, purge=purge_props, now=now)
+            if tags is not None:
+                _replace_tags(s, image_id, tags, now)
+            return _records(s, [_get_row(s, image_id, include_deleted=False)])[0]
+
+    def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
+        now = utcnow()
+        with self.db.writer() as s:
+            row = _visible_row(s, ctx, image_id)
+            before = _records(s, [row])[0]
+            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
+            changed = s.execute(
+                IMAGES.update()
+                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
+                .values(status="deleted", **gone)
+            ).rowcount
+            if not changed:
+                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+            for table in (PROPS, TAGS, MEMBERS):
+                s.execute(
+                    table.update()
+                    .where(table.c.image_id == image_id, table.c.deleted == sa.false())
+                    .values(**gone)
+                )
+            s.execute(
+                LOCS.update()
+                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
+                .values(status="deleted", **gone)
+            )
+            return before
+
+    # -- tags -------------------------------------------------------------------
+    def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            exists = s.execute(
+                sa.select(TAGS.c.id).where(
+                    TAGS.c.image_id == image_id, TAGS.c.value == tag, TAGS.c.deleted == sa.false()
+                )
+            ).first()
+            if not exists:
+                now = utcnow()
+                s.execute(
+                    TAGS.insert().values(
+                        image_id=image_id, value=tag, created_at=now, updated_at=now, deleted=False
+                    )
+                )
+
+    def image_tag_delete(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            now = utcnow()
+            changed = s.execute(
+                TAGS.update()
+                .where(TAGS.c.image_id == image_id, TAGS.c.value == tag, TAGS.c.deleted == sa.false())
+                .values(deleted=True, deleted_at=now, updated_at=now)
+            ).rowcount
+            if not changed:
+                raise exceptions.TagNotFound(f"Tag {tag} not found on image {image_id}")
+
+    # -- locations ----------------------------------------------------------------
+    def image_location_add(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        url: str,
+        metadata: dict | None = None,
+        status: str = "active",
+    ) -> dict:
+        _check_location_status(status)
+        now = utcnow()
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            result = s.execute(
+                LOCS.insert().values(
+                    image_id=image_id,
+                    value=url,
+                    meta_data=json.dumps(metadata or {}),
+                    status=status,
+                    created_at=now,
+                    updated_at=now,
+                    deleted=False,
+                )
+            )
+            location_id = result.inserted_primary_key[0]
+        return {"id": location_id, "url": url, "metadata": metadata or {}, "status": status}
+
+    def image_location_update(
+        self, ctx: RequestContext, image_id: str, location_id: int, values: dict
+    ) -> dict:
+        unknown = set(values) - {"metadata", "status", "url"}
+        if unknown:
+            raise exceptions.BadRequest(f"Unknown location attribute(s): {', '.join(sorted(unknown))}")
+        row: dict[str, Any] = {"updated_at": utcnow()}
+        if "metadata" in values:
+            row["meta_data"] = json.dumps(values["metadata"] or {})
+        if "url" in values:
+            row["value"] = values["url"]
+        if "status" in values:
+            _check_location_status(values["status"])
+            row["status"] = values["status"]
+            if values["status"] == "deleted":
+                row.update(deleted=True, deleted_at=row["updated_at"])
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            where = [LOCS.c.id == location_id, LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false()]
+            if not s.execute(LOCS.update().where(*where).values(**row)).rowcount:
+                raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
+            loc = s.execute(sa.select(LOCS).where(LOCS.c.id == location_id)).one()
+            return _location(loc)
+
+    def image_location_delete(
+        self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted"
+    ) -> None:
+        if status not in ("deleted", "pending_delete"):
+            raise exceptions.BadRequest(
+                f"A deleted location's status must be deleted or pending_delete, not {status}"
+            )
+        now = utcnow()
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            changed = s.execute(
+                LOCS.update()
+                .where(LOCS.c.id == location_id, LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
+                .values(status=status, deleted=True, deleted_at=now, updated_at=now)
+            ).rowcount
+            if not changed:
+                raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
+
+    # -- members --------------------------------------------------------------------
+    def image_member_create(self, ctx: RequestContext, image_id: str, member: str) -> dict:
+        now = utcnow()
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            rows = s.execute(
+                sa.select(MEMBERS).where(MEMBERS.c.image_id == image_id, MEMBERS.c.member == member)
+            ).all()
+            if any(not r.deleted for r in rows):
+                raise exceptions.Duplicate(f"{member} is already a member of image {image_id}")
+            if rows:
+                # Like Glance: re-adding a member revives its soft-deleted row.
+                revived = max(rows, key=lambda r: r.id)
+                s.execute(
+                    MEMBERS.update()
+                    .where(MEMBERS.c.id == revived.id)
+                    .values(status="pending", can_share=False, deleted=False, deleted_at=None, updated_at=now)
+                )
+                member_id = revived.id
+            else:
+                result = s.execute(
+                    MEMBERS.insert().values(
+                        image_id=image_id,
+                        member=member,
+                        status="pending",
+                        can_share=False,
+                        created_at=now,
+                        updated_at=now,
+                        deleted=False,
+                    )
+                )
+                member_id = result.inserted_primary_key[0]
+            return _member(s.execute(sa.select(MEMBERS).where(MEMBERS.c.id == member_id)).one())
+
+    def image_member_update(self, ctx: RequestContext, image_id: str, member: str, status: str) -> dict:
+        if status not in MEMBER_STATUSES:
+            raise exceptions.BadRequest(
+                f"Invalid member status {status!r}: must be one of pending, accepted, rejected"
+            )
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            where = [
+                MEMBERS.c.image_id == image_id,
+                MEMBERS.c.member == member,
+                MEMBERS.c.deleted == sa.false(),
+            ]
+            if not s.execute(
+                MEMBERS.update().where(*where).values(status=status, updated_at=utcnow())
+            ).rowcount:
+                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+            return _member(s.execute(sa.select(MEMBERS).where(*where)).one())
+
+    def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
+        now = utcnow()
+        with self.db.writer() as s:
+            _visible_row(s, ctx, image_id)
+            where = [
+                MEMBERS.c.image_id == image_id,
+                MEMBERS.c.member == member,
+                MEMBERS.c.deleted == sa.false(),
+            ]
+            changed = s.execute(
+                MEMBERS.update().where(*where).values(deleted=True, deleted_at=now, updated_at=now)
+            ).rowcount
+            if not changed:
+                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+
+    def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
+        with self.db.reader() as s:
+            image = _visible_row(s, ctx, image_id)
+            query = sa.select(MEMBERS).where(MEMBERS.c.image_id == image_id, MEMBERS.c.deleted == sa.false())
+            if not ctx.is_admin and (ctx.owner is None or ctx.owner != image.owner):
+                # A member sees only its own row.
+                query = query.where(MEMBERS.c.member == ctx.owner)
+            if member is not None:
+                query = query.where(MEMBERS.c.member == member)
+            rows = s.execute(query.order_by(MEMBERS.c.created_at, MEMBERS.c.id)).all()
+            return [_member(r) for r in rows]
+
+    # -- maintenance ----------------------------------------------------------------
+    def image_get_by_status(
+        self, ctx: RequestContext, status: str, updated_before: str | None = None
+    ) -> list[dict]:
+        if not ctx.is_admin:
+            raise exceptions.Forbidden("Listing images by status is for administrators only.")
+        query = sa.select(IMAGES).where(IMAGES.c.status == status, IMAGES.c.deleted == sa.false())
+        if updated_before is not None:
+            query = query.where(IMAGES.c.updated_at < parse_time(updated_before))
+        with self.db.reader() as s:
+            return _records(s, s.execute(query.order_by(IMAGES.c.created_at, IMAGES.c.id)).all())
+
+    def ping(self, ctx: RequestContext) -> dict:
+        try:
+            with self.db.reader() as s:
+                s.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise exceptions.ServiceUnavailable(
+                f"The image database is unreachable: {type(exc).__name__}"
+            ) from exc
+        return {"database": "ok", "backend": self.db.engine.dialect.name}
+
+
+# -- rows → records ------------------------------------------------------------
+def _image(row: sa.Row) -> dict:
+    m = row._mapping
+    out = {c: m[c] for c in IMAGE_COLUMNS}
+    for c in _TIMESTAMP_COLUMNS:
+        out[c] = isotime(out[c])
+    for c in ("protected", "os_hidden", "deleted"):
+        out[c] = bool(out[c])
+    return out
+
+
+def _location(row: sa.Row) -> dict:
+    return {
+        "id": row.id,
+        "url": row.value,
+        "metadata": json.loads(row.meta_data or "{}"),
+        "status": row.status,
+    }
+
+
+def _member(row: sa.Row) -> dict:
+    return {
+        "image_id": row.image_id,
+        "member": row.member,
+        "status": row.status,
+        "can_share": bool(row.can_share),
+        "created_at": isotime(row.created_at),
+        "updated_at": isotime(row.updated_at),
+        "deleted": bool(row.deleted),
+    }
+
+
+def _records(s: Session, rows: Iterable[sa.Row]) -> list[dict]:
+    """Image records with properties, tags and locations: one query per child table."""
+    images = [_image(r) for r in rows]
+    if not images:
+        return images
+    ids = [i["id"] for i in images]
+    props: dict[str, dict[str, str]] = {i: {} for i in ids}
+    tags: dict[str, list[str]] = {i: [] for i in ids}
+    locs: dict[str, list[dict]] = {i: [] for i in ids}
+    for chunk in _chunks(ids, 500):
+        for image_id, name, value in s.execute(
+            sa.select(PROPS.c.image_id, PROPS.c.name, PROPS.c.value).where(
+                PROPS.c.image_id.in_(chunk), PROPS.c.deleted == sa.false()
+            )
+        ):
+            props[image_id][name] = value
+        for image_id, value in s.execute(
+            sa.select(TAGS.c.image_id, TAGS.c.value).where(
+                TAGS.c.image_id.in_(chunk), TAGS.c.deleted == sa.false()
+            )
+        ):
+            tags[image_id].append(value)
+        for loc in s.execute(
+            sa.select(LOCS)
+            .where(LOCS.c.image_id.in_(chunk), LOCS.c.deleted == sa.false())
+            .order_by(LOCS.c.id)
+        ):
+            locs[loc.image_id].append(_location(loc))
+    for image in images:
+        image["properties"] = props[image["id"]]
+        image["tags"] = sorted(set(tags[image["id"]]))
+        image["locations"] = locs[image["id"]]
+    return images
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- reading with visibility -----------------------------------------------------
+def _get_row(s: Session, image_id: str, include_deleted: bool) -> sa.Row:
+    if not isinstance(image_id, str) or len(image_id) != 36:
+        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    row = s.execute(sa.select(IMAGES).where(IMAGES.c.id == image_id)).first()
+    if row is None or (row.deleted and not include_deleted):
+        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    return row
+
+
+def _visible_row(s: Session, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> sa.Row:
+    row = _get_row(s, image_id, include_deleted)
+    if not _can_see(s, ctx, row):
+        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    return row
+
+
+def _marker_row(s: Session, ctx: RequestContext, marker: str) -> sa.Row:
+    try:
+        return _visible_row(s, ctx, marker)
+    except exceptions.ImageNotFound:
+        raise exceptions.InvalidMarker(f"Invalid marker: no image found with ID {marker}") from None
+
+
+# -- visibility (reference section 4.1) ------------------------------------------------
+def _can_see(s: Session, ctx: RequestContext, row: sa.Row) -> bool:
+    """Single-image visibility: admin, ownerless, public/community, owner, or a member of a
+    shared image in any member status."""
+    if ctx.is_admin or row.owner is None or row.visibility in ("public", "community"):
+        return True
+    if ctx.owner is None:
+        return False
+    if row.owner == ctx.owner:
+        return True
+    if row.visibility != "shared":
+        return False
+    member = s.execute(
+        sa.select(MEMBERS.c.id).where(
+            MEMBERS.c.image_id == row.id, MEMBERS.c.member == ctx.owner, MEMBERS.c.deleted == sa.false()
+        )
+    ).first()
+    return member is not None
+
+
+def _list_visibility(ctx: RequestContext, filters: dict) -> list[sa.ColumnElement[bool]]:
+    """Listing: never deleted or killed; hidden images only on request; non-admins see public,
+    community, their own, and shared images where their member status matches; without a
+    visibility filter community images are dropped unless the caller owns them."""
+    owned = IMAGES.c.owner == ctx.owner if ctx.owner is not None else sa.false()
+    clauses = [
+        IMAGES.c.deleted == sa.false(),
+        IMAGES.c.status != "killed",
+        IMAGES.c.os_hidden == bool(filters.get("os_hidden", False)),
+    ]
+    wanted = filters.get("visibility")
+    if wanted is None:
+        clauses.append(sa.or_(IMAGES.c.visibility != "community", owned))
+    elif wanted != "all":
+        clauses.append(IMAGES.c.visibility == wanted)
+    if not ctx.is_admin:
+        member_of = [
+            MEMBERS.c.image_id == IMAGES.c.id,
+            MEMBERS.c.member == ctx.owner,
+            MEMBERS.c.deleted == sa.false(),
+        ]
+        status = filters.get("member_status") or "accepted"
+        if status != "all":
+            member_of.append(MEMBERS.c.status == status)
+        seen = [IMAGES.c.visibility.in_(("public", "community"))]
+        if ctx.owner is not None:
+            seen += [owned, sa.and_(IMAGES.c.visibility == "shared", sa.exists().where(*member_of))]
+        clauses.append(sa.or_(*seen))
+    return clauses
+
+
+# -- writing helpers ---------------------------------------------------------------
+def _column_values(values: dict, allow_created_at: bool) -> dict:
+    allowed = _WRITABLE | ({"created_at"} if allow_created_at else set())
+    unknown = set(values) - allowed
+    if unknown:
+        raise exceptions.BadRequest(f"Unknown or read-only image attribute(s): {', '.join(sorted(unknown))}")
+    row = dict(values)
+    if "created_at" in row:
+        row["created_at"] = parse_time(row["created_at"])
+    if "status" in row and not row["status"]:
+        raise exceptions.BadRequest("An image status cannot be empty")
+    return row
+
+
+def _set_properties(s: Session, image_id: str, props: dict, purge: bool, now: datetime.datetime) -> None:
+    """Upsert ``props``; with ``purge`` soft-delete every other live property.
+
+    The (image_id, name) pair is unique even among deleted rows, so a property that comes
+    back reuses its old row.
+    """
+    existing = {
+        r.name: r
+        for r in s.execute(
+            sa.select(PROPS.c.id, PROPS.c.name, PROPS.c.value, PROPS.c.deleted).where(
+                PROPS.c.image_id == image_id
+            )
+        )
+    }
+    new_rows = []
+    for name, value in props.items():
+        value = None if value is None else str(value)
+        old = existing.get(name)
+        if old is None:
+            new_rows.append(
+                {
+                    "image_id": image_id,
+                    "name": name,
+                    "value": value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "deleted": False,
+                }
+            )
+        elif old.deleted or old.value != value:
+            s.execute(
+                PROPS.update()
+                .where(PROPS.c.id == old.id)
+                .values(value=value, deleted=False, deleted_at=None, updated_at=now)
+            )
+    if new_rows:
+        s.execute(PROPS.insert(), new_rows)
+    if purge:
+        stale = [r.id for name, r in existing.items() if not r.deleted and name not in props]
+        if stale:
+            s.execute(
+                PROPS.update()
+                .where(PROPS.c.id.in_(stale))
+                .values(deleted=True, deleted_at=now, updated_at=now)
+            )
+
+
+def _replace_tags(s: Session, image_id: str, tags: Iterable[str], now: datetime.datetime) -> None:
+    wanted = set(tags)
+    live = {
+        value: tag_id
+        for tag_id, value in s.execute(
+            sa.select(TAGS.c.id, TAGS.c.value).where(
+                TAGS.c.image_id == image_id, TAGS.c.deleted == sa.false()
+            )
+        )
+    }
+    gone = [tag_id for value, tag_id in live.items() if value not in wanted]
+    if gone:
+        s.execute(
+            TAGS.update().where(TAGS.c.id.in_(gone)).values(deleted=True, deleted_at=now, updated_at=now)
+        )
+    added = [
+        {"image_id": image_id, "value": t, "created_at": now, "updated_at": now, "deleted": False}
+        for t in sorted(wanted - set(live))
+    ]
+    if added:
+        s.execute(TAGS.insert(), added)
+
+
+def _check_location_status(status: str) -> None:
+    if status not in LOCATION_STATUSES:
+        raise exceptions.BadRequest(f"Invalid location status {status!r}")
+
+
+# -- filters, sorting, markers ---------------------------------------------------------
+def _sorting(sort_keys: list[str] | None, sort_dirs: list[str] | None) -> tuple[list[str], list[str]]:
+    """Glance's rules: default created_at desc; one dir applies to all keys; created_at and id
+    appended as tie-breakers in the default direction."""
+    keys = list(sort_keys or ["created_at"])
+    dirs = list(sort_dirs or [])
+    for key in keys:
+        if key not in _SORT_KEYS:
+            raise exceptions.InvalidSortKey(f"Invalid sort key: {key}")
+    for d in dirs:
+        if d not in ("asc", "desc"):
+            raise exceptions.BadRequest(f"Invalid sort direction: {d}")
+    default_dir = "desc"
+    if not dirs:
+        dirs = [default_dir] * len(keys)
+    elif len(dirs) == 1:
+        default_dir = dirs[0]
+        dirs = dirs * len(keys)
+    elif len(dirs) != len(keys):
+        raise exceptions.BadRequest(
+            "The number of sort directions must be 1 or match the number of sort keys"
+        )
+    for tie in ("created_at", "id"):
+        if tie not in keys:
+            keys.append(tie)
+            dirs.append(default_dir)
+    return keys, dirs
+
+
+def _after_marker(marker: sa.Row, keys: list[str], dirs: list[str]) -> sa.ColumnElement[bool]:
+    """Rows strictly after ``marker`` in the (keys, dirs) order, NULL sorting lowest (as in
+    both SQLite and MySQL ascending order)."""
+    m = marker._mapping
+    alternatives = []
+    for i, (key, direction) in enumerate(zip(keys, dirs, strict=True)):
+        same = [_equal(IMAGES.c[k], m[k]) for k in keys[:i]]
+        alternatives.append(sa.and_(*same, _beyond(IMAGES.c[key], m[key], direction)))
+    return sa.or_(*alternatives)
+
+
+def _equal(column: sa.ColumnElement, value: Any) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value
+
+
+def _beyond(column: sa.ColumnElement, value: Any, direction: str) -> sa.ColumnElement[bool]:
+    if direction == "asc":
+        return column.is_not(None) if value is None else column > value
+    return sa.false() if value is None else sa.or_(column < value, column.is_(None))
+
+
+def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    for condition in filters.get("conditions") or []:
+        key, op, value = condition
+        if key in _FILTER_COLUMNS:
+            clauses.append(_column_condition(key, op, value))
+        else:
+            clauses.append(_property_condition(key, op, value))
+    for tag in filters.get("tags") or []:
+        clauses.append(
+            sa.exists().where(
+                TAGS.c.image_id == IMAGES.c.id, TAGS.c.value == tag, TAGS.c.deleted == sa.false()
+            )
+        )
+    return clauses
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if key in _TIMESTAMP_COLUMNS:
+        return parse_time(value)
+    if key in ("protected", "os_hidden"):
+        if isinstance(value, str):
+            if value not in ("true", "false", "True", "False"):
+                raise exceptions.InvalidFilter(f"Invalid value for {key}: {value!r}")
+            return value.lower() == "true"
+        return bool(value)
+    if key in ("size", "virtual_size", "min_disk", "min_ram"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise exceptions.InvalidFilter(f"Invalid value for {key}: {value!r}") from None
+    return value
+
+
+_OPS = {
+    "eq": lambda c, v: c == v,
+    "neq": lambda c, v: c != v,
+    "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v,
+    "lt": lambda c, v: c < v,
+    "lte": lambda c, v: c <= v,
+}
+
+
+def _column_condition(key: str, op: str, value: Any) -> sa.ColumnElement[bool]:
+    column = IMAGES.c[key]
+    if op == "in":
+        values = value if isinstance(value, list | tuple | set) else [value]
+        return column.in_([_coerce(key, v) for v in values])
+    if op not in _OPS:
+        raise exceptions.InvalidFilter(f"Invalid operator {op!r} for {key}")
+    value = _coerce(key, value)
+    if value is None:
+        if op == "eq":
+            return column.is_(None)
+        if op == "neq":
+            return column.is_not(None)
+        raise exceptions.InvalidFilter(f"Operator {op} needs a value for {key}")
+    return _OPS[op](column, value)
+
+
+def _property_condition(name: str, op: str, value: Any) -> sa.ColumnElement[bool]:
+    live = [PROPS.c.image_id == IMAGES.c.id, PROPS.c.name == name, PROPS.c.deleted == sa.false()]
+    if op == "eq":
+        return sa.exists().where(*live, PROPS.c.value == str(value))
+    if op == "in":
+        values = value if isinstance(value, list | tuple | set) else [value]
+        return sa.exists().where(*live, PROPS.c.value.in_([str(v) for v in values]))
+    raise exceptions.InvalidFilter(f"Custom property filters support equality only ({name})")

@@ -1,0 +1,127 @@
+"""Initial schema: images and their properties, tags, members and locations (Glance's names).
+
+Revision ID: 0001_initial
+Revises:
+Create Date: 2026-11-22
+
+Written out in full rather than imported from ``models.py``: a migration must keep
+describing the schema of its own revision when the models move on.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0001_initial"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def _timestamps() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS),
+        sa.Column("deleted_at", TS),
+        sa.Column("deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "images",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("name", sa.String(255)),
+        sa.Column("size", sa.BigInteger()),
+        sa.Column("virtual_size", sa.BigInteger()),
+        sa.Column("status", sa.String(30), nullable=False),
+        sa.Column("visibility", sa.String(20), nullable=False, server_default="shared"),
+        sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("os_hidden", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("checksum", sa.String(32)),
+        sa.Column("os_hash_algo", sa.String(64)),
+        sa.Column("os_hash_value", sa.String(128)),
+        sa.Column("owner", sa.String(255)),
+        sa.Column("disk_format", sa.String(20)),
+        sa.Column("container_format", sa.String(20)),
+        sa.Column("min_disk", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("min_ram", sa.Integer(), nullable=False, server_default="0"),
+        *_timestamps(),
+        **MYSQL,
+    )
+    for column in (
+        "status",
+        "owner",
+        "visibility",
+        "created_at",
+        "updated_at",
+        "checksum",
+        "os_hash_value",
+        "deleted",
+        "name",
+    ):
+        op.create_index(f"ix_images_{column}", "images", [column])
+
+    op.create_table(
+        "image_properties",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("value", sa.Text()),
+        *_timestamps(),
+        sa.UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
+        **MYSQL,
+    )
+    op.create_index("ix_image_properties_name", "image_properties", ["name"])
+    op.create_index("ix_image_properties_deleted", "image_properties", ["deleted"])
+
+    op.create_table(
+        "image_tags",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("value", sa.String(255), nullable=False),
+        *_timestamps(),
+        **MYSQL,
+    )
+    op.create_index("ix_image_tags_image_id_tag_value", "image_tags", ["image_id", "value"])
+    op.create_index("ix_image_tags_value", "image_tags", ["value"])
+
+    op.create_table(
+        "image_members",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("member", sa.String(255), nullable=False),
+        sa.Column("can_share", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
+        *_timestamps(),
+        sa.UniqueConstraint(
+            "image_id", "member", "deleted_at", name="image_members_image_id_member_deleted_at_key"
+        ),
+        **MYSQL,
+    )
+    op.create_index("ix_image_members_member", "image_members", ["member"])
+    op.create_index("ix_image_members_image_id_member", "image_members", ["image_id", "member"])
+    op.create_index("ix_image_members_deleted", "image_members", ["deleted"])
+
+    op.create_table(
+        "image_locations",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("meta_data", sa.Text()),
+        sa.Column("status", sa.String(30), nullable=False, server_default="active"),
+        *_timestamps(),
+        **MYSQL,
+    )
+    op.create_index("ix_image_locations_image_id", "image_locations", ["image_id"])
+    op.create_index("ix_image_locations_deleted", "image_locations", ["deleted"])
+
+
+def downgrade() -> None:
+    for table in ("image_locations", "image_members", "image_tags", "image_properties", "images"):
+        op.drop_table(table)

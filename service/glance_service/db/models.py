@@ -1,0 +1,150 @@
+"""SQLAlchemy models: Glance's table and column names, so operators recognise the schema.
+
+The schema itself is created by the alembic migrations in ``migrations/``; these classes
+describe it for queries. Every table soft-deletes (``deleted``/``deleted_at``) like Glance.
+Timestamps are naive UTC; on MySQL/MariaDB they keep microseconds (``DATETIME(6)``) so that
+``created_at`` orders images created within the same second.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Microsecond timestamps on MySQL/MariaDB (their DATETIME drops fractions by default).
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+MYSQL_TABLE_ARGS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _SoftDelete:
+    created_at: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class Image(_SoftDelete, Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        Index("ix_images_status", "status"),
+        Index("ix_images_owner", "owner"),
+        Index("ix_images_visibility", "visibility"),
+        Index("ix_images_created_at", "created_at"),
+        Index("ix_images_updated_at", "updated_at"),
+        Index("ix_images_checksum", "checksum"),
+        Index("ix_images_os_hash_value", "os_hash_value"),
+        Index("ix_images_deleted", "deleted"),
+        Index("ix_images_name", "name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    visibility: Mapped[str] = mapped_column(String(20), nullable=False, default="shared")
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    disk_format: Mapped[str | None] = mapped_column(String(20))
+    container_format: Mapped[str | None] = mapped_column(String(20))
+    min_disk: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    properties: Mapped[list[ImageProperty]] = relationship(back_populates="image")
+    tags: Mapped[list[ImageTag]] = relationship(back_populates="image")
+    members: Mapped[list[ImageMember]] = relationship(back_populates="image")
+    locations: Mapped[list[ImageLocation]] = relationship(back_populates="image")
+
+
+class ImageProperty(_SoftDelete, Base):
+    __tablename__ = "image_properties"
+    __table_args__ = (
+        UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
+        Index("ix_image_properties_name", "name"),
+        Index("ix_image_properties_deleted", "deleted"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    value: Mapped[str | None] = mapped_column(Text)
+
+    image: Mapped[Image] = relationship(back_populates="properties")
+
+
+class ImageTag(_SoftDelete, Base):
+    __tablename__ = "image_tags"
+    __table_args__ = (
+        Index("ix_image_tags_image_id_tag_value", "image_id", "value"),
+        Index("ix_image_tags_value", "value"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
+    value: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    image: Mapped[Image] = relationship(back_populates="tags")
+
+
+class ImageMember(_SoftDelete, Base):
+    __tablename__ = "image_members"
+    __table_args__ = (
+        # Glance's constraint: one live row per (image, member); deleted rows differ by deleted_at.
+        UniqueConstraint(
+            "image_id", "member", "deleted_at", name="image_members_image_id_member_deleted_at_key"
+        ),
+        Index("ix_image_members_member", "member"),
+        Index("ix_image_members_image_id_member", "image_id", "member"),
+        Index("ix_image_members_deleted", "deleted"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
+    member: Mapped[str] = mapped_column(String(255), nullable=False)
+    can_share: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
+
+    image: Mapped[Image] = relationship(back_populates="members")
+
+
+class ImageLocation(_SoftDelete, Base):
+    __tablename__ = "image_locations"
+    __table_args__ = (
+        Index("ix_image_locations_image_id", "image_id"),
+        Index("ix_image_locations_deleted", "deleted"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+    meta_data: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(30), nullable=False, default="active")
+
+    image: Mapped[Image] = relationship(back_populates="locations")

@@ -1,0 +1,216 @@
+"""Database engine and sessions: ``[database]`` options (Glance's names) and one engine per process.
+
+The engine is built lazily on first use and rebuilt if the process id changed, so a gunicorn
+worker never uses connections inherited from its parent.
+
+SQLite (the embedded default) gets WAL, a busy timeout and foreign keys. Its Python driver
+starts transactions lazily, which turns a read-then-write transaction into an immediate
+``database is locked`` error under concurrency (the busy timeout does not apply to lock
+upgrades), so write transactions begin with ``BEGIN IMMEDIATE`` and wait their turn.
+MySQL/MariaDB get pre-ping, connection recycling and ``utf8mb4``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from oslo_config import cfg
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_CONNECTION = "sqlite:////var/lib/glance/glance.sqlite"
+
+database_opts = [
+    cfg.StrOpt(
+        "connection",
+        default=DEFAULT_CONNECTION,
+        secret=True,
+        help="SQLAlchemy URL of the image database, e.g. "
+        "mysql+pymysql://glance:PASSWORD@db.example.org/glance (production) or "
+        "sqlite:////var/lib/glance/glance.sqlite (embedded default, one host only).",
+    ),
+    cfg.IntOpt(
+        "max_pool_size",
+        default=5,
+        min=1,
+        help="Connections kept open per process (MySQL/MariaDB).",
+    ),
+    cfg.IntOpt(
+        "max_overflow",
+        default=50,
+        min=0,
+        help="Connections that may be opened beyond max_pool_size under load (MySQL/MariaDB).",
+    ),
+    cfg.IntOpt(
+        "pool_timeout",
+        default=30,
+        min=1,
+        help="Seconds to wait for a free connection from the pool before failing.",
+    ),
+    cfg.IntOpt(
+        "connection_recycle_time",
+        default=3600,
+        min=1,
+        help="Seconds after which a pooled connection is replaced; keep it below the server's wait_timeout.",
+    ),
+    cfg.IntOpt(
+        "sqlite_busy_timeout",
+        default=30000,
+        min=0,
+        help="Milliseconds an SQLite writer waits for the database lock before failing.",
+    ),
+]
+
+_WRITE_OPTION = "glance_write"
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(database_opts, group="database")
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    return [("database", database_opts)]
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    max_pool_size: int = 5,
+    max_overflow: int = 50,
+    pool_timeout: int = 30,
+    recycle: int = 3600,
+    busy_timeout_ms: int = 30000,
+) -> Engine:
+    """An engine configured for the backend in ``url``."""
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, busy_timeout_ms)
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        if "charset" not in url.query:
+            url = url.update_query_dict({"charset": "utf8mb4"})
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_recycle=recycle,
+            pool_size=max_pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+        )
+    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=recycle)
+
+
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:":
+        directory = os.path.dirname(os.path.abspath(database))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"The directory of the SQLite database does not exist: {directory}")
+    engine = sa.create_engine(
+        url, connect_args={"timeout": busy_timeout_ms / 1000.0, "check_same_thread": False}
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control away from the driver; the "begin" hook below issues BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if database and database != ":memory:":
+            cur.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL is durable against application crashes; fsync at checkpoints.
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        immediate = conn.get_execution_options().get(_WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One engine per process, built on first use from ``[database]`` options (or a URL)."""
+
+    def __init__(self, conf: cfg.ConfigOpts | None = None, url: str | None = None):
+        if conf is not None:
+            register_opts(conf)
+        self._conf = conf
+        self._url = url
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._engine: Engine | None = None
+        self._read: sessionmaker | None = None
+        self._write: sessionmaker | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is not None:
+            return self._url
+        assert self._conf is not None
+        return self._conf.database.connection
+
+    @property
+    def engine(self) -> Engine:
+        self._ensure()
+        assert self._engine is not None
+        return self._engine
+
+    def _ensure(self) -> None:
+        if self._engine is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._engine is not None and self._pid == os.getpid():
+                return
+            if self._engine is not None:
+                # Inherited from the parent across a fork: drop without closing its sockets.
+                self._engine.dispose(close=False)
+            kwargs = {}
+            if self._conf is not None:
+                db = self._conf.database
+                kwargs = {
+                    "max_pool_size": db.max_pool_size,
+                    "max_overflow": db.max_overflow,
+                    "pool_timeout": db.pool_timeout,
+                    "recycle": db.connection_recycle_time,
+                    "busy_timeout_ms": db.sqlite_busy_timeout,
+                }
+            engine = create_engine(self.url, **kwargs)
+            self._read = sessionmaker(bind=engine, expire_on_commit=False)
+            self._write = sessionmaker(
+                bind=engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+            )
+            self._engine = engine
+            self._pid = os.getpid()
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reads (a consistent snapshot for its duration)."""
+        self._ensure()
+        assert self._read is not None
+        with self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def writer(self) -> Iterator[Session]:
+        """A session for a write transaction, committed on success, rolled back on error."""
+        self._ensure()
+        assert self._write is not None
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = None
+            self._pid = None
