@@ -1,0 +1,151 @@
+"""Every store other than our file store, through glance_store: its drivers, options and
+location URLs (http read-only today; rbd, s3, swift, cinder when configured)."""
+
+from __future__ import annotations
+
+import logging
+
+import glance_store
+from glance_store import backend as gs_backend
+from glance_store import capabilities as gs_capabilities
+from glance_store import exceptions as gs_exc
+from glance_store import location as gs_location
+from oslo_config import cfg
+
+from glance_service import exceptions
+from glance_service.store.hashing import HASH_ALGO
+from glance_service.store.source import READ_CHUNK, DataSource, StoredData
+
+LOG = logging.getLogger(__name__)
+
+_ERRORS: list[tuple[type[Exception], type[exceptions.GlanceServiceError]]] = [
+    (gs_exc.NotFound, exceptions.NotFound),
+    (gs_exc.Duplicate, exceptions.Duplicate),
+    (gs_exc.StorageFull, exceptions.StorageFull),
+    (gs_exc.StoreAddDisabled, exceptions.Gone),
+    (gs_exc.StorageWriteDenied, exceptions.StoreUnavailable),
+    (gs_exc.RemoteServiceUnavailable, exceptions.StoreUnavailable),
+    (gs_exc.UnknownScheme, exceptions.BadRequest),
+    (gs_exc.BadStoreUri, exceptions.BadRequest),
+    (gs_exc.Invalid, exceptions.BadRequest),
+    (gs_exc.Forbidden, exceptions.Forbidden),
+]
+
+
+def translate(exc: Exception) -> exceptions.GlanceServiceError:
+    """The service error for a glance_store (or network) failure."""
+    if isinstance(exc, exceptions.GlanceServiceError):
+        return exc
+    for gs_type, ours in _ERRORS:
+        if isinstance(exc, gs_type):
+            return ours(str(exc) or None)
+    if isinstance(exc, OSError):
+        return exceptions.StoreUnavailable(f"The image store could not be reached: {exc}")
+    return exceptions.StoreUnavailable(f"The image store failed: {exc}")
+
+
+class _CheckedReader:
+    """Enforces the size cap and the declared size on data handed to a glance_store driver."""
+
+    def __init__(self, reader, expected_size: int | None, size_cap: int):
+        self._reader = reader
+        self._expected = expected_size
+        self._cap = size_cap
+        self.size = 0
+
+    def read(self, n: int = READ_CHUNK) -> bytes:
+        buf = self._reader.read(n if n and n > 0 else READ_CHUNK)
+        self.size += len(buf)
+        if self.size > self._cap:
+            raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {self._cap} bytes.")
+        if self._expected is not None:
+            if self.size > self._expected or (not buf and self.size != self._expected):
+                raise exceptions.BadRequest(
+                    f"The data size does not match the declared size of {self._expected} bytes."
+                )
+        return buf
+
+
+def _skip_and_limit(chunks, offset: int, length: int | None):
+    """Cut ``[offset, offset+length)`` out of a chunk stream (for stores without random access)."""
+    left = length
+    for chunk in chunks:
+        if offset:
+            if len(chunk) <= offset:
+                offset -= len(chunk)
+                continue
+            chunk, offset = chunk[offset:], 0
+        if left is not None:
+            chunk = chunk[:left]
+            left -= len(chunk)
+        if chunk:
+            yield chunk
+        if left == 0:
+            return
+
+
+class GlanceStoreBackends:
+    def __init__(self, conf: cfg.ConfigOpts):
+        self.conf = conf
+        self.count = glance_store.create_stores(conf)
+
+    def _store(self, scheme: str):
+        try:
+            return gs_backend.get_store_from_scheme(scheme)
+        except gs_exc.UnknownScheme:
+            raise exceptions.BadRequest(f"The store '{scheme}' is not enabled.") from None
+
+    def add(
+        self, kind: str, image_id: str, reader, *, expected_size: int | None, size_cap: int
+    ) -> StoredData:
+        if expected_size is not None and expected_size > size_cap:
+            raise exceptions.ImageSizeLimitExceeded(
+                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
+            )
+        store = self._store(kind)
+        checked = _CheckedReader(reader, expected_size, size_cap)
+        try:
+            url, size, checksum, hash_value, metadata = store.add(
+                image_id, checked, expected_size or 0, HASH_ALGO
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        return StoredData(url, size, checksum, HASH_ALGO, hash_value, dict(metadata or {}))
+
+    def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
+        try:
+            loc = gs_location.get_location_from_uri(url, conf=self.conf)
+            store = gs_backend.get_store_from_uri(url)
+            if offset or length is not None:
+                random = store.is_capable(gs_capabilities.BitMasks.READ_RANDOM)
+            else:
+                random = True
+            if random:
+                chunks, size = store.get(loc, offset=offset, chunk_size=length)
+            else:
+                chunks, size = store.get(loc)
+                chunks = _skip_and_limit(chunks, offset, length)
+        except Exception as exc:
+            raise translate(exc) from exc
+        total = None if (offset or length is not None) else size
+        if not random and size is not None:
+            total = size
+            size = (size - offset) if length is None else length
+        return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+
+    def delete(self, url: str) -> None:
+        try:
+            loc = gs_location.get_location_from_uri(url, conf=self.conf)
+            gs_backend.get_store_from_uri(url).delete(loc)
+        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported):
+            # gone already, or a read-only store (http) whose data is not ours to remove
+            return
+        except Exception as exc:
+            raise translate(exc) from exc
+
+
+def _translated(chunks):
+    try:
+        yield from chunks
+    except Exception as exc:
+        raise translate(exc) from exc

@@ -1,0 +1,94 @@
+"""What the stores hand back: ``StoredData`` after a write, ``DataSource`` for a read."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass
+class StoredData:
+    url: str
+    size: int
+    checksum: str
+    hash_algo: str
+    hash_value: str
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+class BoundedFile:
+    """A file that ends at ``end``: ``read`` never goes past it, while ``fileno`` exposes the
+    real descriptor (positioned at the range start) so that a server can ``sendfile`` it.
+
+    The bound matters when the server cannot use sendfile (TLS, or sendfile disabled): it
+    then iterates the file and would otherwise read to the end of the image for a range.
+    """
+
+    def __init__(self, fileobj: BinaryIO, end: int):
+        self._file = fileobj
+        self._end = end
+        self.name = getattr(fileobj, "name", None)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(pos, whence)
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._end - self._file.tell()
+        if left <= 0:
+            return b""
+        return self._file.read(left if n is None or n < 0 else min(n, left))
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+
+class DataSource:
+    """Image data to send: ``size`` bytes, either a positioned file (``fileobj``, for
+    zero-copy ``sendfile``) or an iterator of byte chunks (any other store)."""
+
+    def __init__(
+        self,
+        size: int,
+        total_size: int | None,
+        fileobj: BoundedFile | None = None,
+        chunks: Iterable[bytes] | None = None,
+        on_close=None,
+    ):
+        self.size = size
+        self.total_size = total_size
+        self.fileobj = fileobj
+        self._chunks = chunks
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.fileobj is not None:
+            while True:
+                buf = self.fileobj.read(READ_CHUNK)
+                if not buf:
+                    return
+                yield buf
+        else:
+            yield from self._chunks
+
+    def close(self) -> None:
+        if self.fileobj is not None:
+            self.fileobj.close()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        if self._on_close is not None:
+            self._on_close()

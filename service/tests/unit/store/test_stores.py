@@ -1,0 +1,75 @@
+import hashlib
+import io
+import os
+import socket
+
+import pytest
+from oslo_config import cfg
+
+from glance_service import exceptions
+from glance_service.store import Stores, register_opts
+
+IMAGE_ID = "0c7f3a6e-1d2b-4c5e-8f90-a1b2c3d4e5f6"
+
+
+def make_conf(tmp_path, **overrides):
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("filesystem_store_datadir", str(tmp_path / "images"), group="glance_store")
+    for key, value in overrides.items():
+        conf.set_override(key, value, group="glance_store")
+    return conf
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_options_are_registered_at_import():
+    import glance_service.store  # noqa: F401
+
+    assert cfg.CONF.glance_store.default_store == "file"
+
+
+def test_round_trip_through_the_facade(tmp_path):
+    stores = Stores(make_conf(tmp_path))
+    data = os.urandom(300000)
+    stored = stores.add(IMAGE_ID, io.BytesIO(data), expected_size=len(data), size_cap=1 << 40)
+    assert stored.url == f"file://{tmp_path}/images/{IMAGE_ID}"
+    assert stored.hash_value == hashlib.sha512(data).hexdigest()
+    src = stores.open(stored.url, 5, 10)
+    assert b"".join(src) == data[5:15]
+    src.close()
+    stores.delete(stored.url)
+    with pytest.raises(exceptions.NotFound):
+        stores.open(stored.url)
+
+
+def test_default_store_must_be_enabled(tmp_path):
+    with pytest.raises(exceptions.GlanceServiceError):
+        Stores(make_conf(tmp_path, stores=["http"], default_store="file"))
+
+
+def test_http_store_is_read_only(tmp_path):
+    stores = Stores(make_conf(tmp_path))
+    with pytest.raises(exceptions.Gone):
+        stores.add(IMAGE_ID, io.BytesIO(b"x"), expected_size=None, size_cap=10, store="http")
+
+
+def test_unreachable_http_location_is_503(tmp_path):
+    stores = Stores(make_conf(tmp_path))
+    with pytest.raises(exceptions.StoreUnavailable):
+        src = stores.open(f"http://127.0.0.1:{closed_port()}/image.raw")
+        b"".join(src)
+
+
+def test_discard_removes_unrecorded_data_and_partials(tmp_path):
+    stores = Stores(make_conf(tmp_path))
+    stores.add(IMAGE_ID, io.BytesIO(b"orphan"), expected_size=None, size_cap=100)
+    partial = tmp_path / "images" / f".{IMAGE_ID}.partial-x"
+    partial.write_bytes(b"half")
+    stores.discard(IMAGE_ID)
+    assert os.listdir(tmp_path / "images") == []
