@@ -1,0 +1,293 @@
+"""``RegistryClient``: the data API (``db/interface.py``) over HTTP to glance-registry.
+
+One ``requests.Session`` per thread keeps its connection alive between calls (gunicorn's
+threads each serve one request at a time, so a thread never needs more than one). The
+caller's identity travels as its token (or, in trusted-headers mode, its identity headers).
+The API's own maintenance work has no token: with ``[paste_deploy] flavor = keystone`` it
+authenticates with the service credentials in ``[keystone_authtoken]``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import requests
+from oslo_config import cfg
+from oslo_log import log as logging
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from glance_service import exceptions
+from glance_service.common.config import keystone_auth_enabled
+from glance_service.context import RequestContext
+
+LOG = logging.getLogger(__name__)
+
+registry_client_opts = [
+    cfg.HostAddressOpt("registry_host", default="127.0.0.1", help="Address of the glance-registry server."),
+    cfg.PortOpt("registry_port", default=9191, help="Port of the glance-registry server."),
+    cfg.StrOpt(
+        "registry_client_protocol",
+        default="http",
+        choices=["http", "https"],
+        help="Protocol to talk to glance-registry with.",
+    ),
+    cfg.StrOpt("registry_client_ca_file", help="CA bundle to verify glance-registry's certificate (https)."),
+    cfg.BoolOpt(
+        "registry_client_insecure",
+        default=False,
+        help="Do not verify glance-registry's certificate (https). For testing only.",
+    ),
+    cfg.IntOpt(
+        "registry_client_timeout",
+        default=600,
+        min=1,
+        help="Seconds to wait for glance-registry to answer a call.",
+    ),
+]
+
+# Reads: safe to send again if the connection broke after the request went out.
+IDEMPOTENT = frozenset({"image_get", "image_get_all", "image_member_find", "image_get_by_status", "ping"})
+
+_KEYSTONE_GROUP = "keystone_authtoken"
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(registry_client_opts)
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    return [(None, registry_client_opts)]
+
+
+class _ServiceAuth:
+    """The service's own token from ``[keystone_authtoken]``; keystoneauth caches and renews it."""
+
+    def __init__(self, conf: cfg.ConfigOpts):
+        from keystoneauth1 import loading, session
+
+        loading.register_auth_conf_options(conf, _KEYSTONE_GROUP)
+        plugin = loading.load_auth_from_conf_options(conf, _KEYSTONE_GROUP)
+        self._session = session.Session(auth=plugin)
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        with self._lock:
+            return self._session.get_token()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._session.invalidate()
+
+
+class RegistryClient:
+    """Same methods and results as ``DatabaseAPI``, over glance-registry's ``/rpc``."""
+
+    def __init__(self, conf: cfg.ConfigOpts, pool_maxsize: int = 2):
+        register_opts(conf)
+        self._conf = conf
+        host = conf.registry_host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        self.url = f"{conf.registry_client_protocol}://{host}:{conf.registry_port}/rpc"
+        self.timeout = conf.registry_client_timeout
+        self._verify: bool | str = True
+        if conf.registry_client_insecure:
+            self._verify = False
+        elif conf.registry_client_ca_file:
+            self._verify = conf.registry_client_ca_file
+        self._pool_maxsize = pool_maxsize
+        self._local = threading.local()
+        self._service_auth: _ServiceAuth | None = None
+        self._service_auth_lock = threading.Lock()
+
+    # -- transport --------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # Connection failures happen before the request is sent: always safe to retry once.
+            retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self._pool_maxsize, max_retries=retry)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers["Content-Type"] = "application/json"
+            self._local.session = session
+        return session
+
+    def _service(self) -> _ServiceAuth:
+        with self._service_auth_lock:
+            if self._service_auth is None:
+                self._service_auth = _ServiceAuth(self._conf)
+            return self._service_auth
+
+    def _headers(self, ctx: RequestContext) -> tuple[dict[str, str], bool]:
+        headers = ctx.to_headers()
+        uses_service_token = False
+        if not ctx.auth_token and keystone_auth_enabled(self._conf):
+            headers["X-Auth-Token"] = self._service().token()
+            uses_service_token = True
+        return headers, uses_service_token
+
+    def _call(self, command: str, ctx: RequestContext, **kwargs: Any) -> Any:
+        body = json.dumps({"command": command, "kwargs": kwargs})
+        attempts = 2 if command in IDEMPOTENT else 1
+        for attempt in range(1, attempts + 1):
+            headers, service_token = self._headers(ctx)
+            try:
+                resp = self._session().post(
+                    self.url, data=body, headers=headers, timeout=self.timeout, verify=self._verify
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt < attempts:
+                    LOG.debug("[%s] registry %s: %s; retrying once", ctx.request_id, command, exc)
+                    continue
+                raise exceptions.RegistryUnavailable(
+                    f"The image registry at {self.url} is unavailable: {type(exc).__name__}"
+                ) from exc
+            if resp.status_code == 401 and service_token and attempt < 2:
+                # The cached service token expired or was revoked: fetch a new one once.
+                self._service().invalidate()
+                attempts = 2
+                continue
+            return _result(resp)
+        raise exceptions.RegistryUnavailable(f"The image registry at {self.url} is unavailable")
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    # -- images ---------------------------------------------------------------
+    def image_create(self, ctx: RequestContext, values: dict) -> dict:
+        return self._call("image_create", ctx, values=values)
+
+    def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
+        return self._call("image_get", ctx, image_id=image_id, include_deleted=include_deleted)
+
+    def image_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_keys: list[str] | None = None,
+        sort_dirs: list[str] | None = None,
+    ) -> list[dict]:
+        return self._call(
+            "image_get_all",
+            ctx,
+            filters=filters,
+            marker=marker,
+            limit=limit,
+            sort_keys=sort_keys,
+            sort_dirs=sort_dirs,
+        )
+
+    def image_update(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        values: dict,
+        purge_props: bool = False,
+        from_state: str | None = None,
+    ) -> dict:
+        return self._call(
+            "image_update",
+            ctx,
+            image_id=image_id,
+            values=values,
+            purge_props=purge_props,
+            from_state=from_state,
+        )
+
+    def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
+        return self._call("image_destroy", ctx, image_id=image_id)
+
+    # -- tags -------------------------------------------------------------------
+    def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        self._call("image_tag_create", ctx, image_id=image_id, tag=tag)
+
+    def image_tag_delete(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        self._call("image_tag_delete", ctx, image_id=image_id, tag=tag)
+
+    # -- locations ----------------------------------------------------------------
+    def image_location_add(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        url: str,
+        metadata: dict | None = None,
+        status: str = "active",
+    ) -> dict:
+        return self._call(
+            "image_location_add", ctx, image_id=image_id, url=url, metadata=metadata, status=status
+        )
+
+    def image_location_update(
+        self, ctx: RequestContext, image_id: str, location_id: int, values: dict
+    ) -> dict:
+        return self._call(
+            "image_location_update", ctx, image_id=image_id, location_id=location_id, values=values
+        )
+
+    def image_location_delete(
+        self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted"
+    ) -> None:
+        self._call("image_location_delete", ctx, image_id=image_id, location_id=location_id, status=status)
+
+    # -- members --------------------------------------------------------------------
+    def image_member_create(self, ctx: RequestContext, image_id: str, member: str) -> dict:
+        return self._call("image_member_create", ctx, image_id=image_id, member=member)
+
+    def image_member_update(self, ctx: RequestContext, image_id: str, member: str, status: str) -> dict:
+        return self._call("image_member_update", ctx, image_id=image_id, member=member, status=status)
+
+    def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
+        self._call("image_member_delete", ctx, image_id=image_id, member=member)
+
+    def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
+        return self._call("image_member_find", ctx, image_id=image_id, member=member)
+
+    # -- maintenance ----------------------------------------------------------------
+    def image_get_by_status(
+        self, ctx: RequestContext, status: str, updated_before: str | None = None
+    ) -> list[dict]:
+        return self._call("image_get_by_status", ctx, status=status, updated_before=updated_before)
+
+    def ping(self, ctx: RequestContext) -> dict:
+        return self._call("ping", ctx)
+
+
+def _result(resp: requests.Response) -> Any:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if resp.status_code == 200 and isinstance(body, dict) and "result" in body:
+        return body["result"]
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("type"):
+        raise _rebuild(exceptions.by_name(error["type"]), error.get("message"))
+    # Not the registry's own error format: the auth middleware (401) or something in between.
+    message = error.get("message") if isinstance(error, dict) else None
+    cls = {401: exceptions.Unauthorized, 403: exceptions.Forbidden}.get(resp.status_code)
+    if cls is not None:
+        raise cls(message)
+    if resp.status_code >= 500 or resp.status_code == 200:
+        raise exceptions.RegistryUnavailable(f"The image registry answered {resp.status_code} unexpectedly")
+    raise exceptions.GlanceServiceError(
+        f"The image registry answered {resp.status_code}: {message or resp.text[:200]}"
+    )
+
+
+def _rebuild(cls: type[exceptions.GlanceServiceError], message: str | None) -> exceptions.GlanceServiceError:
+    """The exception as the registry raised it (two classes take extra leading arguments)."""
+    if issubclass(cls, exceptions.MethodNotAllowed):
+        return cls([], message)
+    if issubclass(cls, exceptions.RangeNotSatisfiable):
+        return cls(None, message)
+    return cls(message)

@@ -1,0 +1,145 @@
+"""glance-registry's WSGI application: the data API as JSON-RPC over HTTP.
+
+    GET  /healthcheck   200 "OK" (503 if the database does not answer); no authentication
+    POST /rpc           {"command": "<DataAPI method>", "kwargs": {...}}
+                        → 200 {"result": ...}
+                        → <exc.code> {"error": {"type": "<exception class>", "message": "..."}}
+
+The caller's identity comes from the auth pipeline (``common.auth.with_auth``), never from
+the body. Only the methods of ``db.interface.DataAPI`` can be called.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from glance_service import exceptions
+from glance_service.common import auth
+from glance_service.context import RequestContext
+from glance_service.db.interface import DataAPI
+
+LOG = logging.getLogger(__name__)
+
+# Every public method of the contract, and nothing else, is callable over the wire.
+COMMANDS = frozenset(
+    name for name, _ in inspect.getmembers(DataAPI, inspect.isfunction) if not name.startswith("_")
+)
+
+MAX_BODY = 16 * 1024 * 1024
+_JSON = [("Content-Type", "application/json")]
+_TEXT = [("Content-Type", "text/plain")]
+
+
+def _respond(start_response: Callable, status: str, body: bytes, headers: list | None = None) -> list[bytes]:
+    start_response(status, [*(headers or _JSON), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"{code} Error"
+
+
+def _error(start_response: Callable, exc: exceptions.GlanceServiceError, extra_headers: list | None = None):
+    body = json.dumps({"error": {"type": type(exc).__name__, "message": exc.message}}).encode()
+    return _respond(start_response, _status_line(exc.code), body, [*_JSON, *(extra_headers or [])])
+
+
+class RegistryApp:
+    """Dispatches ``/rpc`` calls to a ``DataAPI`` (normally ``db.api.DatabaseAPI``)."""
+
+    def __init__(self, data_api: DataAPI):
+        self.data_api = data_api
+
+    def __call__(self, environ: dict, start_response: Callable):
+        path = environ.get("PATH_INFO", "")
+        if path != "/rpc":
+            return _error(start_response, exceptions.NotFound(f"No such resource: {path}"))
+        if environ.get("REQUEST_METHOD") != "POST":
+            exc = exceptions.MethodNotAllowed(["POST"], "Only POST is allowed on /rpc")
+            return _error(start_response, exc, [("Allow", "POST")])
+        ctx = auth.get_context(environ)
+        try:
+            command, kwargs = _parse(environ)
+            result = self._dispatch(ctx, command, kwargs)
+        except exceptions.GlanceServiceError as exc:
+            if exc.code >= 500:
+                LOG.warning("[%s] %s failed: %s", ctx.request_id, environ.get("PATH_INFO"), exc.message)
+            return _error(start_response, exc)
+        except Exception:
+            LOG.exception("[%s] registry call failed", ctx.request_id)
+            return _error(
+                start_response, exceptions.GlanceServiceError("The registry failed to process the call.")
+            )
+        body = json.dumps({"result": result}).encode()
+        return _respond(start_response, "200 OK", body)
+
+    def _dispatch(self, ctx: RequestContext, command: str, kwargs: dict):
+        if command not in COMMANDS:
+            raise exceptions.BadRequest(f"Unknown registry command: {command}")
+        method = getattr(self.data_api, command)
+        try:
+            inspect.signature(method).bind(ctx, **kwargs)
+        except TypeError as exc:
+            raise exceptions.BadRequest(f"Invalid arguments for {command}: {exc}") from None
+        return method(ctx, **kwargs)
+
+
+def _parse(environ: dict) -> tuple[str, dict]:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise exceptions.BadRequest("Invalid Content-Length") from None
+    if length > MAX_BODY:
+        raise exceptions.RequestEntityTooLarge("The registry call is too large")
+    raw = environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise exceptions.RequestEntityTooLarge("The registry call is too large")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise exceptions.BadRequest("The body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("command"), str):
+        raise exceptions.BadRequest('The body must be {"command": "<name>", "kwargs": {...}}')
+    kwargs = body.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise exceptions.BadRequest("kwargs must be an object")
+    return body["command"], kwargs
+
+
+class HealthcheckMiddleware:
+    """``GET /healthcheck`` before authentication: load balancers and systemd probes carry no token."""
+
+    def __init__(self, app: Callable, data_api: DataAPI):
+        self.app = app
+        self.data_api = data_api
+
+    def __call__(self, environ: dict, start_response: Callable):
+        if environ.get("PATH_INFO") != "/healthcheck":
+            return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return _respond(start_response, "405 Method Not Allowed", b"", [("Allow", "GET, HEAD")])
+        try:
+            self.data_api.ping(RequestContext.admin())
+        except Exception as exc:
+            LOG.warning("healthcheck: database unreachable: %s", exc)
+            return _respond(start_response, "503 Service Unavailable", b"DATABASE UNAVAILABLE", _TEXT)
+        return _respond(start_response, "200 OK", b"OK", _TEXT)
+
+
+def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable:
+    """The registry's WSGI app: healthcheck, then authentication, then the RPC dispatcher."""
+    if data_api is None:
+        from glance_service.db.api import DatabaseAPI
+
+        data_api = DatabaseAPI(conf)
+    inner = auth.with_auth(RegistryApp(data_api), conf, "glance-registry")
+    return HealthcheckMiddleware(inner, data_api)
