@@ -1,0 +1,38 @@
+"""Service errors → HTTP responses, in one place.
+
+The status is the exception's ``code``; the body is the one WebOb would produce for the
+matching ``webob.exc`` class (negotiated on ``Accept``: JSON ``{"message","code","title"}``,
+HTML, or plain text), because that is what Glance answers and what clients parse.
+"""
+
+from __future__ import annotations
+
+import webob
+import webob.exc
+from oslo_log import log as logging
+
+from glance_service import exceptions
+
+LOG = logging.getLogger(__name__)
+
+
+def to_response(req: webob.Request, exc: exceptions.GlanceServiceError) -> webob.Response:
+    cls = webob.exc.status_map.get(exc.code, webob.exc.HTTPInternalServerError)
+    headers: list[tuple[str, str]] = []
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        headers.append(("Allow", ", ".join(exc.allowed)))
+    if isinstance(exc, exceptions.UnsupportedMediaType) and exc.accept_patch:
+        headers.append(("Accept-Patch", exc.accept_patch))
+    if isinstance(exc, exceptions.RangeNotSatisfiable) and exc.size is not None:
+        headers.append(("Content-Range", f"bytes */{exc.size}"))
+    http_exc = cls(explanation=exc.message, headers=headers)
+    return req.get_response(http_exc)
+
+
+def internal_error(req: webob.Request) -> webob.Response:
+    """A 500 that says nothing about the cause (the traceback went to the log)."""
+    return req.get_response(webob.exc.HTTPInternalServerError())
+
+
+def bad_request(req: webob.Request, message: str) -> webob.Response:
+    return to_response(req, exceptions.BadRequest(message))

@@ -1,0 +1,201 @@
+"""``/v2/images`` and ``/v2/images/{id}``: create, list, show, update (PATCH), delete."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import webob
+from oslo_log import log as logging
+
+from glance_service import exceptions
+from glance_service.api import locations as locations_mod
+from glance_service.api.common import json_response, no_content, read_json
+from glance_service.api.views import ImageView
+from glance_service.api.wiring import Services
+from glance_service.context import RequestContext
+from glance_service.images import filters as filters_mod
+from glance_service.images import patch as patch_mod
+
+LOG = logging.getLogger(__name__)
+
+# Create: these keys become image columns; every other key is a custom property.
+_CREATE_COLUMNS = (
+    "id",
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "container_format",
+    "disk_format",
+    "min_disk",
+    "min_ram",
+)
+
+
+def _view(svc: Services) -> ImageView:
+    if svc.view is None:
+        svc.view = ImageView.from_conf(svc.conf)
+    return svc.view
+
+
+def get_visible_image(svc: Services, ctx: RequestContext, image_id: str) -> dict:
+    """The image if the caller may see it (data-layer visibility, then ``get_image``), else 404."""
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "get_image", image)
+    return image
+
+
+def _count_quota(name: str, count: int, quota: int) -> None:
+    if 0 <= quota < count:
+        raise exceptions.LimitExceeded(f"Maximum {name} exceeded: attempted {count}, maximum {quota}.")
+
+
+def custom_property_count(properties: dict) -> int:
+    return sum(1 for key in properties if not key.startswith(patch_mod.RESERVED_PREFIX))
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+def _create_values(body: object, svc: Services) -> dict:
+    if not isinstance(body, dict):
+        raise exceptions.BadRequest("Request body must be a JSON object.")
+    for key in patch_mod.CREATE_DISALLOWED:
+        if key in body:
+            raise exceptions.ReadOnlyProperty(f"Attribute '{key}' is read-only.")
+    svc.schema.validate(body)
+    body = dict(body)
+    tags = body.pop("tags", [])
+    values = {key: body.pop(key) for key in _CREATE_COLUMNS if key in body}
+    for key in ("min_disk", "min_ram"):
+        patch_mod.check_int_range(key, values.get(key))
+    for key in body:
+        if len(key) > 255:
+            raise exceptions.BadRequest("Custom property should not be greater than 255 characters.")
+        if key == "locations" or patch_mod.is_reserved(key):
+            raise exceptions.ReservedProperty(f"Attribute '{key}' is reserved.")
+    for key in patch_mod.CREATE_READ_ONLY:
+        if key in body:
+            raise exceptions.ReadOnlyProperty(f"Attribute '{key}' is read-only.")
+    _count_quota("image properties", custom_property_count(body), svc.conf.image_property_quota)
+    tags = sorted(set(tags))
+    _count_quota("image tags", len(tags), svc.conf.image_tag_quota)
+    values["properties"] = body
+    values["tags"] = tags
+    return values
+
+
+def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
+    values = _create_values(read_json(req), svc)
+    owner = values.get("owner", ctx.project_id)
+    values["owner"] = owner
+    values.setdefault("visibility", "shared")
+    target = {"project_id": owner, "owner": owner, "visibility": values["visibility"]}
+    if not svc.policy.check_target(ctx, "add_image", target):
+        if owner != ctx.project_id:
+            raise exceptions.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
+        raise exceptions.Forbidden("You are not authorized to complete add_image action.")
+    svc.policy.enforce_visibility(ctx, values["visibility"], target)
+    values["status"] = "queued"
+    image = svc.data.image_create(ctx, values)
+    resp = json_response(_view(svc)(image), status=201)
+    resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
+    methods = svc.conf.enabled_import_methods
+    if methods:
+        resp.headers["OpenStack-image-import-methods"] = ",".join(methods)
+    return resp
+
+
+# -- read ---------------------------------------------------------------------------------------
+
+
+def show(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    return json_response(_view(svc)(get_visible_image(svc, ctx, image_id)))
+
+
+def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
+    svc.policy.enforce_target(ctx, "get_images", {"project_id": ctx.project_id})
+    params = list(req.GET.items())
+    query = filters_mod.parse(params, svc.conf.limit_param_default, svc.conf.api_limit_max)
+    try:
+        found = svc.data.image_get_all(
+            ctx,
+            filters=query.filters,
+            marker=query.marker,
+            limit=query.limit,
+            sort_keys=query.sort_keys,
+            sort_dirs=query.sort_dirs,
+        )
+    except exceptions.NotFound as exc:
+        # An unknown or invisible marker (Glance maps NotFound to 400 here).
+        raise exceptions.InvalidMarker(exc.message) from None
+    images = [image for image in found if svc.policy.check(ctx, "get_image", image)]
+    view = _view(svc)
+    without_marker = [(k, v) for k, v in params if k != "marker"]
+    body: dict = {
+        "images": [view(image) for image in images],
+        "first": "/v2/images",
+        "schema": "/v2/schemas/images",
+    }
+    if without_marker:
+        body["first"] += "?" + urllib.parse.urlencode(without_marker)
+    # Glance pages on what the data layer returned, before the policy filter.
+    if images and len(found) == query.limit:
+        body["next"] = "/v2/images?" + urllib.parse.urlencode(without_marker + [("marker", images[-1]["id"])])
+    return json_response(body)
+
+
+# -- update -------------------------------------------------------------------------------------
+
+
+def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    patch_mod.media_draft(req.content_type)
+    changes = patch_mod.parse(req.content_type, read_json(req), svc.schema)
+    image = svc.data.image_get(ctx, image_id)
+    if not changes:
+        svc.policy.enforce_image(ctx, "get_image", image)
+        return json_response(_view(svc)(image))
+    if any(change.root != "locations" for change in changes):
+        svc.policy.enforce_image(ctx, "modify_image", image)
+    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin)
+    if upd.visibility is not None:
+        target = {"project_id": image.get("owner"), "owner": image.get("owner"), "visibility": upd.visibility}
+        svc.policy.enforce_visibility(ctx, upd.visibility, target)
+    old_props = image.get("properties") or {}
+    if upd.properties_changed and custom_property_count(upd.properties) > custom_property_count(old_props):
+        _count_quota("image properties", custom_property_count(upd.properties), svc.conf.image_property_quota)
+    if upd.tags is not None and len(upd.tags) > len(image.get("tags") or []):
+        _count_quota("image tags", len(upd.tags), svc.conf.image_tag_quota)
+    values = dict(upd.values)
+    if upd.properties_changed:
+        values["properties"] = upd.properties
+    if upd.tags is not None:
+        values["tags"] = upd.tags
+    if upd.location_ops:
+        locations_mod.apply(svc, ctx, image, upd.location_ops)
+    if values or upd.location_ops:
+        image = svc.data.image_update(ctx, image_id, values, purge_props=upd.properties_changed)
+    return json_response(_view(svc)(image))
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "delete_image", image)
+    if image.get("protected"):
+        raise exceptions.ProtectedImageDelete(f"Image {image_id} is protected and cannot be deleted.")
+    if image.get("status") == "deleted":
+        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    before = svc.data.image_destroy(ctx, image_id)
+    for location in before.get("locations") or []:
+        url = location.get("url")
+        try:
+            svc.stores.delete(url)
+        except Exception:
+            # The record is gone already; leftover data is an operator's cleanup, not the
+            # caller's error.
+            LOG.exception("Image %s deleted, but its data at %s could not be removed", image_id, url)
+    return no_content()

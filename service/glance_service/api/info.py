@@ -1,0 +1,31 @@
+"""``/v2/info/...`` discovery for a single-store deployment."""
+
+from __future__ import annotations
+
+import webob
+
+from glance_service import exceptions
+from glance_service.api.common import json_response
+from glance_service.api.wiring import Services
+from glance_service.context import RequestContext
+
+
+def import_methods(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
+    return json_response(
+        {
+            "import-methods": {
+                "description": "Import methods available.",
+                "type": "array",
+                "value": list(svc.conf.enabled_import_methods),
+            }
+        }
+    )
+
+
+def stores(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
+    raise exceptions.NotFound("Multi backend is not supported at this site.")
+
+
+def usage(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
+    # Unified limits (keystone) are not used: Glance answers an empty usage then.
+    return json_response({"usage": {}})

@@ -1,0 +1,87 @@
+"""API options read by the image handlers and by the data path (``api/image_data.py``).
+
+Glance's names, meanings and defaults, declared once here so both sides share one
+definition (registering them twice with different help would be an oslo.config error).
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+paging_opts = [
+    cfg.IntOpt(
+        "limit_param_default",
+        default=25,
+        min=1,
+        help="Number of images a list returns when the request gives no 'limit'.",
+    ),
+    cfg.IntOpt(
+        "api_limit_max",
+        default=1000,
+        min=1,
+        help="Largest number of images one list request returns, whatever 'limit' asks for.",
+    ),
+]
+
+quota_opts = [
+    cfg.IntOpt(
+        "image_member_quota",
+        default=128,
+        help="Maximum number of members per image. Negative: unlimited.",
+    ),
+    cfg.IntOpt(
+        "image_property_quota",
+        default=128,
+        help="Maximum number of custom properties per image (os_glance_* excluded). Negative: unlimited.",
+    ),
+    cfg.IntOpt("image_tag_quota", default=128, help="Maximum number of tags per image. Negative: unlimited."),
+    cfg.IntOpt(
+        "image_location_quota",
+        default=10,
+        help="Maximum number of locations per image. Negative: unlimited.",
+    ),
+]
+
+data_opts = [
+    cfg.IntOpt(
+        "image_size_cap",
+        default=1099511627776,
+        min=1,
+        max=9223372036854775808,
+        help="Largest image, in bytes, an upload may store (default 1 TiB); a larger upload gets 413 "
+        "and its image returns to 'queued'.",
+    ),
+    cfg.StrOpt(
+        "user_storage_quota",
+        default="0",
+        regex=r"^\d+(?:K|M|G|T)?B?$",
+        help="Total image data a project may store, e.g. '500GB' (binary units: K, M, G, T; "
+        "bytes without a unit). '0' means unlimited.",
+    ),
+    cfg.StrOpt(
+        "hashing_algorithm",
+        default="sha512",
+        help="hashlib algorithm for the image's os_hash_value (recorded in os_hash_algo).",
+    ),
+    cfg.ListOpt(
+        "enabled_import_methods",
+        default=["glance-direct", "web-download", "copy-image"],
+        help="Interoperable import methods announced in the OpenStack-image-import-methods header and "
+        "in /v2/info/import.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(paging_opts)
+    conf.register_opts(quota_opts)
+    conf.register_opts(data_opts)
+
+
+def storage_quota_bytes(value: str) -> int:
+    """``user_storage_quota`` in bytes (0 = unlimited)."""
+    text = value.strip().upper().removesuffix("B")
+    units = {"K": 1, "M": 2, "G": 3, "T": 4}
+    if text and text[-1] in units:
+        return int(text[:-1]) * 1024 ** units[text[-1]]
+    return int(text or 0)

@@ -1,0 +1,113 @@
+"""The v2 route table and the dispatcher.
+
+A route is a path pattern with one handler per method. An unknown path is 404; a known
+path with another method is 405 with ``Allow`` (Glance's order); a body sent to a route
+that takes none is 400. Handlers are ``handler(req, svc, ctx, **urlvars) -> Response``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable
+
+import webob
+from oslo_log import log as logging
+
+from glance_service import exceptions
+from glance_service.api import errors
+from glance_service.api.wiring import Services
+from glance_service.common.auth import get_context
+
+LOG = logging.getLogger(__name__)
+
+Handler = Callable[..., webob.Response]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_VAR = re.compile(r"\{(\w+)\}")
+
+
+@dataclasses.dataclass
+class Route:
+    template: str
+    handlers: dict[str, Handler | str]
+    allow: str
+    body_reject: frozenset[str] = frozenset()
+    pattern: re.Pattern = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        # Templates hold no regex metacharacters besides the ``{var}`` placeholders.
+        regex = _VAR.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", self.template)
+        self.pattern = re.compile(f"^{regex}$")
+
+
+def _resolve(ref: Handler | str) -> Handler:
+    if not isinstance(ref, str):
+        return ref
+    module_name, _, attr = ref.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr)
+
+
+def _unavailable(name: str) -> Handler:
+    def handler(req, svc, ctx, **_):
+        raise exceptions.ServiceUnavailable(f"{name} is not available in this build.")
+
+    return handler
+
+
+def has_body(req: webob.Request) -> bool:
+    if req.content_length:
+        return True
+    return "chunked" in (req.headers.get("Transfer-Encoding") or "").lower()
+
+
+class Router:
+    """Matches ``PATH_INFO`` (already rewritten to ``/v2/...`` by version negotiation)."""
+
+    def __init__(self, routes: list[Route], services: Services):
+        self.services = services
+        self.routes = routes
+        for route in routes:
+            resolved = {}
+            for method, ref in route.handlers.items():
+                try:
+                    resolved[method] = _resolve(ref)
+                except (ImportError, AttributeError):
+                    LOG.warning("Handler %s for %s %s is missing", ref, method, route.template)
+                    resolved[method] = _unavailable(str(ref))
+            route.handlers = resolved
+
+    def match(self, method: str, path: str) -> tuple[Route, Handler, dict]:
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            handler = route.handlers.get(method)
+            if handler is None:
+                raise exceptions.MethodNotAllowed(
+                    [m.strip() for m in route.allow.split(",")],
+                    "The method specified is not allowed for this resource.",
+                )
+            return route, handler, found.groupdict()
+        raise exceptions.NotFound("The resource could not be found.")
+
+    def __call__(self, environ: dict, start_response: Callable):
+        req = webob.Request(environ)
+        try:
+            route, handler, urlvars = self.match(req.method, req.path_info)
+            if req.method in route.body_reject and has_body(req):
+                raise exceptions.BadRequest("A body is not expected with this request.")
+            ctx = get_context(environ)
+            if ctx.read_only and req.method not in _SAFE_METHODS:
+                raise exceptions.Forbidden("Read-only access")
+            resp = handler(req, self.services, ctx, **urlvars)
+        except exceptions.GlanceServiceError as exc:
+            if exc.code >= 500:
+                LOG.error("%s %s: %s", req.method, req.path, exc.message)
+            resp = errors.to_response(req, exc)
+        except Exception:
+            LOG.exception("Unexpected error in %s %s", req.method, req.path)
+            resp = errors.internal_error(req)
+        return resp(environ, start_response)

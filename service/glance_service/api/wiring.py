@@ -1,0 +1,64 @@
+"""What every handler receives besides the request: the per-process services.
+
+Built once per worker process (after gunicorn's fork) by ``api.app``; handlers never build
+clients, stores or policy enforcers themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from oslo_config import cfg
+
+from glance_service.db.interface import DataAPI
+
+if TYPE_CHECKING:
+    import glance_service.api.views
+    import glance_service.images.policy
+    import glance_service.images.schema
+    import glance_service.store
+
+data_api_opts = [
+    cfg.StrOpt(
+        "data_api",
+        default="registry",
+        choices=[
+            ("registry", "image metadata through glance-registry (the API holds no database credentials)"),
+            ("database", "the API talks to the database directly ([database] connection)"),
+        ],
+        help="Where glance-api reads and writes image metadata.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(data_api_opts)
+
+
+@dataclasses.dataclass
+class Services:
+    conf: cfg.ConfigOpts
+    data: DataAPI
+    stores: glance_service.store.Stores
+    policy: glance_service.images.policy.Enforcer
+    # The image schema of this configuration, compiled once (None only in tests that do not need it).
+    schema: glance_service.images.schema.ImageSchema | None = None
+    # The image serialiser of this configuration (built from ``conf`` on first use if None).
+    view: glance_service.api.views.ImageView | None = None
+
+
+def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
+    if conf.data_api == "database":
+        from glance_service.db.api import DatabaseAPI
+
+        return DatabaseAPI(conf)
+    from glance_service.registry.client import RegistryClient
+
+    return RegistryClient(conf)
+
+
+def build_stores(conf: cfg.ConfigOpts):
+    from glance_service.store import Stores
+
+    return Stores(conf)
