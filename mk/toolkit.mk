@@ -1,5 +1,39 @@
-.PHONY: test-toolkit test-molecule
-test-toolkit: venv
-	@echo "toolkit tests: none yet"
-test-molecule: venv
-	@echo "molecule: none yet"
+# The deployment toolkit: its own tests, the molecule scenarios, and the wheelhouse the
+# targets install from (they have no package index: see docs/DEPLOY.md).
+WHEELHOUSE := $(CURDIR)/wheelhouse
+# Zip timestamps from a fixed date: an unchanged source gives a byte-identical wheel, so
+# re-running `make wheelhouse` and the playbooks copies and reinstalls nothing.
+export SOURCE_DATE_EPOCH ?= 315532800
+SERVICE_SOURCES := $(shell find service/glance_service -type f -name '*.py' -o -type f -path '*/migrations/*' 2>/dev/null) \
+	service/pyproject.toml service/README.md
+
+.PHONY: test-toolkit test-molecule wheelhouse lint-toolkit
+
+# pip wheel of ./service constrained by its pins, plus Keystone's pins (the lab's identity
+# host installs Keystone from the same directory). Both pin files travel in the wheelhouse:
+# the targets install with them as constraints, so each virtualenv gets exactly its pins.
+wheelhouse: $(WHEELHOUSE)/.built
+$(WHEELHOUSE)/.built: $(SERVICE_SOURCES) service/requirements.txt requirements-keystone.txt | venv
+	@test -f requirements-keystone.txt || { echo "requirements-keystone.txt is missing (Keystone's pins)"; exit 1; }
+	mkdir -p $(WHEELHOUSE)
+	$(VENV)/bin/pip wheel -q --wheel-dir $(WHEELHOUSE) -c service/requirements.txt ./service
+	$(VENV)/bin/pip wheel -q --wheel-dir $(WHEELHOUSE) -r requirements-keystone.txt
+	cp service/requirements.txt $(WHEELHOUSE)/constraints-glance.txt
+	cp requirements-keystone.txt $(WHEELHOUSE)/constraints-keystone.txt
+	# One deterministic archive: the roles copy it (skipped when unchanged) and unpack it.
+	cd $(WHEELHOUSE) && tar --sort=name --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner \
+		-cf wheelhouse.tar.tmp *.whl constraints-*.txt && mv wheelhouse.tar.tmp wheelhouse.tar
+	@ls $(WHEELHOUSE)/*.whl | wc -l | xargs echo "wheelhouse: wheels:"
+	touch $@
+
+lint-toolkit: venv
+	yamllint -s .
+	ansible-lint
+
+test-toolkit: venv lint-toolkit
+	python -m pytest -q tests
+
+# Each scenario creates its hosts in the lab, deploys, checks idempotence, verifies, destroys.
+test-molecule: venv wheelhouse
+	molecule test -s default
+	molecule test -s multinode
