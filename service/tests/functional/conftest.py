@@ -25,7 +25,9 @@ class Http:
     ``reader`` role, as a real token would carry it.
     """
 
-    def __init__(self, base_url: str, project: str | None = None, roles: str = "reader,member", user: str | None = None):
+    def __init__(
+        self, base_url: str, project: str | None = None, roles: str = "reader,member", user: str | None = None
+    ):
         self.base_url = base_url
         self.project = project or uuid.uuid4().hex
         self.user = user or uuid.uuid4().hex
@@ -38,7 +40,9 @@ class Http:
         return h
 
     def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> requests.Response:
-        return self.session.request(method, self.base_url + path, headers=self.headers(headers), timeout=30, **kwargs)
+        return self.session.request(
+            method, self.base_url + path, headers=self.headers(headers), timeout=30, **kwargs
+        )
 
     def get(self, path: str, **kw) -> requests.Response:
         return self.request("GET", path, **kw)
@@ -53,7 +57,9 @@ class Http:
         return self.request("DELETE", path, **kw)
 
     def patch(self, path: str, ops: list, media: str = "application/openstack-images-v2.1-json-patch", **kw):
-        return self.request("PATCH", path, json=ops, headers={"Content-Type": media, **kw.pop("headers", {})}, **kw)
+        return self.request(
+            "PATCH", path, json=ops, headers={"Content-Type": media, **kw.pop("headers", {})}, **kw
+        )
 
     def create_image(self, **body) -> dict:
         body.setdefault("name", "img-" + uuid.uuid4().hex[:8])
