@@ -1,0 +1,105 @@
+"""The config templates render with plain Jinja2 (the service's tests do the same) into files
+oslo.config reads, with the options the playbooks mean."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import jinja2
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {
+    "glance_api_bind_host": "0.0.0.0",
+    "glance_api_port": 9292,
+    "glance_api_workers": 2,
+    "glance_registry_bind_host": "0.0.0.0",
+    "glance_registry_host": "198.51.100.10",
+    "glance_registry_port": 9191,
+    "glance_registry_workers": 2,
+    "glance_database_connection": "mysql+pymysql://glance:s3cret@198.51.100.10:3306/glance?charset=utf8mb4",
+    "glance_keystone_public_url": "http://198.51.100.10:5000",
+    "glance_keystone_internal_url": "http://198.51.100.10:5000",
+    "glance_keystone_password": "kspass",
+}
+
+
+def render(name: str, **variables) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROOT / "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    return env.get_template(name).render(**{**BASE, **variables})
+
+
+def parse(text: str) -> configparser.ConfigParser:
+    # oslo.config accepts a section more than once (the overrides come last and win);
+    # configparser needs strict=False for that, and keeps the last value.
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def test_api_defaults_registry_and_keystone() -> None:
+    conf = parse(render("glance-api.conf.j2"))
+    assert conf["DEFAULT"]["data_api"] == "registry"
+    assert conf["DEFAULT"]["registry_host"] == "198.51.100.10"
+    assert conf["paste_deploy"]["flavor"] == "keystone"
+    assert conf["keystone_authtoken"]["password"] == "kspass"
+    assert conf["keystone_authtoken"]["auth_url"] == "http://198.51.100.10:5000"
+    # Only the registry holds database credentials in the default mode.
+    assert not conf.has_section("database")
+
+
+@pytest.mark.parametrize("backend", ["file", "http"])
+def test_store_backend_is_the_default_store(backend: str) -> None:
+    conf = parse(render("glance-api.conf.j2", glance_store_backend=backend))
+    assert conf["glance_store"]["default_store"] == backend
+    assert set(conf["glance_store"]["stores"].split(",")) == {"file", "http"}
+    assert conf["glance_store"]["filesystem_store_datadir"] == "/var/lib/glance/images"
+
+
+def test_api_database_mode_gets_the_connection() -> None:
+    conf = parse(render("glance-api.conf.j2", glance_data_api="database"))
+    assert conf["database"]["connection"].startswith("mysql+pymysql://glance:")
+
+
+def test_registry_has_the_database_and_auth() -> None:
+    conf = parse(render("glance-registry.conf.j2"))
+    assert conf["database"]["connection"] == BASE["glance_database_connection"]
+    assert conf["DEFAULT"]["bind_port"] == "9191"
+    assert conf["keystone_authtoken"]["username"] == "glance"
+
+
+@pytest.mark.parametrize("name", ["glance-api.conf.j2", "glance-registry.conf.j2"])
+def test_overrides_win(name: str) -> None:
+    key = "glance_api_conf_overrides" if "api" in name else "glance_registry_conf_overrides"
+    text = render(name, **{key: {"DEFAULT": {"workers": 7}, "oslo_policy": {"policy_file": "p.yaml"}}})
+    conf = parse(text)
+    assert conf["DEFAULT"]["workers"] == "7"
+    assert conf["oslo_policy"]["policy_file"] == "p.yaml"
+
+
+def test_noauth_flavor_has_no_keystone_section() -> None:
+    conf = parse(render("glance-api.conf.j2", glance_auth_flavor=""))
+    assert not conf.has_section("keystone_authtoken")
+
+
+def test_memcached_servers_joined() -> None:
+    conf = parse(render("glance-api.conf.j2", glance_memcached_servers=["10.0.0.1:11211", "10.0.0.2:11211"]))
+    assert conf["keystone_authtoken"]["memcached_servers"] == "10.0.0.1:11211,10.0.0.2:11211"
+
+
+@pytest.mark.parametrize(
+    ("unit", "command"),
+    [("glance-api.service.j2", "glance-api"), ("glance-registry.service.j2", "glance-registry")],
+)
+def test_units(unit: str, command: str) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(render(unit, glance_venv="/opt/glance"))
+    service = parser["Service"]
+    assert service["User"] == "glance"
+    assert service["ExecStart"] == f"/opt/glance/bin/{command} --config-file /etc/glance/{command}.conf"
+    assert parser["Install"]["WantedBy"] == "multi-user.target"
