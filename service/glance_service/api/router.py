@@ -107,6 +107,9 @@ class Router:
             if exc.code >= 500:
                 LOG.error("%s %s: %s", req.method, req.path, exc.message)
             resp = errors.to_response(req, exc)
+        except UnicodeDecodeError:
+            # The path or query string is not UTF-8: the client's mistake, not ours.
+            resp = errors.bad_request(req, "The request URL or query string is not valid UTF-8.")
         except Exception:
             LOG.exception("Unexpected error in %s %s", req.method, req.path)
             resp = errors.internal_error(req)
