@@ -57,6 +57,14 @@ _FILTER_COLUMNS = frozenset(
         "os_hidden",
     }
 )
+_STRING_LENGTHS = {
+    c.name: c.type.length for c in IMAGES.columns if isinstance(c.type, sa.String) and c.type.length
+}
+_INT_COLUMNS = frozenset(c.name for c in IMAGES.columns if isinstance(c.type, sa.Integer))
+_BOOL_COLUMNS = frozenset({"protected", "os_hidden"})
+_NOT_NULL = frozenset(c.name for c in IMAGES.columns if not c.nullable)
+MAX_PROPERTY_BYTES = 65535
+MAX_TAG_LENGTH = 255
 MEMBER_STATUSES = frozenset({"pending", "accepted", "rejected"})
 LOCATION_STATUSES = frozenset({"active", "pending_delete", "deleted"})
 
@@ -172,6 +180,9 @@ class DatabaseAPI:
         props = values.pop("properties", None)
         tags = values.pop("tags", None)
         row = _column_values(values, allow_created_at=False)
+        cleared = sorted(k for k in _NOT_NULL & row.keys() if row[k] is None)
+        if cleared:
+            raise exceptions.BadRequest(f"Image attribute(s) {', '.join(cleared)} cannot be null")
         now = utcnow()
         row["updated_at"] = now
         with self.db.writer() as s:
@@ -222,6 +233,7 @@ class DatabaseAPI:
 
     # -- tags -------------------------------------------------------------------
     def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        _check_tag(tag)
         with self.db.writer() as s:
             _visible_row(s, ctx, image_id)
             exists = s.execute(
@@ -574,6 +586,16 @@ def _column_values(values: dict, allow_created_at: bool) -> dict:
     if unknown:
         raise exceptions.BadRequest(f"Unknown or read-only image attribute(s): {', '.join(sorted(unknown))}")
     row = dict(values)
+    for key, value in row.items():
+        length = _STRING_LENGTHS.get(key)
+        if length is not None and isinstance(value, str) and len(value) > length:
+            raise exceptions.BadRequest(f"Image attribute {key} is longer than {length} characters")
+    for key in _INT_COLUMNS & row.keys():
+        if row[key] is not None and (isinstance(row[key], bool) or not isinstance(row[key], int)):
+            raise exceptions.BadRequest(f"Image attribute {key} must be an integer")
+    for key in _BOOL_COLUMNS & row.keys():
+        if row[key] is not None and not isinstance(row[key], bool):
+            raise exceptions.BadRequest(f"Image attribute {key} must be true or false")
     if "created_at" in row:
         row["created_at"] = parse_time(row["created_at"])
     if "status" in row and not row["status"]:
@@ -598,6 +620,7 @@ def _set_properties(s: Session, image_id: str, props: dict, purge: bool, now: da
     new_rows = []
     for name, value in props.items():
         value = None if value is None else str(value)
+        _check_property(name, value)
         old = existing.get(name)
         if old is None:
             new_rows.append(
@@ -628,8 +651,18 @@ def _set_properties(s: Session, image_id: str, props: dict, purge: bool, now: da
             )
 
 
+def _check_property(name: str, value: str | None) -> None:
+    # The same limits on every backend (MySQL's TEXT holds 65535 bytes; SQLite has no limit).
+    if not isinstance(name, str) or not name or len(name) > 255:
+        raise exceptions.BadRequest(f"Property names must be 1 to 255 characters: {str(name)[:40]!r}")
+    if value is not None and len(value.encode("utf-8")) > MAX_PROPERTY_BYTES:
+        raise exceptions.BadRequest(f"The value of property {name} is longer than {MAX_PROPERTY_BYTES} bytes")
+
+
 def _replace_tags(s: Session, image_id: str, tags: Iterable[str], now: datetime.datetime) -> None:
     wanted = set(tags)
+    for tag in wanted:
+        _check_tag(tag)
     live = {
         value: tag_id
         for tag_id, value in s.execute(
@@ -649,6 +682,11 @@ def _replace_tags(s: Session, image_id: str, tags: Iterable[str], now: datetime.
     ]
     if added:
         s.execute(TAGS.insert(), added)
+
+
+def _check_tag(tag: str) -> None:
+    if not isinstance(tag, str) or not tag or len(tag) > MAX_TAG_LENGTH:
+        raise exceptions.BadRequest(f"Tags must be 1 to {MAX_TAG_LENGTH} characters: {str(tag)[:40]!r}")
 
 
 def _check_location_status(status: str) -> None:

@@ -1,0 +1,216 @@
+"""Filters with operators, tags, sorting and marker pagination of image_get_all."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from glance_service import exceptions
+
+
+@pytest.fixture
+def catalog(dbapi, alice):
+    specs = [
+        ("cirros", 10, "qcow2", {"os_distro": "cirros"}, ["small", "test"]),
+        ("ubuntu", 300, "qcow2", {"os_distro": "ubuntu", "hw_disk_bus": "scsi"}, ["lts"]),
+        ("debian", 200, "raw", {"os_distro": "debian"}, ["small"]),
+        ("fedora", None, "raw", {}, []),
+        (None, 50, "iso", {"os_distro": "ubuntu"}, ["test"]),
+        ("ubuntu", 100, "qcow2", {}, ["small", "lts"]),
+        ("alpine", 5, "raw", {}, ["small", "test"]),
+    ]
+    out = []
+    for name, size, fmt, props, tags in specs:
+        out.append(
+            dbapi.image_create(
+                alice,
+                {
+                    "name": name,
+                    "size": size,
+                    "disk_format": fmt,
+                    "container_format": "bare",
+                    "visibility": "private",
+                    "properties": props,
+                    "tags": tags,
+                },
+            )
+        )
+    return out
+
+
+def listed(dbapi, ctx, **kwargs):
+    return [i["name"] for i in dbapi.image_get_all(ctx, **kwargs)]
+
+
+def cond(*conditions):
+    return {"conditions": list(conditions)}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        ([("size", "eq", 200)], ["debian"]),
+        ([("size", "neq", 200)], ["alpine", "cirros", "ubuntu", "ubuntu", None]),
+        ([("size", "gt", 100)], ["debian", "ubuntu"]),
+        ([("size", "gte", 100)], ["debian", "ubuntu", "ubuntu"]),
+        ([("size", "lt", 50)], ["alpine", "cirros"]),
+        ([("size", "lte", 50)], ["alpine", "cirros", None]),
+        ([("size", "gte", 10), ("size", "lte", 100)], ["cirros", "ubuntu", None]),
+        ([("name", "in", ["cirros", "fedora", "nope"])], ["cirros", "fedora"]),
+        ([("name", "eq", "ubuntu")], ["ubuntu", "ubuntu"]),
+        ([("disk_format", "in", ["iso", "raw"])], ["alpine", "debian", "fedora", None]),
+        ([("status", "eq", "queued"), ("disk_format", "eq", "qcow2")], ["cirros", "ubuntu", "ubuntu"]),
+        ([("os_distro", "eq", "ubuntu")], ["ubuntu", None]),
+        ([("os_distro", "eq", "ubuntu"), ("hw_disk_bus", "eq", "scsi")], ["ubuntu"]),
+        ([("os_distro", "eq", "arch")], []),
+        ([("protected", "eq", False), ("name", "eq", "alpine")], ["alpine"]),
+        ([("owner", "eq", "alpha"), ("name", "eq", "debian")], ["debian"]),
+    ],
+)
+def test_filter_operators(dbapi, catalog, alice, conditions, expected):
+    got = listed(dbapi, alice, filters=cond(*conditions))
+    assert sorted(got, key=lambda n: (n is None, n)) == sorted(expected, key=lambda n: (n is None, n))
+
+
+def test_timestamp_filters(dbapi, catalog, alice):
+    third = catalog[2]["created_at"]
+    after = listed(
+        dbapi, alice, filters=cond(("created_at", "gt", third)), sort_keys=["created_at"], sort_dirs=["asc"]
+    )
+    assert after == [i["name"] for i in catalog[3:]]
+    upto = listed(dbapi, alice, filters=cond(("created_at", "lte", third + "Z")), sort_dirs=["asc"])
+    assert upto == [i["name"] for i in catalog[:3]]
+    assert listed(dbapi, alice, filters=cond(("created_at", "eq", third))) == ["debian"]
+    assert len(listed(dbapi, alice, filters=cond(("updated_at", "neq", third)))) >= 6
+    with pytest.raises(exceptions.InvalidFilter):
+        dbapi.image_get_all(alice, cond(("created_at", "gt", "yesterday")))
+
+
+def test_tags_are_anded(dbapi, catalog, alice):
+    assert sorted(listed(dbapi, alice, filters={"tags": ["small"]})) == [
+        "alpine",
+        "cirros",
+        "debian",
+        "ubuntu",
+    ]
+    assert sorted(listed(dbapi, alice, filters={"tags": ["small", "test"]})) == ["alpine", "cirros"]
+    assert listed(dbapi, alice, filters={"tags": ["small", "lts"]}) == ["ubuntu"]
+    assert listed(dbapi, alice, filters={"tags": ["nope"]}) == []
+
+
+def test_records_carry_properties_tags_locations(dbapi, catalog, alice):
+    dbapi.image_location_add(alice, catalog[0]["id"], "file:///a", {"store": "fs"})
+    by_id = {i["id"]: i for i in dbapi.image_get_all(alice)}
+    cirros = by_id[catalog[0]["id"]]
+    assert cirros["properties"] == {"os_distro": "cirros"}
+    assert cirros["tags"] == ["small", "test"]
+    assert cirros["locations"][0]["url"] == "file:///a"
+    assert by_id[catalog[3]["id"]]["properties"] == {}
+
+
+def test_default_sort_is_created_at_desc(dbapi, catalog, alice):
+    assert [i["id"] for i in dbapi.image_get_all(alice)] == [i["id"] for i in reversed(catalog)]
+
+
+@pytest.mark.parametrize(
+    ("keys", "dirs", "expected"),
+    [
+        (["name"], ["asc"], [None, "alpine", "cirros", "debian", "fedora", "ubuntu", "ubuntu"]),
+        (["name"], ["desc"], ["ubuntu", "ubuntu", "fedora", "debian", "cirros", "alpine", None]),
+        (["size"], ["asc"], ["fedora", "alpine", "cirros", None, "ubuntu", "debian", "ubuntu"]),
+        (
+            ["disk_format", "size"],
+            ["asc", "desc"],
+            [None, "ubuntu", "ubuntu", "cirros", "debian", "alpine", "fedora"],
+        ),
+    ],
+)
+def test_sorting(dbapi, catalog, alice, keys, dirs, expected):
+    assert listed(dbapi, alice, sort_keys=keys, sort_dirs=dirs) == expected
+
+
+def test_ties_broken_by_created_at_then_id(dbapi, catalog, alice):
+    ubuntus = [i["id"] for i in catalog if i["name"] == "ubuntu"]
+    asc = [
+        i["id"]
+        for i in dbapi.image_get_all(
+            alice, cond(("name", "eq", "ubuntu")), sort_keys=["name"], sort_dirs=["asc"]
+        )
+    ]
+    assert asc == ubuntus
+    desc = dbapi.image_get_all(alice, cond(("name", "eq", "ubuntu")), sort_keys=["name"], sort_dirs=["desc"])
+    assert [i["id"] for i in desc] == list(reversed(ubuntus))
+
+
+@pytest.mark.parametrize(
+    ("keys", "dirs"),
+    [
+        (None, None),
+        (["name"], ["asc"]),
+        (["name"], ["desc"]),
+        (["size"], ["asc"]),
+        (["size"], ["desc"]),
+        (["disk_format", "name"], ["asc", "desc"]),
+        (["updated_at"], ["asc"]),
+        (["id"], ["desc"]),
+    ],
+)
+def test_marker_pagination_walks_everything_once(dbapi, catalog, alice, keys, dirs):
+    full = [i["id"] for i in dbapi.image_get_all(alice, sort_keys=keys, sort_dirs=dirs)]
+    assert len(full) == len(catalog)
+    walked, marker = [], None
+    for _ in range(10):
+        page = dbapi.image_get_all(alice, marker=marker, limit=2, sort_keys=keys, sort_dirs=dirs)
+        walked += [i["id"] for i in page]
+        if len(page) < 2:
+            break
+        marker = page[-1]["id"]
+    assert walked == full
+
+
+def test_invalid_marker(dbapi, catalog, alice, bob):
+    with pytest.raises(exceptions.InvalidMarker):
+        dbapi.image_get_all(alice, marker="00000000-0000-0000-0000-000000000000")
+    with pytest.raises(exceptions.InvalidMarker):
+        dbapi.image_get_all(bob, marker=catalog[0]["id"])  # exists, but bob cannot see it
+    with pytest.raises(exceptions.InvalidMarker):
+        dbapi.image_get_all(alice, marker="short")
+
+
+def test_limit(dbapi, catalog, alice):
+    assert len(dbapi.image_get_all(alice, limit=3)) == 3
+    assert dbapi.image_get_all(alice, limit=0) == []
+    assert len(dbapi.image_get_all(alice, limit=100)) == len(catalog)
+
+
+def test_invalid_sort(dbapi, catalog, alice):
+    with pytest.raises(exceptions.InvalidSortKey):
+        dbapi.image_get_all(alice, sort_keys=["nope"])
+    with pytest.raises(exceptions.BadRequest):
+        dbapi.image_get_all(alice, sort_keys=["name"], sort_dirs=["up"])
+    with pytest.raises(exceptions.BadRequest):
+        dbapi.image_get_all(alice, sort_keys=["name", "size"], sort_dirs=["asc", "desc", "asc"])
+
+
+def test_custom_property_needs_equality(dbapi, catalog, alice):
+    with pytest.raises(exceptions.InvalidFilter):
+        dbapi.image_get_all(alice, cond(("os_distro", "gt", "a")))
+
+
+def test_listing_is_not_n_plus_one(dbapi, alice):
+    for n in range(60):
+        dbapi.image_create(alice, {"name": f"img{n}", "properties": {"a": "1", "b": "2"}, "tags": ["x", "y"]})
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = dbapi.db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        images = dbapi.image_get_all(alice, filters={"tags": ["x"]}, limit=1000)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(images) == 60 and all(i["properties"] == {"a": "1", "b": "2"} for i in images)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 4, selects
