@@ -16,7 +16,13 @@ wheelhouse: $(WHEELHOUSE)/.built
 $(WHEELHOUSE)/.built: $(SERVICE_SOURCES) service/requirements.txt requirements-keystone.txt | venv
 	@test -f requirements-keystone.txt || { echo "requirements-keystone.txt is missing (Keystone's pins)"; exit 1; }
 	mkdir -p $(WHEELHOUSE)
-	$(VENV)/bin/pip wheel -q --wheel-dir $(WHEELHOUSE) -c service/requirements.txt ./service
+	# From a clean copy: setuptools reuses service/build/, where deleted modules would linger.
+	rm -rf $(WHEELHOUSE)/.src && mkdir -p $(WHEELHOUSE)/.src
+	tar -C service --exclude=build --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache -cf - . \
+		| tar -C $(WHEELHOUSE)/.src -xf -
+	$(VENV)/bin/pip wheel -q --no-deps --wheel-dir $(WHEELHOUSE) $(WHEELHOUSE)/.src
+	$(VENV)/bin/pip wheel -q --wheel-dir $(WHEELHOUSE) -c service/requirements.txt $(WHEELHOUSE)/.src
+	rm -rf $(WHEELHOUSE)/.src
 	$(VENV)/bin/pip wheel -q --wheel-dir $(WHEELHOUSE) -r requirements-keystone.txt
 	cp service/requirements.txt $(WHEELHOUSE)/constraints-glance.txt
 	cp requirements-keystone.txt $(WHEELHOUSE)/constraints-keystone.txt
