@@ -12,6 +12,10 @@ generator see them.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+
 import glance_store
 from oslo_config import cfg
 
@@ -19,6 +23,7 @@ from glance_service import exceptions
 from glance_service.store import filesystem
 from glance_service.store.backends import GlanceStoreBackends
 from glance_service.store.filesystem import FileStore
+from glance_service.store.hashing import HASH_ALGO
 from glance_service.store.source import DataSource, StoredData
 
 __all__ = ["DataSource", "StoredData", "Stores", "list_opts", "register_opts"]
@@ -26,16 +31,32 @@ __all__ = ["DataSource", "StoredData", "Stores", "list_opts", "register_opts"]
 _FILE_KINDS = ("file", "filesystem")
 
 
+@contextlib.contextmanager
+def _quiet_driver_loading():
+    # glance_store lists its options by importing every driver; the ones whose client library
+    # is not installed (cinder needs os_brick) make stevedore log an ERROR with a traceback at
+    # every start. Those drivers are simply not available; say so once, quietly.
+    logger = logging.getLogger("stevedore.extension")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register glance_store's options on ``conf`` (idempotent)."""
-    glance_store.register_opts(conf)
+    with _quiet_driver_loading():
+        glance_store.register_opts(conf)
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """glance_store's options, for the sample-config generator."""
     from glance_store import backend
 
-    return backend._list_opts()
+    with _quiet_driver_loading():
+        return backend._list_opts()
 
 
 register_opts(cfg.CONF)
@@ -65,6 +86,14 @@ class Stores:
                 gs.filesystem_store_file_perm,
             )
         self.backends = GlanceStoreBackends(conf)
+        # [DEFAULT] hashing_algorithm is declared by the API (api/options.py); sha512 without it.
+        self.hash_algo = getattr(conf, "hashing_algorithm", None) or HASH_ALGO
+        try:
+            hashlib.new(self.hash_algo)
+        except ValueError:
+            raise exceptions.GlanceServiceError(
+                f"[DEFAULT] hashing_algorithm '{self.hash_algo}' is not a hashlib algorithm."
+            ) from None
 
     def add(
         self,
@@ -79,8 +108,12 @@ class Stores:
         if kind == "file":
             if self.file is None:
                 raise exceptions.BadRequest("The file store is not enabled.")
-            return self.file.add(image_id, reader, expected_size=expected_size, size_cap=size_cap)
-        return self.backends.add(kind, image_id, reader, expected_size=expected_size, size_cap=size_cap)
+            return self.file.add(
+                image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+            )
+        return self.backends.add(
+            kind, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+        )
 
     def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
         if filesystem.owns(url):

@@ -96,7 +96,14 @@ class GlanceStoreBackends:
             raise exceptions.BadRequest(f"The store '{scheme}' is not enabled.") from None
 
     def add(
-        self, kind: str, image_id: str, reader, *, expected_size: int | None, size_cap: int
+        self,
+        kind: str,
+        image_id: str,
+        reader,
+        *,
+        expected_size: int | None,
+        size_cap: int,
+        hash_algo: str = HASH_ALGO,
     ) -> StoredData:
         if expected_size is not None and expected_size > size_cap:
             raise exceptions.ImageSizeLimitExceeded(
@@ -106,11 +113,11 @@ class GlanceStoreBackends:
         checked = _CheckedReader(reader, expected_size, size_cap)
         try:
             url, size, checksum, hash_value, metadata = store.add(
-                image_id, checked, expected_size or 0, HASH_ALGO
+                image_id, checked, expected_size or 0, hash_algo
             )
         except Exception as exc:
             raise translate(exc) from exc
-        return StoredData(url, size, checksum, HASH_ALGO, hash_value, dict(metadata or {}))
+        return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
 
     def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
         try:

@@ -157,7 +157,9 @@ class FileStore:
         return [path for _, path in self._dirs]
 
     # -- write --------------------------------------------------------------------------------
-    def add(self, image_id: str, reader, *, expected_size: int | None, size_cap: int) -> StoredData:
+    def add(
+        self, image_id: str, reader, *, expected_size: int | None, size_cap: int, hash_algo: str = HASH_ALGO
+    ) -> StoredData:
         if expected_size is not None and expected_size > size_cap:
             raise exceptions.ImageSizeLimitExceeded(
                 f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
@@ -168,7 +170,7 @@ class FileStore:
         if os.path.lexists(final):
             raise exceptions.Duplicate(f"Data for image {image_id} already exists in the store.")
         fd, partial = self._create_partial(datadir, image_id)
-        hasher = ParallelHasher()
+        hasher = ParallelHasher(hash_algo)
         writer = Worker("store-write", _FileWriter(fd, partial).write)
         done = False
         try:
@@ -198,7 +200,7 @@ class FileStore:
         except OSError as exc:
             _unlink_quietly(final)
             raise storage_error(exc, datadir) from exc
-        return StoredData("file://" + final, size, checksum, HASH_ALGO, hash_value, {})
+        return StoredData("file://" + final, size, checksum, hash_algo, hash_value, {})
 
     @staticmethod
     def _stream(

@@ -15,14 +15,14 @@ HASH_ALGO = "sha512"
 
 
 class ParallelHasher:
-    """Feed buffers with ``update``; ``hexdigests()`` returns ``(md5, sha512)``."""
+    """Feed buffers with ``update``; ``hexdigests()`` returns ``(md5, <algo>)`` hex digests."""
 
-    def __init__(self, depth: int = 4):
+    def __init__(self, algo: str = HASH_ALGO, depth: int = 4):
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._sha = hashlib.new(HASH_ALGO)
+        self._sha = hashlib.new(algo)
         self._workers = [
             Worker("hash-md5", self._md5.update, depth),
-            Worker("hash-" + HASH_ALGO, self._sha.update, depth),
+            Worker("hash-" + algo, self._sha.update, depth),
         ]
 
     def update(self, buf: bytes) -> None:

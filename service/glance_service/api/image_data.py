@@ -1,0 +1,396 @@
+"""``PUT`` and ``GET /v2/images/{image_id}/file``: the data path's HTTP side, and the recovery
+of uploads cut by a crash.
+
+Upload: ``queued → saving`` atomically (the image records which process uploads), stream
+into the store (durable before it returns), record the location, then one update to
+``active`` with size and hashes. Any failure removes the data and returns the image to
+``queued``. A live upload refreshes the image's ``updated_at`` now and then, so that
+recovery can tell a dead upload on another host from a long one.
+
+Download: zero-copy for the file store (the open file goes to the server's
+``wsgi.file_wrapper``, which gunicorn sends with ``sendfile`` bounded by Content-Length from
+the file's current position), ``Range`` for single ranges, ``Content-MD5``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import socket
+import time
+
+import webob
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from glance_service import exceptions
+from glance_service.api import common
+from glance_service.context import RequestContext
+from glance_service.images import states
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_SIZE_CAP = 1024**4  # Glance's image_size_cap default (1 TiB)
+# "<hostname>:<pid>:<process start time>" of the process that uploads (hidden by the views)
+UPLOAD_HOST = "os_glance_upload_host"
+BLOCK = 1024 * 1024
+
+recovery_opts = [
+    cfg.IntOpt(
+        "upload_stale_timeout",
+        default=3600,
+        min=60,
+        help="Seconds after which an image still 'saving' whose upload runs on another host (and "
+        "has not refreshed the image since) is taken as interrupted: glance-api returns it to "
+        "'queued' at start-up. Live uploads refresh the image every upload_stale_timeout/4 "
+        "seconds (at most every 60 s).",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(recovery_opts)
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    return [(None, recovery_opts)]
+
+
+register_opts(cfg.CONF)
+
+
+# -- upload ------------------------------------------------------------------------------------
+# An upload refused before or while its body is read still has body bytes on the way. Unless
+# they are read, the server closes the connection with data unread, the kernel answers with a
+# reset, and most clients (which send the whole body before reading) never see the error.
+# Reading this much more gives them the 4xx; past it, the connection is dropped.
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
+    try:
+        return _upload(req, svc, ctx, image_id)
+    except exceptions.GlanceServiceError:
+        _drain(req.environ.get("wsgi.input"))
+        raise
+
+
+def _drain(stream) -> None:
+    if stream is None:
+        return
+    left = DRAIN_LIMIT
+    try:
+        while left > 0:
+            buf = stream.read(min(BLOCK, left))
+            if not buf:
+                return
+            left -= len(buf)
+    except Exception:  # noqa: BLE001 - the client is gone; nothing more to read
+        return
+
+
+def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
+    if req.content_type != "application/octet-stream":
+        raise exceptions.UnsupportedMediaType(
+            f"Content type {req.content_type or '(none)'} is not supported: use application/octet-stream."
+        )
+    expected = _expected_size(req)
+    size_cap = _conf(svc, "image_size_cap", DEFAULT_SIZE_CAP)
+    if expected is not None and expected > size_cap:
+        raise exceptions.ImageSizeLimitExceeded(
+            f"The image size {expected} exceeds the limit of {size_cap} bytes."
+        )
+
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "upload_image", image)
+    states.check(image, states.SAVING)
+    svc.data.image_update(
+        ctx,
+        image_id,
+        {"status": states.SAVING, "properties": _upload_marker()},
+        from_state=states.QUEUED,
+    )
+
+    stored = location = None
+    try:
+        reader = _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id))
+        stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+        location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
+        svc.data.image_update(
+            ctx,
+            image_id,
+            {
+                "status": states.ACTIVE,
+                "size": stored.size,
+                "checksum": stored.checksum,
+                "os_hash_algo": stored.hash_algo,
+                "os_hash_value": stored.hash_value,
+            },
+            from_state=states.SAVING,
+        )
+    except BaseException as exc:
+        _undo(svc, ctx, image_id, stored, location)
+        if isinstance(exc, exceptions.ImageNotFound):
+            raise exceptions.Gone(f"Image {image_id} was deleted during the upload.") from exc
+        raise
+    return common.no_content()
+
+
+def _expected_size(req: webob.Request) -> int | None:
+    """The declared data size: ``x-openstack-image-size``, else Content-Length (none when chunked)."""
+    declared = req.headers.get("x-openstack-image-size")
+    length = req.content_length if not _is_chunked(req) else None
+    if declared is None:
+        return length
+    declared = declared.strip()
+    if not declared.isdigit():
+        raise exceptions.BadRequest(
+            f"x-openstack-image-size must be a non-negative integer, not {declared!r}."
+        )
+    size = int(declared)
+    if length is not None and length != size:
+        raise exceptions.BadRequest(
+            f"x-openstack-image-size ({size}) does not match the request's Content-Length ({length})."
+        )
+    return size
+
+
+def _is_chunked(req: webob.Request) -> bool:
+    return "chunked" in (req.headers.get("Transfer-Encoding") or "").lower()
+
+
+def _conf(svc, name: str, default):
+    try:
+        value = getattr(svc.conf, name)
+    except (AttributeError, cfg.NoSuchOptError):
+        return default
+    return default if value is None else value
+
+
+class _BodyReader:
+    """The request body for the store: client errors become 400 (the client went away or sent
+    a broken chunked body), and a live upload refreshes its image now and then."""
+
+    def __init__(self, stream, heartbeat):
+        self._stream = stream
+        self._heartbeat = heartbeat
+
+    def read(self, n: int) -> bytes:
+        self._heartbeat()
+        try:
+            return self._stream.read(n)
+        except exceptions.GlanceServiceError:
+            raise
+        except Exception as exc:
+            raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
+
+
+def _heartbeat(svc, ctx: RequestContext, image_id: str):
+    interval = min(60.0, _conf(svc, "upload_stale_timeout", 3600) / 4)
+    state = {"next": time.monotonic() + interval}
+
+    def beat() -> None:
+        now = time.monotonic()
+        if now < state["next"]:
+            return
+        state["next"] = now + interval
+        # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
+        svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+
+    return beat
+
+
+def _undo(svc, ctx: RequestContext, image_id: str, stored, location) -> None:
+    """After a failed upload: no data left behind, image back to ``queued``. Errors here are
+    logged, not raised: the upload's own error is what the client must see; an image that
+    stays ``saving`` is recovered at the next start-up."""
+    if location is not None:
+        try:
+            svc.data.image_location_delete(ctx, image_id, location["id"])
+        except exceptions.ImageNotFound:
+            pass
+        except Exception:
+            LOG.exception("Could not remove location of failed upload for image %s", image_id)
+    if stored is not None:
+        try:
+            svc.stores.delete(stored.url)
+        except Exception:
+            LOG.exception("Could not remove data of failed upload for image %s at %s", image_id, stored.url)
+    try:
+        svc.data.image_update(
+            ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+        )
+    except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+        pass  # deleted, or taken over by recovery: nothing to give back
+    except Exception:
+        LOG.exception("Could not return image %s to queued after a failed upload", image_id)
+
+
+# -- process identity (who is uploading) ---------------------------------------------------------
+def _upload_marker() -> dict[str, str]:
+    # pid and start time: unique for the life of the host, unlike a bare pid
+    pid = os.getpid()
+    return {UPLOAD_HOST: f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"}
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), None if no such live process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name may hold spaces and parentheses; the fields after it are fixed
+    fields = stat.rpartition(")")[2].split()
+    if fields[0] in ("Z", "X", "x"):
+        return None  # killed, not yet reaped
+    return fields[19]
+
+
+def _split_marker(marker: str | None) -> tuple[str, str, str]:
+    host, _, process = (marker or "").partition(":")
+    pid, _, start = process.partition(":")
+    return host, pid, start
+
+
+def _process_alive(pid: str, start: str) -> bool:
+    if not pid.isdigit():
+        return False
+    current = _start_time(int(pid))
+    return current is not None and current == start
+
+
+# -- download ----------------------------------------------------------------------------------
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "download_image", image)
+    if image["status"] == states.DEACTIVATED and not ctx.is_admin:
+        raise exceptions.Forbidden(
+            "The requested image has been deactivated. Image data download is prohibited."
+        )
+    locations = [loc for loc in image.get("locations") or [] if loc.get("status", "active") == "active"]
+    if image["status"] not in (states.ACTIVE, states.DEACTIVATED, states.PENDING_DELETE) or not locations:
+        return common.no_content()
+
+    wanted = _parse_range(req.headers.get("Range"))
+    source, total, first = _open(svc, locations, image.get("size"), wanted)
+
+    status = 206 if wanted is not None else 200
+    resp = webob.Response(status=status, content_type="application/octet-stream", charset=None)
+    file_wrapper = req.environ.get("wsgi.file_wrapper")
+    if source.fileobj is not None and file_wrapper is not None:
+        resp.app_iter = file_wrapper(source.fileobj, BLOCK)
+    else:
+        resp.app_iter = _closing(source)
+    if source.size is not None:
+        resp.content_length = source.size
+    if image.get("checksum"):
+        resp.headers["Content-MD5"] = image["checksum"]
+    if status == 206:
+        resp.headers["Content-Range"] = f"bytes {first}-{first + source.size - 1}/{total}"
+    return resp
+
+
+def _parse_range(header: str | None) -> tuple[int | None, int | None] | None:
+    """``(first, last)`` of a single byte range (``first`` None for a suffix ``-n``, ``last``
+    None for an open end); None without a Range header."""
+    if header is None:
+        return None
+    value = header.strip().replace(" ", "")
+    if "," in value:
+        raise exceptions.BadRequest("Multiple ranges are not supported.")
+    found = _RANGE.match(value)
+    if found is None or found.group(1) == found.group(2) == "":
+        raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
+    first = int(found.group(1)) if found.group(1) else None
+    last = int(found.group(2)) if found.group(2) else None
+    if first is not None and last is not None and last < first:
+        raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
+    return first, last
+
+
+def _resolve_range(wanted: tuple[int | None, int | None], total: int) -> tuple[int, int]:
+    """``(offset, length)`` of ``wanted`` within ``total`` bytes, or 416."""
+    first, last = wanted
+    if first is None:  # suffix: the last n bytes
+        if last == 0 or total == 0:
+            raise exceptions.RangeNotSatisfiable(total)
+        length = min(last, total)
+        return total - length, length
+    if first >= total:
+        raise exceptions.RangeNotSatisfiable(total)
+    end = total - 1 if last is None else min(last, total - 1)
+    return first, end - first + 1
+
+
+def _open(svc, locations: list[dict], size: int | None, wanted):
+    """Open the first location that works: ``(source, total size, range start)``."""
+    error: exceptions.GlanceServiceError = exceptions.NotFound("The image data could not be found.")
+    for loc in locations:
+        try:
+            total = size
+            if wanted is None:
+                return svc.stores.open(loc["url"]), total, 0
+            if total is None:  # a location added without a size: ask the store
+                probe = svc.stores.open(loc["url"])
+                total = probe.total_size if probe.total_size is not None else probe.size
+                probe.close()
+            offset, length = _resolve_range(wanted, total)
+            return svc.stores.open(loc["url"], offset, length), total, offset
+        except (exceptions.NotFound, exceptions.StoreUnavailable) as exc:
+            LOG.warning("Image data at %s is not available: %s", loc["url"], exc)
+            error = exc
+    raise error
+
+
+def _closing(source):
+    try:
+        yield from source
+    finally:
+        source.close()
+
+
+# -- recovery ------------------------------------------------------------------------------------
+def recover_interrupted_uploads(svc) -> int:
+    """Return images whose upload died with its process to ``queued``, their partial data
+    removed. Called by glance-api at start-up, before it serves. Returns how many images."""
+    ctx = RequestContext.admin()
+    removed = svc.stores.cleanup_partial()
+    if removed:
+        LOG.info("Removed %d partial image file(s) left by interrupted uploads", removed)
+    stale = datetime.timedelta(seconds=_conf(svc, "upload_stale_timeout", 3600))
+    stale_before = (datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - stale).isoformat()
+    host = socket.gethostname()
+    recovered = 0
+    for image in svc.data.image_get_by_status(ctx, states.SAVING):
+        uploader, pid, start = _split_marker((image.get("properties") or {}).get(UPLOAD_HOST))
+        if uploader == host:
+            orphan = not _process_alive(pid, start)
+        else:
+            orphan = (image.get("updated_at") or "") < stale_before
+        if orphan and _give_back(svc, ctx, image):
+            recovered += 1
+    return recovered
+
+
+def _give_back(svc, ctx: RequestContext, image: dict) -> bool:
+    image_id = image["id"]
+    try:
+        for loc in image.get("locations") or []:
+            svc.stores.delete(loc["url"])
+            svc.data.image_location_delete(ctx, image_id, loc["id"])
+        svc.stores.discard(image_id)
+        svc.data.image_update(
+            ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+        )
+    except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+        return False
+    except exceptions.GlanceServiceError as exc:
+        LOG.error("Could not recover interrupted upload of image %s: %s", image_id, exc)
+        return False
+    LOG.warning("Image %s was left 'saving' by an interrupted upload: returned to 'queued'", image_id)
+    return True

@@ -1,0 +1,284 @@
+"""Upload and download against real glance-registry + glance-api processes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from tests.fixtures.glance_procs import start_glance
+from tests.functional.data.helpers import OCTET, HashingGen, RawUpload, StreamBody, image_files, wait_for
+
+SIZES = [0, 1, 65535, 65536, 65537]
+
+
+def new_image(http, **extra):
+    return http.create_image(disk_format="raw", container_format="bare", **extra)["id"]
+
+
+def upload(http, image_id, body, headers=None, **kw):
+    return http.put(f"/v2/images/{image_id}/file", data=body, headers={**OCTET, **(headers or {})}, **kw)
+
+
+def status(http, image_id):
+    return http.get(f"/v2/images/{image_id}").json()["status"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("mode", ["content-length", "chunked"])
+def test_round_trip_is_byte_identical(glance, http, size, mode):
+    data = os.urandom(size)
+    image_id = new_image(http)
+    body = data if mode == "content-length" else iter([data[: size // 2], data[size // 2 :]])
+    resp = upload(http, image_id, body)
+    assert resp.status_code == 204, resp.text
+
+    image = http.get(f"/v2/images/{image_id}").json()
+    assert image["status"] == "active"
+    assert image["size"] == size
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    assert image["os_hash_algo"] == "sha512"
+    assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+
+    resp = http.get(f"/v2/images/{image_id}/file")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    assert resp.headers["Content-Length"] == str(size)
+    assert resp.headers["Content-MD5"] == hashlib.md5(data).hexdigest()
+    assert resp.content == data
+    assert image_files(glance.datadir, image_id) == [image_id]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["content-length", "chunked"])
+def test_one_gib_round_trip(glance, http, mode):
+    size = 1024**3
+    image_id = new_image(http)
+    body = StreamBody(size) if mode == "content-length" else HashingGen(size)
+    resp = http.session.put(
+        f"{glance.api_url}/v2/images/{image_id}/file",
+        data=body,
+        headers=http.headers({**OCTET, "x-openstack-image-size": str(size)}),
+        timeout=600,
+    )
+    assert resp.status_code == 204, resp.text
+    image = http.get(f"/v2/images/{image_id}").json()
+    assert (image["status"], image["size"]) == ("active", size)
+    assert image["os_hash_value"] == body.sha512.hexdigest()
+
+    got = hashlib.sha512()
+    with http.session.get(
+        f"{glance.api_url}/v2/images/{image_id}/file", headers=http.headers(), stream=True, timeout=600
+    ) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["Content-Length"] == str(size)
+        for piece in resp.iter_content(1024 * 1024):
+            got.update(piece)
+    assert got.hexdigest() == body.sha512.hexdigest()
+    http.delete(f"/v2/images/{image_id}")
+
+
+# -- refusals ------------------------------------------------------------------------------------
+def test_upload_to_active_image_is_409(glance, http):
+    image_id = new_image(http)
+    assert upload(http, image_id, b"first").status_code == 204
+    resp = upload(http, image_id, b"second")
+    assert resp.status_code == 409
+    assert http.get(f"/v2/images/{image_id}/file").content == b"first"
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain"])
+def test_wrong_content_type_is_415(glance, http, content_type):
+    image_id = new_image(http)
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = http.put(f"/v2/images/{image_id}/file", data=b"abc", headers=headers)
+    if content_type is None:
+        # requests sends no Content-Type for raw bytes
+        assert "Content-Type" not in resp.request.headers
+    assert resp.status_code == 415
+    assert status(http, image_id) == "queued"
+
+
+def test_missing_formats_is_400(glance, http):
+    image_id = http.create_image(name="no-formats")["id"]
+    assert upload(http, image_id, b"abc").status_code == 400
+    assert status(http, image_id) == "queued"
+
+
+@pytest.mark.parametrize("declared", ["-1", "abc", "1.5", ""])
+def test_bad_image_size_header_is_400(glance, http, declared):
+    image_id = new_image(http)
+    assert upload(http, image_id, b"abc", {"x-openstack-image-size": declared}).status_code == 400
+
+
+@pytest.mark.parametrize("mode", ["content-length", "chunked"])
+def test_size_mismatch_is_400_and_leaves_nothing(glance, http, mode):
+    image_id = new_image(http)
+    body = b"x" * 1000 if mode == "content-length" else iter([b"x" * 1000])
+    resp = upload(http, image_id, body, {"x-openstack-image-size": "999"})
+    assert resp.status_code == 400
+    image = http.get(f"/v2/images/{image_id}").json()
+    assert (image["status"], image["size"]) == ("queued", None)
+    assert image_files(glance.datadir, image_id) == []
+    # and the image takes a correct upload afterwards
+    assert upload(http, image_id, b"x" * 999, {"x-openstack-image-size": "999"}).status_code == 204
+
+
+def test_other_project_cannot_upload(glance, http):
+    image_id = new_image(http)
+    assert upload(http.as_other(), image_id, b"abc").status_code == 404
+    assert status(http, image_id) == "queued"
+
+
+# -- size cap ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory):
+    procs = start_glance(
+        tmp_path_factory.mktemp("capped"), workers=1, extra_api={"DEFAULT": {"image_size_cap": 100000}}
+    )
+    yield procs
+    procs.stop()
+
+
+@pytest.mark.parametrize("mode", ["content-length", "chunked"])
+def test_size_cap_is_413_and_image_stays_queued(capped, mode):
+    from tests.functional.conftest import Http
+
+    http = Http(capped.api_url)
+    image_id = new_image(http)
+    data = os.urandom(100001)
+    body = data if mode == "content-length" else iter([data[:50000], data[50000:]])
+    assert upload(http, image_id, body).status_code == 413
+    image = http.get(f"/v2/images/{image_id}").json()
+    assert (image["status"], image["size"]) == ("queued", None)
+    assert image_files(capped.datadir, image_id) == []
+    assert upload(http, image_id, data[:100000]).status_code == 204
+
+
+# -- interrupted uploads -------------------------------------------------------------------------
+@pytest.mark.parametrize("chunked", [False, True])
+def test_cut_upload_leaves_image_queued_and_no_file(glance, http, chunked):
+    image_id = new_image(http)
+    raw = RawUpload(glance.api_url, image_id, http.headers(), length=10 * 1024 * 1024, chunked=chunked)
+    raw.send(os.urandom(3 * 1024 * 1024))
+    wait_for(lambda: status(http, image_id) == "saving")
+    raw.close()
+    wait_for(lambda: status(http, image_id) == "queued")
+    wait_for(lambda: image_files(glance.datadir, image_id) == [])
+    assert http.get(f"/v2/images/{image_id}").json()["size"] is None
+
+
+def test_image_deleted_during_upload_is_410_and_data_removed(glance, http):
+    image_id = new_image(http)
+    raw = RawUpload(glance.api_url, image_id, http.headers(), length=2 * 1024 * 1024)
+    raw.send(os.urandom(1024 * 1024))
+    wait_for(lambda: status(http, image_id) == "saving")
+    assert http.delete(f"/v2/images/{image_id}").status_code == 204
+    raw.send(os.urandom(1024 * 1024))
+    assert raw.response_status() == 410
+    raw.close()
+    wait_for(lambda: image_files(glance.datadir, image_id) == [])
+
+
+def test_crash_mid_upload_is_recovered_at_restart(tmp_path):
+    from tests.functional.conftest import Http
+
+    procs = start_glance(tmp_path, workers=1)
+    try:
+        http = Http(procs.api_url)
+        image_id = new_image(http)
+        raw = RawUpload(procs.api_url, image_id, http.headers(), length=1024**3)
+        for _ in range(64):
+            raw.send(os.urandom(1024 * 1024))
+        wait_for(lambda: status(http, image_id) == "saving")
+        partial = wait_for(lambda: image_files(procs.datadir, image_id))
+        assert partial[0].startswith(".") and ".partial-" in partial[0]
+
+        procs.kill_api()
+        raw.close()
+        assert image_files(procs.datadir, image_id) != []  # the crash left its partial file
+        procs.start_api()
+
+        image = http.get(f"/v2/images/{image_id}").json()
+        assert (image["status"], image["size"]) == ("queued", None)
+        assert image_files(procs.datadir, image_id) == []
+        assert upload(http, image_id, b"after the crash").status_code == 204
+        assert http.get(f"/v2/images/{image_id}/file").content == b"after the crash"
+    finally:
+        procs.stop()
+
+
+# -- download --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def big_image(glance):
+    from tests.functional.conftest import Http
+
+    http = Http(glance.api_url)
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    image_id = new_image(http)
+    assert upload(http, image_id, data).status_code == 204
+    return http, image_id, data
+
+
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-0", 0, 0),
+        ("bytes=10-19", 10, 19),
+        ("bytes=1000000-2500000", 1000000, 2500000),
+        ("bytes=3000000-", 3000000, 3 * 1024 * 1024 + 16),
+        ("bytes=-100", 3 * 1024 * 1024 + 17 - 100, 3 * 1024 * 1024 + 16),
+        ("bytes=5-99999999", 5, 3 * 1024 * 1024 + 16),
+        ("bytes=-99999999", 0, 3 * 1024 * 1024 + 16),
+    ],
+)
+def test_range_gives_exactly_the_right_bytes(big_image, header, first, last):
+    http, image_id, data = big_image
+    resp = http.get(f"/v2/images/{image_id}/file", headers={"Range": header})
+    assert resp.status_code == 206
+    assert resp.headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+    assert resp.headers["Content-Length"] == str(last - first + 1)
+    assert resp.content == data[first : last + 1]
+
+
+def test_ranges_on_one_keep_alive_connection(big_image):
+    # sendfile works from the file position: consecutive ranged responses must not bleed
+    http, image_id, data = big_image
+    for first in (0, 2000000, 17, 3000000):
+        resp = http.get(f"/v2/images/{image_id}/file", headers={"Range": f"bytes={first}-{first + 999}"})
+        assert resp.content == data[first : first + 1000]
+    assert http.get(f"/v2/images/{image_id}/file").content == data
+
+
+@pytest.mark.parametrize("header", ["bytes=99999999-", "bytes=-0", "bytes=20-10", "bytes=abc", "pages=1-2"])
+def test_unsatisfiable_range_is_416(big_image, header):
+    http, image_id, _ = big_image
+    assert http.get(f"/v2/images/{image_id}/file", headers={"Range": header}).status_code == 416
+
+
+def test_multi_range_is_400(big_image):
+    http, image_id, _ = big_image
+    assert http.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=0-1,5-6"}).status_code == 400
+
+
+def test_download_of_queued_image_is_204(glance, http):
+    image_id = new_image(http)
+    resp = http.get(f"/v2/images/{image_id}/file")
+    assert resp.status_code == 204
+    assert resp.content == b""
+
+
+def test_download_of_invisible_image_is_404(big_image):
+    http, image_id, _ = big_image
+    assert http.as_other().get(f"/v2/images/{image_id}/file").status_code == 404
+
+
+def test_deactivated_image_only_for_admins(glance, http, admin):
+    image_id = new_image(http)
+    assert upload(http, image_id, b"secret data").status_code == 204
+    assert http.post(f"/v2/images/{image_id}/actions/deactivate").status_code == 204
+    assert http.get(f"/v2/images/{image_id}/file").status_code == 403
+    resp = admin.get(f"/v2/images/{image_id}/file")
+    assert resp.status_code == 200
+    assert resp.content == b"secret data"
