@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from glance_service import exceptions
-from glance_service.common.config import keystone_auth_enabled
+from glance_service.common.config import keystone_auth_enabled, paste_deploy_opts
 from glance_service.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ _KEYSTONE_GROUP = "keystone_authtoken"
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(registry_client_opts)
+    # The flavor decides whether calls without a user token use the service's own token.
+    conf.register_opts(paste_deploy_opts, group="paste_deploy")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

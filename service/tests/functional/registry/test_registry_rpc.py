@@ -1,0 +1,182 @@
+"""glance-registry as a real process, through RegistryClient and raw HTTP."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import requests
+
+from glance_service import exceptions
+from glance_service.registry.client import RegistryClient
+
+
+def test_healthcheck_needs_no_identity(registry):
+    resp = requests.get(registry.url + "/healthcheck", timeout=5)
+    assert (resp.status_code, resp.text) == (200, "OK")
+
+
+def test_ping(client, alice):
+    assert client.ping(alice)["database"] == "ok"
+
+
+def test_image_lifecycle_over_the_wire(client, alice):
+    image = client.image_create(
+        alice, {"name": "cirros", "properties": {"os_distro": "cirros"}, "tags": ["b", "a"]}
+    )
+    assert image["owner"] == alice.project_id and image["tags"] == ["a", "b"]
+    assert client.image_get(alice, image["id"]) == image
+    saving = client.image_update(alice, image["id"], {"status": "saving"}, from_state="queued")
+    assert saving["status"] == "saving"
+    client.image_location_add(alice, image["id"], "file:///tmp/x", {"store": "file"})
+    active = client.image_update(
+        alice,
+        image["id"],
+        {"status": "active", "size": 3, "properties": {}},
+        purge_props=True,
+        from_state="saving",
+    )
+    assert active["properties"] == {} and active["size"] == 3
+    listed = client.image_get_all(
+        alice, {"conditions": [("size", "gte", 3), ("status", "in", ["active"])], "tags": ["a"]}, limit=10
+    )
+    assert [i["id"] for i in listed] == [image["id"]]
+    before = client.image_destroy(alice, image["id"])
+    assert before["locations"][0]["metadata"] == {"store": "file"}
+    with pytest.raises(exceptions.ImageNotFound):
+        client.image_get(alice, image["id"])
+
+
+def test_errors_cross_the_wire_by_class(client, alice, bob):
+    with pytest.raises(exceptions.ImageNotFound) as missing:
+        client.image_get(alice, str(uuid.uuid4()))
+    assert "No image found" in missing.value.message and missing.value.code == 404
+    image = client.image_create(alice, {"name": "x", "visibility": "private"})
+    with pytest.raises(exceptions.ImageNotFound):
+        client.image_get(bob, image["id"])  # identity travels in the headers
+    with pytest.raises(exceptions.Duplicate):
+        client.image_create(alice, {"id": image["id"], "name": "again"})
+    with pytest.raises(exceptions.ImageStatusConflict):
+        client.image_update(alice, image["id"], {"status": "active"}, from_state="saving")
+    with pytest.raises(exceptions.InvalidMarker):
+        client.image_get_all(alice, marker=str(uuid.uuid4()))
+    with pytest.raises(exceptions.InvalidSortKey):
+        client.image_get_all(alice, sort_keys=["colour"])
+    with pytest.raises(exceptions.Forbidden):
+        client.image_get_by_status(alice, "saving")
+    with pytest.raises(exceptions.TagNotFound):
+        client.image_tag_delete(alice, image["id"], "nope")
+    with pytest.raises(exceptions.BadRequest):
+        client.image_create(alice, {"name": "x", "colour": "blue"})
+
+
+def test_members_and_admin_calls(client, alice, bob, admin):
+    image = client.image_create(alice, {"name": "shared", "visibility": "shared"})
+    client.image_member_create(alice, image["id"], bob.project_id)
+    assert client.image_get_all(bob, {"visibility": "shared"}) == []
+    assert client.image_member_update(bob, image["id"], bob.project_id, "accepted")["status"] == "accepted"
+    assert [i["id"] for i in client.image_get_all(bob, {"visibility": "shared"})] == [image["id"]]
+    assert [m["member"] for m in client.image_member_find(bob, image["id"])] == [bob.project_id]
+    stuck = client.image_create(alice, {"name": "stuck", "status": "saving"})
+    assert stuck["id"] in [i["id"] for i in client.image_get_by_status(admin, "saving")]
+
+
+def pools_of(client):
+    """The urllib3 connection pools of the calling thread's session."""
+    manager = client._session().get_adapter(client.url).poolmanager
+    return [manager.pools[key] for key in manager.pools.keys()]
+
+
+def test_keep_alive_reuses_one_connection_per_thread(client, registry, alice):
+    for _ in range(20):
+        client.ping(alice)
+    (pool,) = pools_of(client)
+    assert pool.num_connections == 1
+    assert pool.num_requests == 20
+
+    pools = []
+
+    def worker():
+        for _ in range(10):
+            client.ping(alice)
+        pools.extend(pools_of(client))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(p) for p in pools}) == 4
+    assert all(p.num_connections == 1 and p.num_requests == 10 for p in pools)
+
+
+def test_raw_protocol_errors(registry):
+    rpc = registry.url + "/rpc"
+    bad_json = requests.post(rpc, data=b"{not json", timeout=5)
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["type"] == "BadRequest"
+    unknown = requests.post(rpc, json={"command": "drop_everything", "kwargs": {}}, timeout=5)
+    assert unknown.status_code == 400 and "Unknown registry command" in unknown.json()["error"]["message"]
+    private = requests.post(rpc, json={"command": "_records", "kwargs": {}}, timeout=5)
+    assert private.status_code == 400
+    bad_kwargs = requests.post(rpc, json={"command": "image_get", "kwargs": {"nope": 1}}, timeout=5)
+    assert bad_kwargs.status_code == 400
+    shape = requests.post(rpc, json=["image_get"], timeout=5)
+    assert shape.status_code == 400
+    wrong_method = requests.get(rpc, timeout=5)
+    assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "POST"
+    assert requests.get(registry.url + "/nothing", timeout=5).status_code == 404
+
+
+def test_unreachable_registry_is_registry_unavailable(make_registry, alice):
+    reg = make_registry(sync=False)  # never started: nothing listens on its port
+    client = RegistryClient(reg.client_conf())
+    with pytest.raises(exceptions.RegistryUnavailable) as err:
+        client.image_get(alice, str(uuid.uuid4()))
+    assert err.value.code == 503
+    with pytest.raises(exceptions.RegistryUnavailable):
+        client.image_create(alice, {"name": "x"})
+
+
+def test_client_survives_a_registry_restart(make_registry, alice):
+    reg = make_registry()
+    reg.start()
+    client = RegistryClient(reg.client_conf())
+    try:
+        image = client.image_create(alice, {"name": "before"})
+        reg.stop()
+        with pytest.raises(exceptions.RegistryUnavailable):
+            client.image_get(alice, image["id"])
+        reg.start()
+        # The kept-alive connection died with the old process; the client reconnects.
+        assert client.image_get(alice, image["id"])["name"] == "before"
+        assert client.image_create(alice, {"name": "after"})["name"] == "after"
+    finally:
+        client.close()
+        reg.stop()
+
+
+def test_registry_refuses_an_unsynced_database(make_registry):
+    reg = make_registry(sync=False)
+    proc = reg.start(wait=False)
+    assert proc.wait(timeout=60) == 1
+    assert "glance-manage db_sync" in reg.output()
+
+
+def test_keystone_flavor_guards_rpc_but_not_healthcheck(make_registry):
+    reg = make_registry(flavor="keystone")
+    reg.start()
+    try:
+        assert requests.get(reg.url + "/healthcheck", timeout=5).status_code == 200
+        resp = requests.post(reg.url + "/rpc", json={"command": "ping", "kwargs": {}}, timeout=10)
+        assert resp.status_code == 401
+        # Trusted headers mean nothing when tokens are required.
+        spoofed = requests.post(
+            reg.url + "/rpc",
+            json={"command": "ping", "kwargs": {}},
+            headers={"X-Roles": "admin", "X-Identity-Status": "Confirmed"},
+            timeout=10,
+        )
+        assert spoofed.status_code == 401
+    finally:
+        reg.stop()
