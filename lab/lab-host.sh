@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# One lab host's life cycle on the deploy host. State lives in STATE_DIR (one per host):
+# upper/ work/ (the overlay's writable layers), root/ (the merged root), base (path of the
+# lower layer this host was created on), supervisor.pid, nspawn.pid, console.log.
+# Every subcommand is idempotent and prints "changed" only when it changed something.
+#
+#   lab-host.sh mount  STATE_DIR BASE_ROOTFS
+#   lab-host.sh start  STATE_DIR NAME NETNS
+#   lab-host.sh wait   STATE_DIR NAME ADDRESS TIMEOUT_SECONDS
+#   lab-host.sh stop   STATE_DIR TIMEOUT_SECONDS
+#   lab-host.sh umount STATE_DIR
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+changed=0
+finish() { if [ "$changed" = 1 ]; then echo changed; else echo ok; fi; }
+die() { echo "lab-host: $*" >&2; exit 1; }
+
+# A process counts as alive unless gone or a zombie: this machine's PID 1 reaps orphans late,
+# so kill -0 alone would see a stopped host as still running.
+alive() {
+  local pid=$1 stat
+  [ -n "$pid" ] && stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+# The PID in a pid file, if that process is alive and is what the file says (PIDs get reused).
+pid_of() {
+  local file=$1 want=$2 pid
+  pid=$(cat "$file" 2>/dev/null) || return 1
+  alive "$pid" || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$want" || return 1
+  echo "$pid"
+}
+supervisor_pid() { pid_of "$1/supervisor.pid" lab-supervise.sh; }
+nspawn_pid() { pid_of "$1/nspawn.pid" systemd-nspawn; }
+# The guest's PID 1 (systemd) is the child of nspawn.
+leader_pid() {
+  local npid child
+  npid=$(nspawn_pid "$1") || return 1
+  for child in $(cat /proc/"$npid"/task/*/children 2>/dev/null); do
+    alive "$child" && { echo "$child"; return 0; }
+  done
+  return 1
+}
+
+cmd_mount() {
+  local state=$1 base=$2 root
+  root="$state/root"
+  # A host keeps the base it was created on (its disk lives in upper/ on top of that base).
+  if [ -s "$state/base" ]; then base=$(cat "$state/base"); fi
+  [ -e "$base/.complete" ] || die "base root filesystem $base is missing: destroy this host and create it again"
+  mkdir -p "$state/upper" "$state/work" "$root"
+  [ -s "$state/base" ] || echo "$base" >"$state/base"
+  if ! mountpoint -q "$root"; then
+    mount -t overlay overlay -o "lowerdir=$base,upperdir=$state/upper,workdir=$state/work" "$root"
+    changed=1
+  fi
+}
+
+cmd_start() {
+  local state=$1 name=$2 netns=$3
+  supervisor_pid "$state" >/dev/null && return 0
+  mountpoint -q "$state/root" || die "$state/root is not mounted"
+  [ -e "$netns" ] || die "network namespace $netns is missing"
+  rm -f "$state/nspawn.pid" "$state/stop"
+  # In the background of a non-interactive shell, setsid is not a group leader and so execs the
+  # supervisor in place: $! is the supervisor's PID. Its own session keeps it out of the
+  # caller's (Ansible's) process group.
+  setsid "$here/lab-supervise.sh" "$name" "$state/root" "$netns" "$state" \
+    </dev/null >>"$state/console.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$state/supervisor.pid"
+  changed=1
+}
+
+cmd_wait() {
+  local state=$1 name=$2 address=$3 timeout=$4 deadline leader status="" started
+  started=$(date +%s%N)
+  deadline=$(($(date +%s) + timeout))
+  while :; do
+    supervisor_pid "$state" >/dev/null || die "$name is not running: see $state/console.log"
+    if leader=$(leader_pid "$state"); then
+      status=$(nsenter -t "$leader" -a systemctl is-system-running 2>/dev/null || true)
+      case "$status" in
+        running) break ;;
+        degraded)
+          echo "lab-host: $name booted degraded; failed units:" >&2
+          nsenter -t "$leader" -a systemctl --failed --no-legend --plain >&2 || true
+          break ;;
+      esac
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || die "$name not booted after ${timeout}s (state: ${status:-no guest}); see $state/console.log"
+    sleep 0.2
+  done
+  # systemd is up; sshd answers with its banner once it listens.
+  until timeout 2 bash -c "exec 3<>/dev/tcp/$address/22 && head -c 4 <&3" 2>/dev/null | grep -q SSH-; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "$name: no SSH on $address:22 after ${timeout}s"
+    sleep 0.2
+  done
+  echo "$name ready ($status) after $((($(date +%s%N) - started) / 1000000)) ms of waiting" >&2
+}
+
+cmd_stop() {
+  local state=$1 timeout=$2 spid npid deadline
+  spid=$(supervisor_pid "$state" || true)
+  npid=$(nspawn_pid "$state" || true)
+  [ -n "$spid$npid" ] || return 0
+  changed=1
+  # One SIGTERM to nspawn powers the guest off cleanly (a second one would kill it at once);
+  # the stop file tells the supervisor not to boot it again. Between two boots of a rebooting
+  # guest there is no nspawn: then the supervisor is told directly.
+  touch "$state/stop"
+  if [ -n "$npid" ]; then
+    kill -TERM "$npid" 2>/dev/null || true
+  elif [ -n "$spid" ]; then
+    kill -TERM "$spid" 2>/dev/null || true
+  fi
+  deadline=$(($(date +%s) + timeout))
+  while alive "$npid" || alive "$spid"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "lab-host: $state did not power off in ${timeout}s: killing nspawn $npid" >&2
+      if alive "$npid"; then kill -KILL "$npid" 2>/dev/null || true; fi
+      sleep 1
+      if alive "$spid"; then kill -KILL "$spid" 2>/dev/null || true; fi
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$state/supervisor.pid" "$state/nspawn.pid"
+}
+
+cmd_umount() {
+  local state=$1
+  if mountpoint -q "$state/root" 2>/dev/null; then
+    umount "$state/root"
+    changed=1
+  fi
+}
+
+case "${1:-}" in
+  mount) cmd_mount "$2" "$3" ;;
+  start) cmd_start "$2" "$3" "$4" ;;
+  wait) cmd_wait "$2" "$3" "$4" "$5" ;;
+  stop) cmd_stop "$2" "$3" ;;
+  umount) cmd_umount "$2" ;;
+  *) echo "usage: $0 mount|start|wait|stop|umount STATE_DIR ..." >&2; exit 2 ;;
+esac
+finish
