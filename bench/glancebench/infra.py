@@ -1,0 +1,111 @@
+"""The shared servers both image services sit behind: memcached, MariaDB and a real Keystone.
+
+They come from the service's test fixtures (service/tests/fixtures/*.py), used as plain modules.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "service" / "tests" / "fixtures"
+
+
+def _fixture(name: str):
+    """Imports ``service/tests/fixtures/<name>.py`` as a plain module."""
+    if str(FIXTURES) not in sys.path:
+        sys.path.insert(0, str(FIXTURES))
+    return __import__(name)
+
+
+@dataclass(frozen=True)
+class ServiceAuth:
+    """What an image service needs in ``[keystone_authtoken]``."""
+
+    auth_url: str
+    password: str
+    memcached_servers: str
+    username: str = "glance"
+    project_name: str = "service"
+
+    def authtoken_options(self) -> dict[str, str]:
+        return {
+            "www_authenticate_uri": self.auth_url,
+            "auth_url": self.auth_url,
+            "auth_type": "password",
+            "project_domain_name": "Default",
+            "user_domain_name": "Default",
+            "project_name": self.project_name,
+            "username": self.username,
+            "password": self.password,
+            "region_name": "RegionOne",
+            "memcached_servers": self.memcached_servers,
+            "service_token_roles_required": "true",
+        }
+
+
+class Infra:
+    """Starts memcached, MariaDB (when asked) and Keystone; stops them all by PID."""
+
+    def __init__(self, workdir: Path, mariadb: bool):
+        self.workdir = workdir
+        self.want_mariadb = mariadb
+        self.memcached = None
+        self.mariadb = None
+        self.keystone = None
+        self._stoppers: list = []
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        mc_mod = _fixture("memcached")
+        self.memcached = mc_mod.start_memcached()
+        self._stoppers.append(self.memcached.stop)
+        keystone_db = None
+        if self.want_mariadb:
+            self.mariadb = self._start_mariadb()
+            keystone_db = self.database_url("keystone")
+        ks_mod = _fixture("keystone")
+        self.keystone = ks_mod.start_keystone(
+            self.workdir / "keystone",
+            database_url=keystone_db,
+            memcached_servers=self.memcached.address,
+        )
+        self._stoppers.append(self.keystone.stop)
+
+    def _start_mariadb(self):
+        mod = _fixture("mariadb")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        server = mod.start_mariadb(self.workdir)
+        self._stoppers.append(server.stop)
+        return server
+
+    def database_url(self, name: str) -> str:
+        """A fresh MariaDB database and user of that name: ``mysql+pymysql://...``."""
+        return self.mariadb.create_database(name, name, secrets.token_urlsafe(16))
+
+    def service_auth(self) -> ServiceAuth:
+        return ServiceAuth(
+            auth_url=self.keystone.url,
+            password=self.keystone.glance_password,
+            memcached_servers=self.memcached.address,
+        )
+
+    def token(self, user: str = "alpha-member") -> str:
+        return self.keystone.token(user)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stop = self._stoppers.pop()
+            try:
+                stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                print(f"bench: stopping failed: {exc}", file=sys.stderr)

@@ -1,0 +1,104 @@
+"""The machine's own limits, measured in the same run as the services.
+
+Durable disk write (``dd ... conv=fdatasync``) on the disk that holds both stores, md5 and
+sha512 rates from hashlib, and raw ``sendfile(2)`` over loopback to curl: the ceilings the
+services' upload and download figures are compared against. Rates are MB/s (10^6 bytes/s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+MB = 1_000_000
+
+
+def disk_write(directory: Path, count: int) -> float:
+    """``dd if=/dev/zero bs=4M count=N conv=fdatasync`` into ``directory``: MB/s."""
+    target = directory / "dd-probe"
+    try:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                "dd",
+                "if=/dev/zero",
+                f"of={target}",
+                "bs=4M",
+                f"count={count}",
+                "conv=fdatasync",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        elapsed = time.perf_counter() - start
+        return count * 4 * 1024 * 1024 / elapsed / MB
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def hash_rate(algorithm: str, total: int, block: int = 4 << 20) -> float:
+    """hashlib ``algorithm`` over ``total`` bytes fed in ``block``-sized pieces: MB/s."""
+    data = os.urandom(block)
+    h = hashlib.new(algorithm)
+    rounds = max(1, total // block)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        h.update(data)
+    h.hexdigest()
+    return rounds * block / (time.perf_counter() - start) / MB
+
+
+def _serve_once(listener: socket.socket, path: Path) -> None:
+    """Answers one GET with the whole file through ``sendfile(2)``."""
+    conn, _ = listener.accept()
+    with conn, open(path, "rb") as f:
+        conn.settimeout(60)
+        request = b""
+        while b"\r\n\r\n" not in request and len(request) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            request += chunk
+        size = os.fstat(f.fileno()).st_size
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            + f"Content-Length: {size}\r\nConnection: close\r\n\r\n".encode()
+        )
+        # socket.sendfile() is os.sendfile() in a loop that copes with the socket's timeout.
+        conn.sendfile(f)
+
+
+def sendfile_rate(path: Path) -> float:
+    """A tiny sendfile server on loopback and ``curl -o /dev/null``: MB/s as curl measured it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(60)
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=_serve_once, args=(listener, path), daemon=True)
+        server.start()
+        out = subprocess.run(
+            ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+             f"http://127.0.0.1:{port}/file"],
+            check=True, capture_output=True, text=True, timeout=600,
+        ).stdout.split()  # fmt: skip
+        server.join(60)
+    code, size, seconds = int(out[0]), int(out[1]), float(out[2])
+    if code != 200 or size != path.stat().st_size:
+        raise RuntimeError(f"sendfile probe: HTTP {code}, {size} bytes")
+    return size / seconds / MB
+
+
+def measure(workdir: Path, data_file: Path, disk_count: int, hash_bytes: int) -> dict[str, float]:
+    return {
+        "disk_write_MBps": disk_write(workdir, disk_count),
+        "md5_MBps": hash_rate("md5", hash_bytes),
+        "sha512_MBps": hash_rate("sha512", hash_bytes),
+        "sendfile_MBps": sendfile_rate(data_file),
+    }

@@ -1,0 +1,309 @@
+"""The measurements, each run against one image service (a ``Target``).
+
+Every function returns plain numbers (rates in MB/s = 10^6 bytes/s, latencies in ms) and
+raises when the service answered wrongly, so a broken service cannot produce a figure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from glancebench.api import Api
+from glancebench.procs import RssSampler
+
+MB = 1_000_000
+CLIENT_PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
+GC_CLIENT = Path(__file__).with_name("gc_client.py")
+
+
+class Target(Protocol):
+    name: str
+
+    @property
+    def url(self) -> str: ...
+
+    def root_pids(self) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A file of random bytes with its known sha512 (what every upload is checked against)."""
+
+    path: Path
+    size: int
+    sha512: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    big: Blob
+    parallel: list[Blob]
+    small_count: int
+    list_reps: int
+    get_seconds: int
+    get_clients: tuple[int, ...]
+
+
+def _check_image(api: Api, image_id: str, blob: Blob) -> None:
+    image = api.wait_active(image_id)
+    if image["status"] != "active" or image.get("size") != blob.size:
+        raise RuntimeError(f"image {image_id}: status {image['status']}, size {image.get('size')}")
+    if image.get("os_hash_value") != blob.sha512:
+        raise RuntimeError(f"image {image_id}: os_hash_value does not match the data sent")
+
+
+def _curl_upload(url: str, token: str, image_id: str, path: Path) -> tuple[int, float]:
+    out = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", "-X", "PUT",
+         "-H", f"X-Auth-Token: {token}", "-H", "Content-Type: application/octet-stream",
+         "-T", str(path), f"{url}/v2/images/{image_id}/file"],
+        check=False, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    code, seconds = out.stdout.split()
+    return int(code), float(seconds)
+
+
+def upload_curl(target: Target, token: str, blob: Blob) -> tuple[dict, str]:
+    """``curl -T`` (Content-Length) upload, with the service's tree RSS sampled meanwhile."""
+    api = Api(target.url, token)
+    image = api.create_image("bench-curl-upload")
+    with RssSampler(target.root_pids()) as rss:
+        code, seconds = _curl_upload(target.url, token, image["id"], blob.path)
+    if code != 204:
+        raise RuntimeError(f"{target.name}: curl upload answered HTTP {code}")
+    _check_image(api, image["id"], blob)
+    api.close()
+    return {
+        "upload_curl_MBps": blob.size / seconds / MB,
+        "upload_peak_rss_MiB": rss.peak / 2**20,
+        "idle_rss_MiB": rss.baseline / 2**20,
+    }, image["id"]
+
+
+def _gc(op: str, target: Target, token: str, image_id: str, path: Path | None = None) -> float:
+    argv = [str(CLIENT_PYTHON), str(GC_CLIENT), op, target.url, token, image_id]
+    if path:
+        argv.append(str(path))
+    out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{target.name}: glanceclient {op} failed: {out.stderr[-1500:]}")
+    result = json.loads(out.stdout)
+    return result["bytes"] / result["seconds"] / MB
+
+
+def upload_glanceclient(target: Target, token: str, blob: Blob) -> tuple[dict, str]:
+    api = Api(target.url, token)
+    image = api.create_image("bench-gc-upload")
+    rate = _gc("upload", target, token, image["id"], blob.path)
+    _check_image(api, image["id"], blob)
+    api.close()
+    return {"upload_glanceclient_MBps": rate}, image["id"]
+
+
+def download_curl(target: Target, token: str, image_id: str, blob: Blob) -> dict:
+    out = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+         "-H", f"X-Auth-Token: {token}", f"{target.url}/v2/images/{image_id}/file"],
+        check=False, capture_output=True, text=True, timeout=3600,
+    ).stdout.split()  # fmt: skip
+    code, size, seconds = int(out[0]), int(out[1]), float(out[2])
+    if code != 200 or size != blob.size:
+        raise RuntimeError(f"{target.name}: curl download: HTTP {code}, {size} of {blob.size} bytes")
+    return {"download_curl_MBps": size / seconds / MB}
+
+
+def download_glanceclient(target: Target, token: str, image_id: str) -> dict:
+    return {"download_glanceclient_MBps": _gc("download", target, token, image_id)}
+
+
+def create_small(target: Target, token: str, count: int) -> tuple[dict, list[str]]:
+    """POST + PUT 1 KiB, ``count`` times in a row on one connection: images/s."""
+    api = Api(target.url, token)
+    payload = b"\x5a" * 1024
+    ids = []
+    start = time.perf_counter()
+    for i in range(count):
+        image = api.create_image(f"bench-small-{i}")
+        api.upload(image["id"], payload)
+        ids.append(image["id"])
+    seconds = time.perf_counter() - start
+    last = api.get_image(ids[-1])
+    api.close()
+    if last["status"] != "active" or last["size"] != 1024:
+        raise RuntimeError(f"{target.name}: small image ended {last['status']} size {last['size']}")
+    return {"small_create_per_s": count / seconds}, ids
+
+
+def list_latency(target: Target, token: str, expected: int, reps: int) -> dict:
+    """``GET /v2/images?limit=1000`` ``reps`` times: median and p90 latency in ms."""
+    api = Api(target.url, token)
+    api.list_images(1000)  # warm-up: first use of the connection and caches
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        images = api.list_images(1000)
+        times.append((time.perf_counter() - start) * 1000)
+        if len(images) != min(expected, 1000):
+            raise RuntimeError(f"{target.name}: list returned {len(images)} images, expected {expected}")
+    api.close()
+    return {
+        "list_median_ms": statistics.median(times),
+        "list_p90_ms": _percentile(times, 90),
+    }
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+_WRK_SCRIPT = """
+ids = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/v2/images/" .. ids[(counter %% #ids) + 1])
+end
+"""
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    """Requests/s, p99 latency and errors (non-2xx answers plus socket errors) from wrk --latency."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", output):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(x) for x in m.groups())
+    return {"rps": rps, "p99_ms": p99, "errors": errors, "requests": total}
+
+
+def concurrent_get(target: Target, token: str, ids: list[str], clients: int, seconds: int) -> dict:
+    """wrk with ``clients`` connections doing ``GET /v2/images/{id}`` over ``ids`` for ``seconds``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % ", ".join(f'"{i}"' for i in ids[:200]))
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "10s", "--latency",
+             "-H", f"X-Auth-Token: {token}", "-s", script.name, target.url],
+            check=False, capture_output=True, text=True, timeout=seconds + 120,
+        )  # fmt: skip
+    finally:
+        Path(script.name).unlink()
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr[-500:]}")
+    result = parse_wrk(out.stdout)
+    return {f"get_c{clients}_{k}": v for k, v in result.items() if k != "requests"}
+
+
+def concurrent_uploads(target: Target, token: str, blobs: list[Blob]) -> dict:
+    """``len(blobs)`` simultaneous ``curl -T`` uploads; every image's sha512 checked twice:
+    the recorded ``os_hash_value`` and the sha512 of the data downloaded back."""
+    api = Api(target.url, token)
+    images = [api.create_image(f"bench-parallel-{i}")["id"] for i in range(len(blobs))]
+    results: list[tuple[int, float] | Exception] = [None] * len(blobs)  # type: ignore[list-item]
+    barrier = threading.Barrier(len(blobs))
+
+    def one(i: int) -> None:
+        barrier.wait(30)
+        try:
+            results[i] = _curl_upload(target.url, token, images[i], blobs[i].path)
+        except Exception as exc:  # noqa: BLE001 - counted as an error below
+            results[i] = exc
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(blobs)) as pool:
+        list(pool.map(one, range(len(blobs))))
+    wall = time.perf_counter() - start
+    errors = sum(1 for r in results if isinstance(r, Exception) or r[0] != 204)
+    verified = 0
+    for image_id, blob in zip(images, blobs, strict=True):
+        try:
+            _check_image(api, image_id, blob)
+            if api.sha512_of_data(image_id) == blob.sha512:
+                verified += 1
+        except Exception as exc:  # noqa: BLE001 - an unverified image is the finding
+            print(
+                f"bench: {target.name}: image {image_id} not verified: {exc}",
+                file=sys.stderr,
+            )
+    api.close()
+    delete_all(target, token, images)
+    return {
+        "parallel_upload_MBps": sum(b.size for b in blobs) / wall / MB,
+        "parallel_upload_errors": errors,
+        "parallel_sha512_verified": verified,
+        "parallel_uploads": len(blobs),
+    }
+
+
+def delete_all(target: Target, token: str, ids: list[str]) -> None:
+    """Removes the round's images (not timed) so every round starts from the same state.
+
+    One at a time and retried: upstream on SQLite answers 500 ("database is locked") to
+    concurrent writes, and cleaning up must not turn into a measurement of that."""
+    api = Api(target.url, token)
+    for image_id in ids:
+        for attempt in range(5):
+            status, _ = api.request("DELETE", f"/v2/images/{image_id}", expect=(204, 404, 400, 409, 500, 503))
+            if status in (204, 404) or (attempt and status == 400):
+                # 400 after a failed attempt: the earlier DELETE took effect (deleted -> deleted).
+                break
+            time.sleep(0.2 * (attempt + 1))
+        else:
+            print(f"bench: {target.name}: could not delete image {image_id}", file=sys.stderr)
+    api.close()
+
+
+def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
+    """Every measurement once against ``target``; leaves no image behind."""
+    out: dict = {}
+    ids: list[str] = []
+    try:
+        log(f"  {target.name}: upload {plan.big.size >> 20} MiB with curl -T")
+        figures, curl_id = upload_curl(target, token, plan.big)
+        out.update(figures)
+        ids.append(curl_id)
+        log(f"  {target.name}: upload with glanceclient (chunked)")
+        figures, gc_id = upload_glanceclient(target, token, plan.big)
+        out.update(figures)
+        ids.append(gc_id)
+        log(f"  {target.name}: downloads")
+        out.update(download_curl(target, token, curl_id, plan.big))
+        out.update(download_glanceclient(target, token, gc_id))
+        ids, done = [], ids
+        delete_all(target, token, done)
+        log(f"  {target.name}: create {plan.small_count} small images")
+        figures, ids = create_small(target, token, plan.small_count)
+        out.update(figures)
+        log(f"  {target.name}: list latency")
+        out.update(list_latency(target, token, plan.small_count, plan.list_reps))
+        for clients in plan.get_clients:
+            log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
+            out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
+        log(f"  {target.name}: {len(plan.parallel)} concurrent uploads of {plan.parallel[0].size >> 20} MiB")
+        out.update(concurrent_uploads(target, token, plan.parallel))
+    finally:
+        delete_all(target, token, ids)
+    return out

@@ -1,0 +1,169 @@
+"""Processes the harness starts: started in their own session, stopped by PID, never by name.
+
+Also the resident-memory sampler that sums RSS over a process tree read from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Self
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """One started process (and the children it forks) with its output in a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log: Path,
+        env: dict | None = None,
+        cwd: Path | None = None,
+    ):
+        self.name = name
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._logf = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=self._logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the process, then its whole process group if it lingers; by PID only."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        # Workers orphaned in the process group we created for this process (pgid == pid).
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._logf.close()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def wait_http(url: str, proc: Proc | None = None, timeout: float = 60.0, ok=(200, 300, 401)) -> None:
+    """Poll ``url`` until it answers one of ``ok`` (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(
+                f"{proc.name} exited ({proc.popen.returncode}); log {proc.log}:\n{proc.tail()}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status in ok:
+                    return
+                last = str(resp.status)
+        except urllib.error.HTTPError as exc:
+            if exc.code in ok:
+                return
+            last = str(exc.code)
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    tail = proc.tail() if proc else ""
+    raise RuntimeError(f"{url} not ready after {timeout}s ({last})\n{tail}")
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the ppid follows the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(entry.name))
+    return kids
+
+
+def tree_pids(roots: list[int]) -> list[int]:
+    kids = _children()
+    seen: list[int] = []
+    todo = list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.append(pid)
+        todo.extend(kids.get(pid, []))
+    return seen
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss(roots: list[int]) -> int:
+    return sum(_rss_bytes(pid) for pid in tree_pids(roots))
+
+
+class RssSampler:
+    """Samples the summed RSS of process trees in a thread; ``peak`` after ``stop()``."""
+
+    def __init__(self, roots: list[int], interval: float = 0.05):
+        self.roots = roots
+        self.interval = interval
+        self.peak = 0
+        self.baseline = tree_rss(roots)
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.roots))
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -1,0 +1,226 @@
+"""Benchmark: the bundled image service side by side with upstream Glance.
+
+    .venv/bin/python bench/run.py            # the full run (make bench)
+    .venv/bin/python bench/run.py --smoke    # tiny sizes, one round (make bench-smoke)
+
+Both services run behind one real Keystone (memcached token cache), each with its own
+database of the same kind and its own file store on the same disk; every measurement runs on
+both, alternating ours/upstream per round. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from glancebench import machine, measures, report, upstream
+from glancebench.infra import Infra
+from glancebench.ours import Ours
+
+BENCH = Path(__file__).resolve().parent
+MiB = 1 << 20
+
+FULL = {"big": 1024 * MiB, "parallel": 256 * MiB, "small": 1000, "list_reps": 20, "get_seconds": 20,
+        "rounds": 3, "dd_count": 256, "hash_bytes": 1024 * MiB}  # fmt: skip
+SMOKE = {"big": 8 * MiB, "parallel": 1 * MiB, "small": 20, "list_reps": 3, "get_seconds": 1,
+         "rounds": 1, "dd_count": 8, "hash_bytes": 32 * MiB}  # fmt: skip
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def blob(directory: Path, size: int, index: int) -> measures.Blob:
+    """A file of random bytes (kept between runs in bench/out/data) and its sha512."""
+    path = directory / f"random-{size}-{index}.bin"
+    digest_file = path.with_suffix(".sha512")
+    if path.exists() and digest_file.exists() and path.stat().st_size == size:
+        return measures.Blob(path, size, digest_file.read_text().strip())
+    directory.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha512()
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 8 * MiB))
+            h.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    digest_file.write_text(h.hexdigest())
+    return measures.Blob(path, size, h.hexdigest())
+
+
+def machine_info() -> dict:
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.machine(),
+    )  # fmt: skip
+    return {
+        "hostname": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory": mem.split(":", 1)[1].strip(),
+        "python": platform.python_version(),
+    }
+
+
+def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: int, token: str) -> dict:
+    """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
+    if kind == "mariadb":
+        ours_db, up_db = (
+            infra.database_url("glance_ours"),
+            infra.database_url("glance_upstream"),
+        )
+    else:
+        ours_db = f"sqlite:///{workdir / 'ours' / 'glance.sqlite'}"
+        up_db = f"sqlite:///{workdir / 'upstream' / 'glance.sqlite'}"
+    auth = infra.service_auth()
+    targets = [
+        Ours(workdir / "ours", ours_db, auth),
+        upstream.Upstream(workdir / "upstream", up_db, auth),
+    ]
+    results: dict = {t.name: [] for t in targets}
+    errors: list[dict] = []
+    started = []
+    try:
+        for t in targets:
+            log(f"{kind}: starting {t.name}")
+            try:
+                (workdir / t.name).mkdir(parents=True, exist_ok=True)
+                t.prepare()
+                t.start()
+                started.append(t)
+                log(f"{kind}: {t.name} at {t.url}")
+            except Exception as exc:  # noqa: BLE001 - the other service still gets measured
+                errors.append({"target": t.name, "round": None, "error": f"start: {exc}"})
+                log(f"{kind}: {t.name} did not start: {exc}")
+        for r in range(rounds):
+            for t in started:
+                log(f"{kind}: round {r + 1}/{rounds}: {t.name}")
+                try:
+                    results[t.name].append(measures.run_suite(t, token, plan, log=log))
+                except Exception as exc:  # noqa: BLE001 - recorded, reported, and the run fails
+                    traceback.print_exc()
+                    errors.append({"target": t.name, "round": r + 1, "error": str(exc)})
+    finally:
+        for t in started:
+            t.stop()
+    return {"rounds": results, "errors": errors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, one round: proves the harness runs",
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per service (default 3, smoke 1)")
+    parser.add_argument(
+        "--db",
+        default="mariadb,sqlite",
+        help="database kinds, in order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=BENCH / "out",
+        help="results directory (git-ignored)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (configs, logs, stores)",
+    )
+    args = parser.parse_args(argv)
+
+    sizes = dict(SMOKE if args.smoke else FULL)
+    rounds = args.rounds or sizes["rounds"]
+    kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    if bad := set(kinds) - {"mariadb", "sqlite"}:
+        parser.error(f"unknown database kind(s) {sorted(bad)}: use mariadb and/or sqlite")
+    if not upstream.venv_ready():
+        print(f"bench: no upstream Glance virtualenv at {upstream.VENV}: run bench/setup-upstream.sh "
+              "(make bench does)", file=sys.stderr)  # fmt: skip
+        return 2
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    mode = "smoke" if args.smoke else "full"
+    workdir = args.out / "work" / f"{stamp}-{mode}"
+    workdir.mkdir(parents=True)
+    started = time.monotonic()
+    document = {
+        "date": stamp,
+        "mode": mode,
+        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        "machine": machine_info(),
+        "sizes": sizes | {"rounds": rounds},
+        "databases": {},
+    }
+    log(f"bench ({mode}): data files")
+    data_dir = args.out / "data"
+    big = blob(data_dir, sizes["big"], 0)
+    plan = measures.Plan(
+        big=big,
+        parallel=[blob(data_dir, sizes["parallel"], i) for i in range(8)],
+        small_count=sizes["small"],
+        list_reps=sizes["list_reps"],
+        get_seconds=sizes["get_seconds"],
+        get_clients=(16, 64),
+    )
+    log("machine limits")
+    limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
+    document["machine_limits"] = limits
+    infra = Infra(workdir / "infra", mariadb="mariadb" in kinds)
+    failed = False
+    try:
+        log("memcached, " + ("MariaDB, " if "mariadb" in kinds else "") + "Keystone")
+        infra.start()
+        token = infra.token()
+        for kind in kinds:
+            outcome = run_db(kind, infra, workdir / kind, plan, rounds, token)
+            outcome["summary"] = report.summarise(outcome["rounds"], limits)
+            document["databases"][kind] = outcome
+            failed |= bool(outcome["errors"])
+    finally:
+        infra.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    document["seconds"] = time.monotonic() - started
+
+    print()
+    print(report.limits_table(limits))
+    for kind, outcome in document["databases"].items():
+        print()
+        print(report.table(outcome["summary"], limits, f"{kind} ({rounds} round(s), {mode})"))
+        for e in outcome["errors"]:
+            print(f"ERROR {kind} {e['target']} round {e['round']}: {e['error']}")
+    out_json = args.out / f"bench-{stamp}-{mode}.json"
+    report.write_json(out_json, document)
+    (args.out / f"latest-{mode}.json").unlink(missing_ok=True)
+    (args.out / f"latest-{mode}.json").symlink_to(out_json.name)
+    png = args.out / f"bench-{stamp}-{mode}.png"
+    plotted = report.plot(png, {k: o["summary"] for k, o in document["databases"].items()})
+    print(f"\nJSON: {out_json}" + (f"\nplot: {png}" if plotted else " (no plot: matplotlib not installed)"))
+    print(
+        f"bench ({mode}) took {document['seconds']:.0f} s" + (": FAILED, see errors above" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
