@@ -72,12 +72,25 @@ class _ServiceAuth:
 
         loading.register_auth_conf_options(conf, _KEYSTONE_GROUP)
         plugin = loading.load_auth_from_conf_options(conf, _KEYSTONE_GROUP)
+        if plugin is None:
+            raise exceptions.ServiceUnavailable(
+                "glance-api has no service credentials for its own calls to glance-registry: "
+                "set [keystone_authtoken] auth_type = password with auth_url, username, password, "
+                "project_name and the domains."
+            )
         self._session = session.Session(auth=plugin)
         self._lock = threading.Lock()
 
     def token(self) -> str:
+        from keystoneauth1 import exceptions as ks_exceptions
+
         with self._lock:
-            return self._session.get_token()
+            try:
+                return self._session.get_token()
+            except ks_exceptions.ClientException as exc:
+                raise exceptions.ServiceUnavailable(
+                    f"Cannot get the service token from Keystone for glance-registry calls: {exc}"
+                ) from exc
 
     def invalidate(self) -> None:
         with self._lock:

@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 import requests
+from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.registry import client as client_mod
 from glance_service.registry.client import RegistryClient
 
 
@@ -180,3 +182,33 @@ def test_keystone_flavor_guards_rpc_but_not_healthcheck(make_registry):
         assert spoofed.status_code == 401
     finally:
         reg.stop()
+
+
+def test_service_token_failure_is_a_clear_503(tmp_path, admin):
+    """Without a user token and with flavor keystone the client authenticates as the service;
+    missing credentials or an unreachable Keystone must be a 503 with a reason, not a 500."""
+
+    def client_for(keystone_section: str) -> RegistryClient:
+        path = tmp_path / f"api-{len(keystone_section)}.conf"
+        path.write_text(
+            "[DEFAULT]\nregistry_host = 127.0.0.1\nregistry_port = 9\n"
+            "[paste_deploy]\nflavor = keystone\n"
+            f"[keystone_authtoken]\n{keystone_section}"
+        )
+        conf = cfg.ConfigOpts()
+        client_mod.register_opts(conf)
+        conf(["--config-file", str(path)])
+        return RegistryClient(conf)
+
+    with pytest.raises(exceptions.ServiceUnavailable) as no_credentials:
+        client_for("").ping(admin)
+    assert "auth_type" in no_credentials.value.message
+
+    unreachable_keystone = (
+        "auth_type = password\nauth_url = http://127.0.0.1:9/identity/v3\nusername = glance\n"
+        "password = secret\nproject_name = service\nuser_domain_name = Default\n"
+        "project_domain_name = Default\n"
+    )
+    with pytest.raises(exceptions.ServiceUnavailable) as unreachable:
+        client_for(unreachable_keystone).ping(admin)
+    assert "Keystone" in unreachable.value.message
