@@ -42,7 +42,9 @@ def is_allowed(current: str, new: str) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 
 
-def check(image: dict, new: str, error: type[exceptions.GlanceServiceError] = exceptions.ImageStatusConflict) -> None:
+def check(
+    image: dict, new: str, error: type[exceptions.GlanceServiceError] = exceptions.ImageStatusConflict
+) -> None:
     """Raise ``error`` unless ``image`` may move to ``new``; ``BadRequest`` when the move
     needs formats the image does not have yet (upstream: ValueError → 400 on upload)."""
     current = image["status"]
