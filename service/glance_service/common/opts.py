@@ -35,6 +35,13 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.quota_opts,
         *options.data_opts,
     ]
+    try:
+        # The data path's own options (upload recovery), declared in its module.
+        from glance_service.api import image_data
+
+        default += getattr(image_data, "recovery_opts", [])
+    except ImportError:
+        pass
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
