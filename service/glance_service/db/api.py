@@ -9,7 +9,9 @@ them at once), never one per image. Who may see an image is decided in one place
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -97,6 +99,26 @@ def parse_time(value: Any) -> datetime.datetime | None:
     return parsed
 
 
+# MySQL/MariaDB: deadlock found / lock wait timeout. Both roll the transaction back whole,
+# so running the call again is safe.
+_RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})
+
+
+def _retry_on_deadlock(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for attempt in range(1, 4):
+            try:
+                return fn(*args, **kwargs)
+            except sa.exc.OperationalError as exc:
+                code = (getattr(exc.orig, "args", None) or [None])[0]
+                if attempt == 3 or code not in _RETRYABLE_MYSQL_ERRORS:
+                    raise
+                time.sleep(0.02 * attempt)
+
+    return wrapper
+
+
 class DatabaseAPI:
     """The data API over the database named by ``[database] connection`` (or ``url``)."""
 
@@ -104,6 +126,7 @@ class DatabaseAPI:
         self.db = db_session.Database(conf, url=url)
 
     # -- images ---------------------------------------------------------------
+    @_retry_on_deadlock
     def image_create(self, ctx: RequestContext, values: dict) -> dict:
         values = dict(values)
         props = values.pop("properties", None) or {}
@@ -168,6 +191,7 @@ class DatabaseAPI:
             rows = s.execute(query).all()
             return _records(s, rows)
 
+    @_retry_on_deadlock
     def image_update(
         self,
         ctx: RequestContext,
@@ -205,6 +229,7 @@ class DatabaseAPI:
                 _replace_tags(s, image_id, tags, now)
             return _records(s, [_get_row(s, image_id, include_deleted=False)])[0]
 
+    @_retry_on_deadlock
     def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
         now = utcnow()
         with self.db.writer() as s:
@@ -232,6 +257,7 @@ class DatabaseAPI:
             return before
 
     # -- tags -------------------------------------------------------------------
+    @_retry_on_deadlock
     def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         _check_tag(tag)
         with self.db.writer() as s:
@@ -249,6 +275,7 @@ class DatabaseAPI:
                     )
                 )
 
+    @_retry_on_deadlock
     def image_tag_delete(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.db.writer() as s:
             _visible_row(s, ctx, image_id)
@@ -262,6 +289,7 @@ class DatabaseAPI:
                 raise exceptions.TagNotFound(f"Tag {tag} not found on image {image_id}")
 
     # -- locations ----------------------------------------------------------------
+    @_retry_on_deadlock
     def image_location_add(
         self,
         ctx: RequestContext,
@@ -288,6 +316,7 @@ class DatabaseAPI:
             location_id = result.inserted_primary_key[0]
         return {"id": location_id, "url": url, "metadata": metadata or {}, "status": status}
 
+    @_retry_on_deadlock
     def image_location_update(
         self, ctx: RequestContext, image_id: str, location_id: int, values: dict
     ) -> dict:
@@ -312,6 +341,7 @@ class DatabaseAPI:
             loc = s.execute(sa.select(LOCS).where(LOCS.c.id == location_id)).one()
             return _location(loc)
 
+    @_retry_on_deadlock
     def image_location_delete(
         self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted"
     ) -> None:
@@ -331,6 +361,7 @@ class DatabaseAPI:
                 raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
 
     # -- members --------------------------------------------------------------------
+    @_retry_on_deadlock
     def image_member_create(self, ctx: RequestContext, image_id: str, member: str) -> dict:
         now = utcnow()
         with self.db.writer() as s:
@@ -364,6 +395,7 @@ class DatabaseAPI:
                 member_id = result.inserted_primary_key[0]
             return _member(s.execute(sa.select(MEMBERS).where(MEMBERS.c.id == member_id)).one())
 
+    @_retry_on_deadlock
     def image_member_update(self, ctx: RequestContext, image_id: str, member: str, status: str) -> dict:
         if status not in MEMBER_STATUSES:
             raise exceptions.BadRequest(
@@ -382,6 +414,7 @@ class DatabaseAPI:
                 raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
             return _member(s.execute(sa.select(MEMBERS).where(*where)).one())
 
+    @_retry_on_deadlock
     def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
         now = utcnow()
         with self.db.writer() as s:

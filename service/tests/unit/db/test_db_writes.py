@@ -283,3 +283,29 @@ def test_get_by_status(dbapi, alice, admin):
 
 def test_ping(dbapi, admin):
     assert dbapi.ping(admin)["database"] == "ok"
+
+
+def test_concurrent_writers_do_not_fail(dbapi, alice):
+    """Several threads creating and updating at once: no 'database is locked', no deadlock error."""
+    errors: list[BaseException] = []
+    shared = dbapi.image_create(alice, {"name": "shared", "visibility": "shared"})["id"]
+
+    def work(n):
+        try:
+            for i in range(8):
+                image = dbapi.image_create(
+                    alice, {"name": f"t{n}-{i}", "properties": {"k": str(i)}, "tags": ["c"]}
+                )
+                dbapi.image_update(alice, image["id"], {"properties": {"k2": "v"}, "tags": ["c", "d"]})
+                dbapi.image_tag_create(alice, shared, f"tag-{n}-{i}")
+        except BaseException as exc:  # collected and asserted in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(dbapi.image_get_all(alice, {"tags": ["d"]})) == 48
+    assert len(dbapi.image_get(alice, shared)["tags"]) == 48
