@@ -1,3 +1,8 @@
-.PHONY: test-service
-test-service: deps venv
-	cd service && python -m pytest -q
+# The image service's whole suite: unit, functional, and end-to-end (real MariaDB, memcached,
+# Keystone and the real clients), slow tests included. Keystone runs from its own virtualenv.
+.PHONY: test-service keystone-venv
+keystone-venv:
+	bash scripts/keystone-venv.sh
+
+test-service: deps venv keystone-venv
+	cd service && python -m pytest -q --timeout=900 tests
