@@ -4,6 +4,11 @@
 # lower layer this host was created on), supervisor.pid, nspawn.pid, console.log.
 # Every subcommand is idempotent and prints "changed" only when it changed something.
 #
+#   lab-host.sh up       STATE_DIR NAME ADDRESS/PREFIX BRIDGE BASE_ROOTFS PUBKEY_FILE <HOSTS_FILE
+#                        (network, overlay, /etc/hostname, /etc/hosts from stdin, root's key, boot)
+#   lab-host.sh wait-all TIMEOUT_SECONDS STATE_DIR:NAME:ADDRESS...   (in parallel)
+#   lab-host.sh down     STATE_DIR NAME TIMEOUT_SECONDS   (power off, unmount, unplug, delete)
+# and the steps they are made of:
 #   lab-host.sh mount  STATE_DIR BASE_ROOTFS
 #   lab-host.sh start  STATE_DIR NAME NETNS
 #   lab-host.sh wait   STATE_DIR NAME ADDRESS TIMEOUT_SECONDS
@@ -13,6 +18,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 changed=0
+tmp=""
+trap 'rm -f "$tmp"' EXIT
 finish() { if [ "$changed" = 1 ]; then echo changed; else echo ok; fi; }
 die() { echo "lab-host: $*" >&2; exit 1; }
 
@@ -138,12 +145,79 @@ cmd_umount() {
   fi
 }
 
+# Installs SOURCE at DEST with MODE (owner root) unless DEST already has that content and mode.
+put_file() {
+  local src=$1 dest=$2 mode=$3
+  if cmp -s "$src" "$dest" && [ "$(stat -c %a "$dest")" = "${mode#0}" ] \
+    && [ "$(stat -c %u:%g "$dest")" = 0:0 ]; then
+    return 0
+  fi
+  install -o root -g root -m "$mode" "$src" "$dest"
+  changed=1
+}
+
+cmd_up() {
+  local state=$1 name=$2 cidr=$3 bridge=$4 base=$5 pubkey=$6 root net
+  root="$state/root"
+  net=$("$here/lab-net.sh" host-up "$bridge" "$name" "$cidr")
+  [ "$net" = changed ] && changed=1
+  mkdir -p "$state"
+  cmd_mount "$state" "$base"
+  tmp=$(mktemp)
+  echo "$name" >"$tmp"
+  put_file "$tmp" "$root/etc/hostname" 0644
+  cat >"$tmp"
+  # 0644: service users resolve names too (Swift's libraries look localhost up as swift).
+  put_file "$tmp" "$root/etc/hosts" 0644
+  if [ ! -d "$root/root/.ssh" ]; then
+    install -d -o root -g root -m 0700 "$root/root/.ssh"
+    changed=1
+  fi
+  put_file "$pubkey" "$root/root/.ssh/authorized_keys" 0600
+  net=$("$here/lab-net.sh" netns "$name")
+  cmd_start "$state" "$name" "/run/netns/$net"
+}
+
+# Waits for several hosts at once (they boot in parallel); fails if any does not come up.
+cmd_wait_all() {
+  local timeout=$1 spec state name address pids=() failed=0 pid
+  shift
+  for spec in "$@"; do
+    IFS=: read -r state name address <<<"$spec"
+    cmd_wait "$state" "$name" "$address" "$timeout" &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+  done
+  return "$failed"
+}
+
+cmd_down() {
+  local state=$1 name=$2 timeout=$3 net
+  if [ -d "$state" ]; then
+    cmd_stop "$state" "$timeout"
+    cmd_umount "$state"
+  fi
+  net=$("$here/lab-net.sh" host-down "$name")
+  [ "$net" = changed ] && changed=1
+  if [ -d "$state" ]; then
+    # Never through a mounted root: only the host's own layers and records go.
+    mountpoint -q "$state/root" && die "$state/root is still mounted"
+    rm -rf --one-file-system "$state"
+    changed=1
+  fi
+}
+
 case "${1:-}" in
+  up) cmd_up "$2" "$3" "$4" "$5" "$6" "$7" ;;
+  wait-all) shift; cmd_wait_all "$@" ;;
+  down) cmd_down "$2" "$3" "$4" ;;
   mount) cmd_mount "$2" "$3" ;;
   start) cmd_start "$2" "$3" "$4" ;;
   wait) cmd_wait "$2" "$3" "$4" "$5" ;;
   stop) cmd_stop "$2" "$3" ;;
   umount) cmd_umount "$2" ;;
-  *) echo "usage: $0 mount|start|wait|stop|umount STATE_DIR ..." >&2; exit 2 ;;
+  *) echo "usage: $0 up|wait-all|down|mount|start|wait|stop|umount ... (see the header)" >&2; exit 2 ;;
 esac
 finish
