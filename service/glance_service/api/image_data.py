@@ -115,7 +115,16 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     stored = location = None
     try:
         reader = _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id))
-        stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+        try:
+            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+        except exceptions.Duplicate:
+            if reader.consumed or image.get("locations"):
+                raise
+            # Data no location records, for an image we now hold in 'saving': left by an upload
+            # whose process died after writing it. It is nobody's: replace it.
+            LOG.warning("Removing unrecorded data left for image %s by an interrupted upload", image_id)
+            svc.stores.discard(image_id)
+            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
         location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
         svc.data.image_update(
             ctx,
@@ -175,9 +184,11 @@ class _BodyReader:
     def __init__(self, stream, heartbeat):
         self._stream = stream
         self._heartbeat = heartbeat
+        self.consumed = False
 
     def read(self, n: int) -> bytes:
         self._heartbeat()
+        self.consumed = True
         try:
             return self._stream.read(n)
         except exceptions.GlanceServiceError:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 
 import pytest
 
+from glance_service.context import RequestContext
 from tests.fixtures.glance_procs import start_glance
 from tests.functional.data.helpers import OCTET, HashingGen, RawUpload, StreamBody, image_files, wait_for
 
@@ -282,3 +284,53 @@ def test_deactivated_image_only_for_admins(glance, http, admin):
     resp = admin.get(f"/v2/images/{image_id}/file")
     assert resp.status_code == 200
     assert resp.content == b"secret data"
+
+
+def test_unrecorded_leftover_data_is_replaced_by_the_next_upload(glance, http):
+    # A process that died between writing the data and recording it leaves a complete file
+    # no location points to; the image is queued again, and its next upload must succeed.
+    image_id = new_image(http)
+    (glance.datadir / image_id).write_bytes(b"leftover of a crashed upload")
+    assert upload(http, image_id, b"the real data").status_code == 204
+    assert http.get(f"/v2/images/{image_id}/file").content == b"the real data"
+
+
+def api_services(procs):
+    """The API's services, built in this process from the running API's configuration."""
+    from oslo_config import cfg
+
+    from glance_service.api import app as app_mod
+
+    conf = cfg.ConfigOpts()
+    app_mod.register_opts(conf)
+    conf(["--config-file", str(procs.api_conf)], project="glance", default_config_files=[])
+    return app_mod.build_services(conf)
+
+
+def test_recovery_leaves_live_uploads_alone(glance, http):
+    from glance_service.api.image_data import recover_interrupted_uploads
+
+    image_id = new_image(http)
+    raw = RawUpload(glance.api_url, image_id, http.headers(), length=4 * 1024 * 1024)
+    try:
+        raw.send(os.urandom(2 * 1024 * 1024))
+        wait_for(lambda: status(http, image_id) == "saving")
+        wait_for(lambda: image_files(glance.datadir, image_id))
+        svc = api_services(glance)
+        # Two more images 'saving': one whose uploader on this host is dead, one whose
+        # uploader on another host refreshed it just now.
+        ctx = RequestContext.admin()
+        dead, elsewhere = new_image(http), new_image(http)
+        for other, marker in ((dead, f"{socket.gethostname()}:999999999:1"), (elsewhere, "otherhost:1:1")):
+            values = {"status": "saving", "properties": {"os_glance_upload_host": marker}}
+            svc.data.image_update(ctx, other, values, from_state="queued")
+        assert recover_interrupted_uploads(svc) == 1
+        assert (status(http, dead), status(http, elsewhere)) == ("queued", "saving")
+        # The uploading worker is alive on this host and holds its partial file: left alone.
+        assert status(http, image_id) == "saving"
+        assert image_files(glance.datadir, image_id) != []
+        raw.send(os.urandom(2 * 1024 * 1024))
+        assert raw.response_status() == 204
+    finally:
+        raw.close()
+    assert status(http, image_id) == "active"
