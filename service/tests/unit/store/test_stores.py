@@ -73,3 +73,45 @@ def test_discard_removes_unrecorded_data_and_partials(tmp_path):
     partial.write_bytes(b"half")
     stores.discard(IMAGE_ID)
     assert os.listdir(tmp_path / "images") == []
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_locations_are_read_through_glance_store(tmp_path, http_server):
+    root, base = http_server
+    data = os.urandom(200000)
+    (root / "image.raw").write_bytes(data)
+    stores = Stores(make_conf(tmp_path))
+    src = stores.open(base + "/image.raw")
+    assert src.size == len(data)
+    assert b"".join(src) == data
+    src.close()
+    # the http store has no random access: the range is cut out of the stream
+    src = stores.open(base + "/image.raw", 70000, 100)
+    assert src.size == 100
+    assert b"".join(src) == data[70000:70100]
+    src.close()
+    # data at an http location is not ours to delete
+    stores.delete(base + "/image.raw")
+    assert (root / "image.raw").exists()
+
+
+def test_missing_http_location_is_not_found(tmp_path, http_server):
+    _, base = http_server
+    with pytest.raises(exceptions.NotFound):
+        Stores(make_conf(tmp_path)).open(base + "/nothing.raw")
