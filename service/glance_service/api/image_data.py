@@ -31,6 +31,7 @@ from glance_service.images import states
 
 LOG = logging.getLogger(__name__)
 
+_DIGITS = re.compile(r"[0-9]+")
 DEFAULT_SIZE_CAP = 1024**4  # Glance's image_size_cap default (1 TiB)
 # "<hostname>:<pid>:<process start time>" of the process that uploads (hidden by the views)
 UPLOAD_HOST = "os_glance_upload_host"
@@ -153,7 +154,7 @@ def _expected_size(req: webob.Request) -> int | None:
     if declared is None:
         return length
     declared = declared.strip()
-    if not declared.isdigit():
+    if not _DIGITS.fullmatch(declared):
         raise exceptions.BadRequest(
             f"x-openstack-image-size must be a non-negative integer, not {declared!r}."
         )
@@ -273,7 +274,7 @@ def _process_alive(pid: str, start: str) -> bool:
 
 
 # -- download ----------------------------------------------------------------------------------
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 
 
 def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:

@@ -108,7 +108,7 @@ def test_missing_formats_is_400(glance, http):
     assert status(http, image_id) == "queued"
 
 
-@pytest.mark.parametrize("declared", ["-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("declared", ["-1", "abc", "1.5", "", "\u00b2", "+5"])
 def test_bad_image_size_header_is_400(glance, http, declared):
     image_id = new_image(http)
     assert upload(http, image_id, b"abc", {"x-openstack-image-size": declared}).status_code == 400
