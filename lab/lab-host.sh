@@ -201,6 +201,14 @@ cmd_down() {
   fi
   net=$("$here/lab-net.sh" host-down "$name")
   [ "$net" = changed ] && changed=1
+  # The host's cgroups (made by lab-supervise.sh), deepest first; busy ones stay.
+  local cg
+  for cg in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+    cg="$cg/lab.slice/$name"
+    [ -d "$cg" ] || continue
+    find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [ -d "$cg" ] || changed=1
+  done
   if [ -d "$state" ]; then
     # Never through a mounted root: only the host's own layers and records go.
     mountpoint -q "$state/root" && die "$state/root is still mounted"

@@ -20,6 +20,18 @@ on_term() {
 }
 trap on_term TERM INT
 
+# Each host gets its own cgroup. nspawn puts the guest's systemd in a "payload" cgroup below
+# its own (read from the unified hierarchy on this hybrid v1/v2 machine): without this all
+# hosts would share /payload, and their systemd instances would create and remove the same
+# unit cgroups (units failing at random with 219/CGROUP when hosts boot together).
+for hierarchy in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
+  [ -e "$hierarchy/cgroup.procs" ] || continue
+  mkdir -p "$hierarchy/lab.slice/$name" && echo $$ >"$hierarchy/lab.slice/$name/cgroup.procs" \
+    || log "cannot move into $hierarchy/lab.slice/$name"
+  # A pure v2 machine has one hierarchy, mounted at /sys/fs/cgroup itself.
+  [ "$hierarchy" = /sys/fs/cgroup/systemd ] && break
+done
+
 while :; do
   log "booting"
   systemd-nspawn -b -M "$name" -D "$root" \
