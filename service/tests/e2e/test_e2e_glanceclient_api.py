@@ -87,3 +87,19 @@ def test_update_and_tags(member_client):
         assert image["id"] in [i["id"] for i in listed]
     finally:
         member_client.images.delete(image["id"])
+
+
+def test_zero_byte_upload_activates(member_client):
+    """Nova activates an 'empty' snapshot by uploading zero bytes."""
+    image = member_client.images.create(
+        name=unique_name("gc-empty"), disk_format="raw", container_format="bare"
+    )
+    try:
+        member_client.images.upload(image["id"], io.BytesIO(b""), image_size=0)
+        got = member_client.images.get(image["id"])
+        assert got["status"] == "active"
+        assert got["size"] == 0
+        assert got["checksum"] == "d41d8cd98f00b204e9800998ecf8427e"
+        assert b"".join(member_client.images.data(image["id"])) == b""
+    finally:
+        member_client.images.delete(image["id"])
