@@ -27,7 +27,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import common
 from glance_service.context import RequestContext
-from glance_service.images import states
+from glance_service.images import quotas, states
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "upload_image", image)
     states.check(image, states.SAVING)
+    # user_storage_quota: refused before the image moves to 'saving' when it cannot fit.
+    owner = image.get("owner")
+    remaining = quotas.remaining_storage(svc.conf, svc.data, ctx, owner)
+    quotas.check_upload_size(expected, remaining, quotas.storage_quota(svc.conf))
     svc.data.image_update(
         ctx,
         image_id,
@@ -115,7 +119,9 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
 
     stored = location = None
     try:
-        reader = _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id))
+        reader = quotas.limit_upload(
+            svc.conf, _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id)), remaining
+        )
         try:
             stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
         except exceptions.Duplicate:
@@ -126,6 +132,8 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             LOG.warning("Removing unrecorded data left for image %s by an interrupted upload", image_id)
             svc.stores.discard(image_id)
             stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+        if remaining is not None:
+            quotas.check_after_upload(svc.conf, svc.data, ctx, owner, stored.size)
         location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
         svc.data.image_update(
             ctx,

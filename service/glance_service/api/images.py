@@ -15,6 +15,7 @@ from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod
 from glance_service.images import patch as patch_mod
+from glance_service.images import quotas
 
 LOG = logging.getLogger(__name__)
 
@@ -46,15 +47,6 @@ def get_visible_image(svc: Services, ctx: RequestContext, image_id: str) -> dict
     return image
 
 
-def _count_quota(name: str, count: int, quota: int) -> None:
-    if 0 <= quota < count:
-        raise exceptions.LimitExceeded(f"Maximum {name} exceeded: attempted {count}, maximum {quota}.")
-
-
-def custom_property_count(properties: dict) -> int:
-    return sum(1 for key in properties if not key.startswith(patch_mod.RESERVED_PREFIX))
-
-
 # -- create -----------------------------------------------------------------------------------
 
 
@@ -78,9 +70,9 @@ def _create_values(body: object, svc: Services) -> dict:
     for key in patch_mod.CREATE_READ_ONLY:
         if key in body:
             raise exceptions.ReadOnlyProperty(f"Attribute '{key}' is read-only.")
-    _count_quota("image properties", custom_property_count(body), svc.conf.image_property_quota)
+    quotas.check_properties(svc.conf, body)
     tags = sorted(set(tags))
-    _count_quota("image tags", len(tags), svc.conf.image_tag_quota)
+    quotas.check_tags(svc.conf, tags)
     values["properties"] = body
     values["tags"] = tags
     return values
@@ -162,11 +154,10 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     if upd.visibility is not None:
         target = {"project_id": image.get("owner"), "owner": image.get("owner"), "visibility": upd.visibility}
         svc.policy.enforce_visibility(ctx, upd.visibility, target)
-    old_props = image.get("properties") or {}
-    if upd.properties_changed and custom_property_count(upd.properties) > custom_property_count(old_props):
-        _count_quota("image properties", custom_property_count(upd.properties), svc.conf.image_property_quota)
-    if upd.tags is not None and len(upd.tags) > len(image.get("tags") or []):
-        _count_quota("image tags", len(upd.tags), svc.conf.image_tag_quota)
+    if upd.properties_changed:
+        quotas.check_properties(svc.conf, upd.properties, image.get("properties") or {})
+    if upd.tags is not None:
+        quotas.check_tags(svc.conf, upd.tags, image.get("tags") or [])
     values = dict(upd.values)
     if upd.properties_changed:
         values["properties"] = upd.properties

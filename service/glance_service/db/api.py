@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.db import session as db_session
+from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
+from glance_service.db.scrub import ScrubDatabaseMixin
+from glance_service.db.tasks import TaskDatabaseMixin
 
 IMAGES = Image.__table__
 PROPS = ImageProperty.__table__
@@ -119,7 +122,7 @@ def _retry_on_deadlock(fn):
     return wrapper
 
 
-class DatabaseAPI:
+class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
     """The data API over the database named by ``[database] connection`` (or ``url``)."""
 
     def __init__(self, conf: cfg.ConfigOpts | None = None, url: str | None = None):
@@ -441,6 +444,26 @@ class DatabaseAPI:
                 query = query.where(MEMBERS.c.member == member)
             rows = s.execute(query.order_by(MEMBERS.c.created_at, MEMBERS.c.id)).all()
             return [_member(r) for r in rows]
+
+    # -- quotas ---------------------------------------------------------------------
+    def image_storage_usage(self, ctx: RequestContext, owner: str) -> int:
+        if not ctx.is_admin and ctx.owner != owner:
+            raise exceptions.Forbidden("Only the project or an administrator may read its storage usage.")
+        # Like Glance: each stored copy counts, so size times the image's live locations;
+        # killed and deleted images hold no data.
+        live = (
+            sa.select(sa.func.count(LOCS.c.id))
+            .where(LOCS.c.image_id == IMAGES.c.id, LOCS.c.deleted == sa.false(), LOCS.c.status != "deleted")
+            .scalar_subquery()
+        )
+        query = sa.select(sa.func.coalesce(sa.func.sum(IMAGES.c.size * live), 0)).where(
+            IMAGES.c.owner == owner,
+            IMAGES.c.deleted == sa.false(),
+            IMAGES.c.status.notin_(("killed", "deleted")),
+            IMAGES.c.size > 0,
+        )
+        with self.db.reader() as s:
+            return int(s.execute(query).scalar() or 0)
 
     # -- maintenance ----------------------------------------------------------------
     def image_get_by_status(

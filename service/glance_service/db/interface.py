@@ -115,14 +115,23 @@ class DataAPI(Protocol):
 
     # -- locations ----------------------------------------------------------------
     def image_location_add(
-        self, ctx: RequestContext, image_id: str, url: str, metadata: dict | None = None, status: str = "active"
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        url: str,
+        metadata: dict | None = None,
+        status: str = "active",
     ) -> dict:
         """Append a location; returns it (with ``id``)."""
 
-    def image_location_update(self, ctx: RequestContext, image_id: str, location_id: int, values: dict) -> dict:
+    def image_location_update(
+        self, ctx: RequestContext, image_id: str, location_id: int, values: dict
+    ) -> dict:
         """Change ``metadata`` and/or ``status`` of one location."""
 
-    def image_location_delete(self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted") -> None:
+    def image_location_delete(
+        self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted"
+    ) -> None:
         """Soft-delete one location (``status`` ``deleted`` or ``pending_delete``)."""
 
     # -- members (sharing; the API layer enforces who may call what) --------------
@@ -133,15 +142,130 @@ class DataAPI(Protocol):
 
     def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None: ...
 
-    def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[Member]:
+    def image_member_find(
+        self, ctx: RequestContext, image_id: str, member: str | None = None
+    ) -> list[Member]:
         """Members of an image as the caller may see them: the owner (and admins) all rows,
         a member only its own row. Member record: ``{"image_id", "member", "status",
         "can_share", "created_at", "updated_at", "deleted"}``."""
 
+    # -- quotas ---------------------------------------------------------------------
+    def image_storage_usage(self, ctx: RequestContext, owner: str) -> int:
+        """Bytes stored for ``owner``'s non-deleted images (``user_storage_quota``): each
+        image's ``size`` times its live locations. ``Forbidden`` unless ``ctx`` is that
+        project or an admin."""
+
+    # -- tasks (records in db/tasks.py; visible to the owner's project and admins) ---------
+    def task_create(self, ctx: RequestContext, values: dict) -> dict:
+        """New task: ``type``, ``status`` (default pending), ``owner`` (default the caller's
+        project), ``image_id``, ``request_id``, ``user_id``, ``expires_at``, ``input``/``result``
+        (dicts), ``message``."""
+
+    def task_get(self, ctx: RequestContext, task_id: str) -> dict:
+        """One task, or ``TaskNotFound``."""
+
+    def task_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_key: str = "created_at",
+        sort_dir: str = "desc",
+    ) -> list[dict]:
+        """Tasks visible to ``ctx``; ``filters`` on ``status``, ``type``, ``image_id``."""
+
+    def task_update(
+        self, ctx: RequestContext, task_id: str, values: dict, from_status: str | None = None
+    ) -> dict:
+        """Change a task (atomically from ``from_status`` when given, else ``Conflict``)."""
+
+    def task_get_by_image(self, ctx: RequestContext, image_id: str) -> list[dict]:
+        """The tasks of one image visible to ``ctx``, oldest first."""
+
+    def image_set_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
+        """Set a property only if the image has none of that name (``Duplicate``): the import lock."""
+
+    def image_delete_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
+        """Remove a property only if it still holds ``value`` (``NotFound``)."""
+
     # -- maintenance ----------------------------------------------------------------
-    def image_get_by_status(self, ctx: RequestContext, status: str, updated_before: str | None = None) -> list[Image]:
+    def image_get_by_status(
+        self, ctx: RequestContext, status: str, updated_before: str | None = None
+    ) -> list[Image]:
         """Admin only: every non-deleted image in ``status`` (optionally last updated before
         an ISO timestamp). Used to recover uploads cut by a crash."""
 
     def ping(self, ctx: RequestContext) -> dict:
         """Cheap health probe of the data layer (database reachable)."""
+
+    # -- delayed delete and the scrubber (db/scrub.py) ----------------------------------------
+    def image_pending_delete(self, ctx: RequestContext, image_id: str) -> Image:
+        """Delayed delete: soft-delete the image in status ``pending_delete`` and its locations
+        in status ``pending_delete`` (their data stays in the store). Returns the record as it
+        was just before."""
+
+    def image_restore(self, ctx: RequestContext, image_id: str) -> Image:
+        """Admin only: ``pending_delete`` → ``active`` with its locations; ``ImageStatusConflict``
+        in any other status (scrubbing has begun, or the image was never pending delete)."""
+
+    def image_scrub_list(
+        self, ctx: RequestContext, deleted_before: str | None = None, limit: int = 100
+    ) -> list[dict]:
+        """Admin only: images due for scrubbing, oldest first: ``[{"id", "status",
+        "deleted_at", "locations": [location with status pending_delete, ...]}]``."""
+
+    def image_scrub_claim(self, ctx: RequestContext, image_id: str) -> bool:
+        """Admin only: atomically ``pending_delete`` → ``deleted``; False if another scrubber
+        claimed it or it was restored."""
+
+    def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
+        """Admin only: a claimed image's location whose data is gone → ``deleted``."""
+
+    # -- metadata definitions (db/metadefs.py; records described there) ------------------------
+    def metadef_namespace_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_key: str = "created_at",
+        sort_dir: str = "desc",
+    ) -> list[dict]:
+        """Namespaces visible to ``ctx`` (admin: all; others: public and their own);
+        ``filters``: ``visibility``, ``resource_types`` (list: associated with any)."""
+
+    def metadef_namespace_get(self, ctx: RequestContext, namespace: str) -> dict:
+        """One namespace with its associations, properties, objects and tags; ``NotFound``."""
+
+    def metadef_namespace_create(self, ctx: RequestContext, values: dict) -> dict:
+        """``Duplicate`` if the name is taken; nested contents are created in one transaction."""
+
+    def metadef_namespace_update(self, ctx: RequestContext, namespace: str, values: dict) -> dict: ...
+
+    def metadef_namespace_delete(self, ctx: RequestContext, namespace: str) -> None:
+        """With its contents; ``Forbidden`` if protected."""
+
+    def metadef_resource_type_get_all(self, ctx: RequestContext) -> list[dict]: ...
+
+    def metadef_association_create(self, ctx: RequestContext, namespace: str, values: dict) -> dict:
+        """Associate a resource type (created if new); ``Duplicate`` if associated already."""
+
+    def metadef_association_delete(self, ctx: RequestContext, namespace: str, name: str) -> None: ...
+
+    def metadef_item_create(self, ctx: RequestContext, namespace: str, kind: str, values: dict) -> dict:
+        """``kind``: ``property``, ``object`` or ``tag``."""
+
+    def metadef_item_update(
+        self, ctx: RequestContext, namespace: str, kind: str, name: str, values: dict
+    ) -> dict: ...
+
+    def metadef_item_delete(
+        self, ctx: RequestContext, namespace: str, kind: str, name: str | None = None
+    ) -> None:
+        """One item, or every item of ``kind`` when ``name`` is None; ``Forbidden`` if protected."""
+
+    def metadef_tags_set(
+        self, ctx: RequestContext, namespace: str, names: list[str], append: bool = False
+    ) -> list[dict]:
+        """Replace the namespace's tags with ``names`` (or add them, with ``append``)."""

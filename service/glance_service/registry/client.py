@@ -49,7 +49,27 @@ registry_client_opts = [
 ]
 
 # Reads: safe to send again if the connection broke after the request went out.
-IDEMPOTENT = frozenset({"image_get", "image_get_all", "image_member_find", "image_get_by_status", "ping"})
+IDEMPOTENT = frozenset(
+    {
+        "image_get",
+        "image_get_all",
+        "image_member_find",
+        "image_get_by_status",
+        "image_storage_usage",
+        "ping",
+        "task_get",
+        "task_get_all",
+        "task_get_by_image",
+    }
+)
+
+# Metadef and scrubber reads are as safe to resend as the image reads.
+IDEMPOTENT = IDEMPOTENT | {
+    "metadef_namespace_get_all",
+    "metadef_namespace_get",
+    "metadef_resource_type_get_all",
+    "image_scrub_list",
+}
 
 _KEYSTONE_GROUP = "keystone_authtoken"
 
@@ -267,6 +287,50 @@ class RegistryClient:
     def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
         return self._call("image_member_find", ctx, image_id=image_id, member=member)
 
+    # -- quotas ---------------------------------------------------------------------
+    def image_storage_usage(self, ctx: RequestContext, owner: str) -> int:
+        return self._call("image_storage_usage", ctx, owner=owner)
+
+    # -- tasks ----------------------------------------------------------------------
+    def task_create(self, ctx: RequestContext, values: dict) -> dict:
+        return self._call("task_create", ctx, values=values)
+
+    def task_get(self, ctx: RequestContext, task_id: str) -> dict:
+        return self._call("task_get", ctx, task_id=task_id)
+
+    def task_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_key: str = "created_at",
+        sort_dir: str = "desc",
+    ) -> list[dict]:
+        return self._call(
+            "task_get_all",
+            ctx,
+            filters=filters,
+            marker=marker,
+            limit=limit,
+            sort_key=sort_key,
+            sort_dir=sort_dir,
+        )
+
+    def task_update(
+        self, ctx: RequestContext, task_id: str, values: dict, from_status: str | None = None
+    ) -> dict:
+        return self._call("task_update", ctx, task_id=task_id, values=values, from_status=from_status)
+
+    def task_get_by_image(self, ctx: RequestContext, image_id: str) -> list[dict]:
+        return self._call("task_get_by_image", ctx, image_id=image_id)
+
+    def image_set_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
+        self._call("image_set_property_atomic", ctx, image_id=image_id, name=name, value=value)
+
+    def image_delete_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
+        self._call("image_delete_property_atomic", ctx, image_id=image_id, name=name, value=value)
+
     # -- maintenance ----------------------------------------------------------------
     def image_get_by_status(
         self, ctx: RequestContext, status: str, updated_before: str | None = None
@@ -275,6 +339,85 @@ class RegistryClient:
 
     def ping(self, ctx: RequestContext) -> dict:
         return self._call("ping", ctx)
+
+    # -- delayed delete and the scrubber ------------------------------------------------------
+    def image_pending_delete(self, ctx: RequestContext, image_id: str) -> dict:
+        return self._call("image_pending_delete", ctx, image_id=image_id)
+
+    def image_restore(self, ctx: RequestContext, image_id: str) -> dict:
+        return self._call("image_restore", ctx, image_id=image_id)
+
+    def image_scrub_list(
+        self, ctx: RequestContext, deleted_before: str | None = None, limit: int = 100
+    ) -> list[dict]:
+        return self._call("image_scrub_list", ctx, deleted_before=deleted_before, limit=limit)
+
+    def image_scrub_claim(self, ctx: RequestContext, image_id: str) -> bool:
+        return self._call("image_scrub_claim", ctx, image_id=image_id)
+
+    def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
+        return self._call("image_scrub_location_done", ctx, image_id=image_id, location_id=location_id)
+
+    # -- metadata definitions ------------------------------------------------------------------
+    def metadef_namespace_get_all(
+        self,
+        ctx: RequestContext,
+        filters: dict | None = None,
+        marker: str | None = None,
+        limit: int | None = None,
+        sort_key: str = "created_at",
+        sort_dir: str = "desc",
+    ) -> list[dict]:
+        return self._call(
+            "metadef_namespace_get_all",
+            ctx,
+            filters=filters,
+            marker=marker,
+            limit=limit,
+            sort_key=sort_key,
+            sort_dir=sort_dir,
+        )
+
+    def metadef_namespace_get(self, ctx: RequestContext, namespace: str) -> dict:
+        return self._call("metadef_namespace_get", ctx, namespace=namespace)
+
+    def metadef_namespace_create(self, ctx: RequestContext, values: dict) -> dict:
+        return self._call("metadef_namespace_create", ctx, values=values)
+
+    def metadef_namespace_update(self, ctx: RequestContext, namespace: str, values: dict) -> dict:
+        return self._call("metadef_namespace_update", ctx, namespace=namespace, values=values)
+
+    def metadef_namespace_delete(self, ctx: RequestContext, namespace: str) -> None:
+        self._call("metadef_namespace_delete", ctx, namespace=namespace)
+
+    def metadef_resource_type_get_all(self, ctx: RequestContext) -> list[dict]:
+        return self._call("metadef_resource_type_get_all", ctx)
+
+    def metadef_association_create(self, ctx: RequestContext, namespace: str, values: dict) -> dict:
+        return self._call("metadef_association_create", ctx, namespace=namespace, values=values)
+
+    def metadef_association_delete(self, ctx: RequestContext, namespace: str, name: str) -> None:
+        self._call("metadef_association_delete", ctx, namespace=namespace, name=name)
+
+    def metadef_item_create(self, ctx: RequestContext, namespace: str, kind: str, values: dict) -> dict:
+        return self._call("metadef_item_create", ctx, namespace=namespace, kind=kind, values=values)
+
+    def metadef_item_update(
+        self, ctx: RequestContext, namespace: str, kind: str, name: str, values: dict
+    ) -> dict:
+        return self._call(
+            "metadef_item_update", ctx, namespace=namespace, kind=kind, name=name, values=values
+        )
+
+    def metadef_item_delete(
+        self, ctx: RequestContext, namespace: str, kind: str, name: str | None = None
+    ) -> None:
+        self._call("metadef_item_delete", ctx, namespace=namespace, kind=kind, name=name)
+
+    def metadef_tags_set(
+        self, ctx: RequestContext, namespace: str, names: list[str], append: bool = False
+    ) -> list[dict]:
+        return self._call("metadef_tags_set", ctx, namespace=namespace, names=names, append=append)
 
 
 def _result(resp: requests.Response) -> Any:
