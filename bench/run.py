@@ -17,9 +17,11 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,6 +78,29 @@ def machine_info() -> dict:
     }
 
 
+def _targets(kind: str, infra: Infra, workdir: Path) -> list:
+    """Ours and upstream, each with its own database of ``kind`` and its own store dir."""
+    if kind == "mariadb":
+        ours_db, up_db = infra.database_url("glance_ours"), infra.database_url("glance_upstream")
+    else:
+        ours_db = f"sqlite:///{workdir / 'ours' / 'glance.sqlite'}"
+        up_db = f"sqlite:///{workdir / 'upstream' / 'glance.sqlite'}"
+    auth = infra.service_auth()
+    return [Ours(workdir / "ours", ours_db, auth), upstream.Upstream(workdir / "upstream", up_db, auth)]
+
+
+def _start(target) -> str | None:
+    """Prepares and starts one service; the error text if it failed (the other still runs)."""
+    try:
+        target.workdir.mkdir(parents=True, exist_ok=True)
+        target.prepare()
+        target.start()
+    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+        target.stop()
+        return str(exc)
+    return None
+
+
 def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: int, token: str) -> dict:
     """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
     if kind == "mariadb":
@@ -95,17 +120,16 @@ def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: 
     errors: list[dict] = []
     started = []
     try:
-        for t in targets:
-            log(f"{kind}: starting {t.name}")
-            try:
-                (workdir / t.name).mkdir(parents=True, exist_ok=True)
-                t.prepare()
-                t.start()
+        log(f"{kind}: starting both services")
+        with ThreadPoolExecutor(len(targets)) as pool:
+            failures = list(pool.map(_start, targets))
+        for t, failure in zip(targets, failures, strict=True):
+            if failure:
+                errors.append({"target": t.name, "round": None, "error": f"start: {failure}"})
+                log(f"{kind}: {t.name} did not start: {failure}")
+            else:
                 started.append(t)
                 log(f"{kind}: {t.name} at {t.url}")
-            except Exception as exc:  # noqa: BLE001 - the other service still gets measured
-                errors.append({"target": t.name, "round": None, "error": f"start: {exc}"})
-                log(f"{kind}: {t.name} did not start: {exc}")
         for r in range(rounds):
             for t in started:
                 log(f"{kind}: round {r + 1}/{rounds}: {t.name}")
@@ -120,7 +144,37 @@ def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: 
     return {"rounds": results, "errors": errors}
 
 
+def serve(infra: Infra, kind: str, workdir: Path, seconds: int, env_file: Path) -> int:
+    """Both services up for ``seconds``, their URLs and a token in ``env_file``; then stopped."""
+    targets = []
+    try:
+        infra.start()
+        targets = _targets(kind, infra, workdir)
+        for t in targets:
+            if failure := _start(t):
+                print(f"bench: {t.name} did not start: {failure}", file=sys.stderr)
+                return 1
+        lines = [f"OS_TOKEN={infra.token()}"] + [
+            f"{t.name.upper()}_URL={t.url}\n{t.name.upper()}_PIDS='{' '.join(map(str, t.root_pids()))}'"
+            for t in targets
+        ]
+        env_file.write_text("\n".join(lines) + "\n")
+        log(f"serving for {seconds}s; URLs, PIDs and a token in {env_file}")
+        time.sleep(seconds)
+    finally:
+        for t in targets:
+            t.stop()
+        infra.stop()
+    return 0
+
+
+def _interrupt(signum, _frame) -> None:
+    # SIGTERM unwinds like Ctrl-C, so that every started process is stopped by the finally blocks.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -145,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
         "--keep",
         action="store_true",
         help="keep the work directory (configs, logs, stores)",
+    )
+    parser.add_argument(
+        "--serve",
+        type=int,
+        metavar="SECONDS",
+        help="start Keystone and both services on the first --db kind, write their URLs and a token to "
+        "OUT/serve.env, keep them up for SECONDS (for profiling by hand), then stop them",
     )
     args = parser.parse_args(argv)
 
@@ -171,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes | {"rounds": rounds},
         "databases": {},
     }
+    if args.serve:
+        infra = Infra(workdir / "infra", mariadb=kinds[0] == "mariadb")
+        return serve(infra, kinds[0], workdir / kinds[0], args.serve, args.out / "serve.env")
     log(f"bench ({mode}): data files")
     data_dir = args.out / "data"
     big = blob(data_dir, sizes["big"], 0)

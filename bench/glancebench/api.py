@@ -72,7 +72,7 @@ class Api:
     def list_images(self, limit: int) -> list[dict]:
         return json.loads(self.request("GET", f"/v2/images?limit={limit}")[1])["images"]
 
-    def wait_active(self, image_id: str, timeout: float = 30.0) -> dict:
+    def wait_active(self, image_id: str, timeout: float = 10.0) -> dict:
         """The image once it has left ``saving`` (a service may finish after answering)."""
         deadline = time.monotonic() + timeout
         while True:

@@ -52,6 +52,7 @@ METRICS = [
         "sendfile_MBps",
         ">=1.3x",
     ),
+    Metric("idle_rss_MiB", "RSS before upload (idle)", "MiB", False),
     Metric("upload_peak_rss_MiB", "peak RSS during upload", "MiB", False, None, "<=0.5x"),
     Metric("small_create_per_s", "create small images", "img/s", True, None, ">=5x"),
     Metric("list_median_ms", "list 1000, median", "ms", False, None, "<=0.2x"),
@@ -106,7 +107,7 @@ def summarise(rounds: dict[str, list[dict]], limits: dict[str, float]) -> dict:
             "unit": m.unit,
             "higher_is_better": m.higher_is_better,
         }
-        if ours and up and up["median"]:
+        if ours and up and up["median"] and not m.key.endswith(("errors", "verified")):
             entry["ratio"] = ours["median"] / up["median"]
         if m.limit and limits.get(m.limit):
             for name in ("ours", "upstream"):
