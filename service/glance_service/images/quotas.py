@@ -90,23 +90,28 @@ def storage_quota(conf: cfg.ConfigOpts) -> int:
 
 
 def remaining_storage(conf: cfg.ConfigOpts, data, ctx: RequestContext, owner: str | None) -> int | None:
-    """Bytes ``owner`` may still store: None when unlimited (or the image has no owner), else a
-    positive number; 413 when the project is already at or over its quota."""
+    """Bytes ``owner`` may still store (zero or negative when full or over): None when
+    unlimited, or for an image without an owner."""
     quota = storage_quota(conf)
     if quota <= 0 or owner is None:
         return None
-    used = data.image_storage_usage(ctx, owner)
-    left = quota - used
-    if left <= 0:
-        raise exceptions.StorageQuotaFull(
-            f"The storage quota of {quota} bytes is full: {used} bytes are used (user_storage_quota)."
-        )
-    return left
+    return quota - data.image_storage_usage(ctx, owner)
 
 
 def check_upload_size(size: int | None, remaining: int | None, quota: int) -> None:
-    """413 when ``size`` bytes (declared or stored) do not fit in the ``remaining`` room."""
-    if remaining is not None and size is not None and size > remaining:
+    """Before an upload, like Glance: a declared ``size`` must fit in the ``remaining`` room;
+    without one (chunked) only a project with no room left at all is refused (the stream is
+    cut at the quota instead)."""
+    if remaining is None:
+        return
+    if size is None:
+        if remaining <= 0:
+            raise exceptions.StorageQuotaFull(
+                f"The storage quota of {quota} bytes is full: {quota - remaining} bytes are used "
+                "(user_storage_quota)."
+            )
+        return
+    if size > remaining:
         raise exceptions.StorageQuotaFull(
             f"The image of {size} bytes exceeds the remaining storage quota of {remaining} bytes "
             f"(user_storage_quota {quota} bytes)."
@@ -143,7 +148,7 @@ def limit_upload(conf: cfg.ConfigOpts, reader, remaining: int | None):
     """``reader`` cut at ``remaining`` bytes (unchanged when unlimited)."""
     if remaining is None:
         return reader
-    return QuotaReader(reader, remaining, storage_quota(conf))
+    return QuotaReader(reader, max(remaining, 0), storage_quota(conf))
 
 
 def check_after_upload(conf: cfg.ConfigOpts, data, ctx: RequestContext, owner: str | None, size: int) -> None:
