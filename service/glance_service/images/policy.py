@@ -116,6 +116,12 @@ class Enforcer:
     def __init__(self, conf: cfg.ConfigOpts, use_conf: bool = True):
         self._enforcer = oslo_policy.Enforcer(conf, use_conf=use_conf)
         self._enforcer.register_defaults(list_rules())
+        if not use_conf:
+            # oslo.policy applies registered defaults only while loading the policy file: without
+            # one every rule would be missing, and so refused.
+            self._enforcer.set_rules(
+                {rule.name: rule.check for rule in list_rules()}, overwrite=True, use_conf=False
+            )
 
     def check(self, ctx: RequestContext, rule: str, image: dict | None = None) -> bool:
         return bool(self._enforcer.enforce(rule, image_target(image, ctx), ctx.policy_credentials()))
