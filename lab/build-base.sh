@@ -7,14 +7,19 @@
 #
 # PROXY_URL (the lab's apt-cacher-ng) is used for the download and written into the base's
 # apt configuration; SOURCES_FILE (deb822) becomes the hosts' apt sources.
+# This file is the base's recipe: the lab role names a base after a hash of it, so any change
+# here builds a new base. Keep everything that is not the recipe elsewhere.
 set -euo pipefail
 
 dest=$1 suite=$2 mirror=$3 proxy=$4 sources=$5 packages=$6
 tmp="$dest.tmp"
 
+mkdir -p "$(dirname "$dest")"
+# Two lab runs at once (molecule scenarios, make lab) build one base, one after the other.
+exec 9>"$dest.lock"
+flock 9
 [ -e "$dest/.complete" ] && { echo "base $dest exists"; exit 0; }
 rm -rf "$tmp"
-mkdir -p "$(dirname "$dest")"
 
 start=$(date +%s)
 http_proxy=$proxy debootstrap --variant=minbase --include="$packages" "$suite" "$tmp" "$mirror"
@@ -61,3 +66,4 @@ in_root apt-get clean
 touch "$tmp/.complete"
 mv "$tmp" "$dest"
 echo "base $dest built in $(($(date +%s) - start)) s"
+

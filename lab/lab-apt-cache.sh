@@ -69,6 +69,11 @@ CONF
   exit 1
 }
 
+# Lab runs may overlap (molecule scenarios next to make lab): one start or stop at a time.
+mkdir -p "${2:?usage: $0 start DIR ADDRESS PORT USER | stop DIR}"
+exec 9>"$2/.lock"
+flock 9
+
 case "${1:-}" in
   start) start "$2" "$3" "$4" "$5" ;;
   stop) stop "$2" ;;

@@ -4,7 +4,7 @@
 # changed something (the Ansible role's changed_when reads that).
 #
 #   lab-net.sh bridge-up   BRIDGE ADDRESS/PREFIX
-#   lab-net.sh bridge-down BRIDGE
+#   lab-net.sh bridge-down BRIDGE [--if-unused]   (--if-unused: only while no host is plugged in)
 #   lab-net.sh host-up     BRIDGE NAME ADDRESS/PREFIX
 #   lab-net.sh host-down   NAME
 set -euo pipefail
@@ -37,7 +37,11 @@ bridge_up() {
 }
 
 bridge_down() {
-  local br=$1
+  local br=$1 mode=${2:-}
+  # Another lab run may have plugged a host in since this one looked: never cut it off.
+  if [ "$mode" = --if-unused ] && [ -n "$(ls -A "/sys/class/net/$br/brif" 2>/dev/null)" ]; then
+    return 0
+  fi
   if ip link show dev "$br" >/dev/null 2>&1; then
     ip link del dev "$br"
     mark
@@ -49,6 +53,15 @@ host_up() {
   ns=$(netns_of "$name")
   veth=$(veth_of "$name")
   if [ ! -e "/run/netns/$ns" ]; then
+    # Two hosts on one address would take each other's traffic: refuse, naming the other one.
+    local other
+    for other in /run/netns/lab-*; do
+      [ -e "$other" ] || continue
+      if ip -n "${other##*/}" -o -4 addr show 2>/dev/null | grep -qw "inet ${cidr%/*}"; then
+        echo "lab-net: ${cidr%/*} is already the address of lab host ${other##*/lab-}; choose another for $name" >&2
+        exit 1
+      fi
+    done
     ip netns add "$ns"
     mark
   fi
@@ -95,12 +108,16 @@ host_down() {
   fi
 }
 
+# Lab runs may overlap (molecule scenarios next to make lab): one change of the network at a time.
+exec 9>/run/glance-lab-net.lock
+flock 9
+
 case "${1:-}" in
   bridge-up) bridge_up "$2" "$3" ;;
-  bridge-down) bridge_down "$2" ;;
+  bridge-down) bridge_down "$2" "${3:-}" ;;
   host-up) host_up "$2" "$3" "$4" ;;
   host-down) host_down "$2" ;;
   netns) netns_of "$2"; exit 0 ;;
-  *) echo "usage: $0 bridge-up BR CIDR | bridge-down BR | host-up BR NAME CIDR | host-down NAME | netns NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 bridge-up BR CIDR | bridge-down BR [--if-unused] | host-up BR NAME CIDR | host-down NAME | netns NAME" >&2; exit 2 ;;
 esac
 finish
