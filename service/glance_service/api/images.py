@@ -180,6 +180,10 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ProtectedImageDelete(f"Image {image_id} is protected and cannot be deleted.")
     if image.get("status") == "deleted":
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    if svc.conf.delayed_delete and image.get("locations"):
+        # Delayed delete: the data stays until the scrubber removes it (images/scrubber.py).
+        svc.data.image_pending_delete(ctx, image_id)
+        return no_content()
     before = svc.data.image_destroy(ctx, image_id)
     for location in before.get("locations") or []:
         url = location.get("url")

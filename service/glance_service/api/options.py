@@ -74,11 +74,41 @@ data_opts = [
     ),
 ]
 
+# Delayed delete (Glance's names and defaults; ``images/scrubber.py`` does the work).
+scrubber_opts = [
+    cfg.BoolOpt(
+        "delayed_delete",
+        default=False,
+        help="Delete images in two steps: DELETE moves an image with data to 'pending_delete' (the API "
+        "answers 404 from then on, the data stays), and the scrubber removes the data later. "
+        "'glance-manage scrub --restore IMAGE_ID' brings a pending_delete image back until then.",
+    ),
+    cfg.IntOpt(
+        "scrub_time",
+        default=0,
+        min=0,
+        help="Seconds a pending_delete image keeps its data before the scrubber may remove it.",
+    ),
+    cfg.IntOpt(
+        "scrub_pool_size",
+        default=1,
+        min=1,
+        help="Images the scrubber removes in parallel.",
+    ),
+    cfg.IntOpt(
+        "wakeup_time",
+        default=300,
+        min=1,
+        help="Seconds between two runs of the periodic scrubber glance-api starts when delayed_delete is on.",
+    ),
+]
+
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(paging_opts)
     conf.register_opts(quota_opts)
     conf.register_opts(data_opts)
+    conf.register_opts(scrubber_opts)
 
 
 def storage_quota_bytes(value: str) -> int:

@@ -38,4 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         if close is not None:
             close()
     del services
+    # Delayed delete: one scrubber process per API host, forked before the workers.
+    from glance_service.images import scrubber
+
+    scrubber.start_periodic(conf)
     server.serve(lambda: app_mod.app_factory(conf), conf, "glance-api")

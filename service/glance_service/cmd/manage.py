@@ -6,8 +6,14 @@
 
 The ``[database] connection`` comes from the same files Glance reads: oslo.config's default
 search for ``glance-registry.conf`` then ``glance-manage.conf`` (later files win), or from
-``--config-file``/``--config-dir``. Further subcommands (``db load_metadefs``, ``db purge``,
-``scrub``) slot into ``_add_parsers``.
+``--config-file``/``--config-dir``. Further subcommands slot into ``_add_parsers``.
+
+    glance-manage db load_metadefs [--path DIR]     the standard metadata definitions (idempotent)
+    glance-manage db purge --age_in_days N [--max_rows M]
+                                         soft-deleted rows older than N days (images' rows excepted)
+    glance-manage db purge_images_table --age_in_days N [--max_rows M]
+    glance-manage scrub [--restore IMAGE_ID]   remove the data of pending_delete images now (needs
+                                         the [glance_store] options: glance-api.conf is read too)
 """
 
 from __future__ import annotations
@@ -54,10 +60,99 @@ def _db_check(conf: cfg.ConfigOpts) -> int:
     return EXIT_OK
 
 
+def _db_load_metadefs(conf: cfg.ConfigOpts) -> int:
+    from glance_service.db import metadefs_loader
+    from glance_service.db.api import DatabaseAPI
+
+    data = DatabaseAPI(conf)
+    try:
+        counts = metadefs_loader.load(data, conf.command.path)
+    except metadefs_loader.DefinitionError as exc:
+        print(f"glance-manage: db load_metadefs: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        data.db.dispose()
+    print(
+        "metadefs: {files} file(s): {created} namespace(s) created, {updated} completed "
+        "({items_added} item(s) added), {unchanged} unchanged".format(**counts)
+    )
+    return EXIT_OK
+
+
+def _purge(conf: cfg.ConfigOpts, images: bool) -> int:
+    from glance_service.db import purge
+
+    try:
+        counts = purge.purge(
+            conf.database.connection, conf.command.age_in_days, conf.command.max_rows, images=images
+        )
+    except ValueError as exc:
+        print(f"glance-manage: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for table, count in sorted(counts.items()):
+        print(f"purged {count} row(s) from {table}")
+    print(f"purged {sum(counts.values())} row(s) in total")
+    return EXIT_OK
+
+
+def _db_purge(conf: cfg.ConfigOpts) -> int:
+    return _purge(conf, images=False)
+
+
+def _db_purge_images_table(conf: cfg.ConfigOpts) -> int:
+    return _purge(conf, images=True)
+
+
+def _scrub(conf: cfg.ConfigOpts) -> int:
+    from glance_service import exceptions
+    from glance_service.db.api import DatabaseAPI
+    from glance_service.images import scrubber
+    from glance_service.store import Stores
+
+    data = DatabaseAPI(conf)
+    try:
+        if conf.command.restore:
+            try:
+                scrubber.Scrubber(data, None).restore(conf.command.restore)
+            except (exceptions.ImageNotFound, exceptions.ImageStatusConflict) as exc:
+                print(f"glance-manage: scrub --restore: {exc.message}", file=sys.stderr)
+                return EXIT_ERROR
+            print(f"restored image {conf.command.restore}: pending_delete -> active")
+            return EXIT_OK
+        counts = scrubber.Scrubber.from_conf(conf, data, Stores(conf)).run_once()
+    finally:
+        data.db.dispose()
+    print(
+        "scrub: {images} image(s) deleted, {locations} location(s) removed, {failed} failed".format(**counts)
+    )
+    return EXIT_OK if not counts["failed"] else EXIT_ERROR
+
+
 DB_ACTIONS: dict[str, tuple[Callable[[cfg.ConfigOpts], int], str]] = {
     "sync": (_db_sync, "Upgrade the database schema to the newest revision (idempotent)."),
     "version": (_db_version, "Print the database's schema revision ('base' if never synced)."),
     "check": (_db_check, "Exit 0 if the schema is current, 3 if glance-manage db_sync is needed."),
+    "load_metadefs": (_db_load_metadefs, "Load the standard metadata definitions (idempotent)."),
+    "purge": (_db_purge, "Remove soft-deleted rows older than --age_in_days (images' rows excepted)."),
+    "purge_images_table": (_db_purge_images_table, "Remove deleted images' rows older than --age_in_days."),
+}
+
+
+def _purge_args(parser) -> None:
+    parser.add_argument(
+        "--age_in_days", type=int, default=30, help="Purge rows deleted more than this many days ago."
+    )
+    parser.add_argument(
+        "--max_rows", type=int, default=100, help="Rows to purge per table at most (-1: all)."
+    )
+
+
+_DB_ARGS = {
+    "load_metadefs": lambda p: p.add_argument(
+        "--path", help="Directory of *.json definitions (default: the packaged ones)."
+    ),
+    "purge": _purge_args,
+    "purge_images_table": _purge_args,
 }
 
 
@@ -66,7 +161,15 @@ def _add_parsers(subparsers) -> None:
     actions = db.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     for name, (_, help_text) in DB_ACTIONS.items():
-        actions.add_parser(name, help=help_text)
+        parser = actions.add_parser(name, help=help_text)
+        if name in _DB_ARGS:
+            _DB_ARGS[name](parser)
+    scrub = subparsers.add_parser(
+        "scrub", help="Remove the data of pending_delete images now (delayed delete)."
+    )
+    scrub.add_argument(
+        "--restore", metavar="IMAGE_ID", help="Bring a pending_delete image back to active instead."
+    )
 
 
 command_opt = cfg.SubCommandOpt("command", title="Commands", handler=_add_parsers, help="Available commands")
@@ -83,13 +186,22 @@ def _legacy_argv(argv: list[str]) -> list[str]:
     return out
 
 
-def default_config_files() -> list[str]:
+def default_config_files(scrub: bool = False) -> list[str]:
     found: list[str] = []
-    for prog in ("glance-registry", "glance-manage"):
+    # The scrubber removes data: it needs glance-api.conf's [glance_store] options too.
+    for prog in (("glance-api",) if scrub else ()) + ("glance-registry", "glance-manage"):
         for path in cfg.find_config_files(project="glance", prog=prog):
             if path not in found:
                 found.append(path)
     return found
+
+
+def _register_store_opts(conf: cfg.ConfigOpts) -> None:
+    from glance_service.api import options
+    from glance_service.store import register_opts
+
+    register_opts(conf)
+    options.register_opts(conf)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,12 +215,16 @@ def main(argv: list[str] | None = None) -> int:
             project="glance",
             prog="glance-manage",
             version=VERSION,
-            default_config_files=default_config_files(),
+            default_config_files=default_config_files(scrub="scrub" in args),
         )
     except cfg.Error as exc:
         print(f"glance-manage: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    handler = DB_ACTIONS[conf.command.action][0]
+    if conf.command.name == "scrub":
+        _register_store_opts(conf)
+        handler = _scrub
+    else:
+        handler = DB_ACTIONS[conf.command.action][0]
     try:
         return handler(conf)
     except migrate.UnknownRevision as exc:
@@ -116,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as exc:  # the operator needs the reason, not a traceback
         print(
-            f"glance-manage: {conf.command.name} {conf.command.action} failed: {type(exc).__name__}: {exc}",
+            f"glance-manage: {conf.command.name} {getattr(conf.command, 'action', '') or ''} failed: "
+            f"{type(exc).__name__}: {exc}",
             file=sys.stderr,
         )
         return EXIT_ERROR

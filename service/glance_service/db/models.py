@@ -188,3 +188,94 @@ class TaskInfo(Base):
     message: Mapped[str | None] = mapped_column(Text)
 
     task: Mapped[Task] = relationship(back_populates="info")
+
+
+# -- metadata definitions (metadefs) ---------------------------------------------------------
+# Glance's metadef tables: no soft delete (rows are removed), names up to 80 characters.
+class _Timestamps:
+    created_at: Mapped[datetime.datetime] = mapped_column(Timestamp, nullable=False)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
+
+
+class MetadefNamespace(_Timestamps, Base):
+    __tablename__ = "metadef_namespaces"
+    __table_args__ = (
+        UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
+        Index("ix_metadef_namespaces_owner", "owner"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(80), nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(32), nullable=False, default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    owner: Mapped[str] = mapped_column(String(255), nullable=False)
+
+
+class MetadefResourceType(_Timestamps, Base):
+    __tablename__ = "metadef_resource_types"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_metadef_resource_types_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    protected: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class MetadefNamespaceResourceType(_Timestamps, Base):
+    __tablename__ = "metadef_namespace_resource_types"
+    __table_args__ = (
+        Index("ix_metadef_ns_res_types_namespace_id", "namespace_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    resource_type_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("metadef_resource_types.id"), primary_key=True
+    )
+    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), primary_key=True)
+    properties_target: Mapped[str | None] = mapped_column(String(80))
+    prefix: Mapped[str | None] = mapped_column(String(80))
+
+
+class MetadefProperty(_Timestamps, Base):
+    __tablename__ = "metadef_properties"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    json_schema: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class MetadefObject(_Timestamps, Base):
+    __tablename__ = "metadef_objects"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    required: Mapped[str | None] = mapped_column(Text)
+    json_schema: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class MetadefTag(_Timestamps, Base):
+    __tablename__ = "metadef_tags"
+    __table_args__ = (
+        UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)

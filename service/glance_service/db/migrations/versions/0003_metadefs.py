@@ -1,0 +1,120 @@
+"""Metadata definitions: Glance's six ``metadef_*`` tables.
+
+Revision ID: 0003_metadefs
+Revises: 0002_tasks
+Create Date: 2026-11-23
+
+Written out in full rather than imported from ``models.py``: a migration must keep
+describing the schema of its own revision when the models move on. Metadef rows are
+removed outright (Glance gives these tables no soft-delete columns).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0003_metadefs"
+down_revision = "0002_tasks"
+branch_labels = None
+depends_on = None
+
+TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def _timestamps() -> list[sa.Column]:
+    return [sa.Column("created_at", TS, nullable=False), sa.Column("updated_at", TS)]
+
+
+def _namespace_fk() -> sa.Column:
+    return sa.Column("namespace_id", sa.Integer(), sa.ForeignKey("metadef_namespaces.id"), nullable=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "metadef_namespaces",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("namespace", sa.String(80), nullable=False),
+        sa.Column("display_name", sa.String(80)),
+        sa.Column("description", sa.Text()),
+        sa.Column("visibility", sa.String(32), nullable=False, server_default="private"),
+        sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("owner", sa.String(255), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("namespace", name="uq_metadef_namespaces_namespace"),
+        **MYSQL,
+    )
+    op.create_index("ix_metadef_namespaces_owner", "metadef_namespaces", ["owner"])
+
+    op.create_table(
+        "metadef_resource_types",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String(80), nullable=False),
+        sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()),
+        *_timestamps(),
+        sa.UniqueConstraint("name", name="uq_metadef_resource_types_name"),
+        **MYSQL,
+    )
+
+    op.create_table(
+        "metadef_namespace_resource_types",
+        sa.Column(
+            "resource_type_id", sa.Integer(), sa.ForeignKey("metadef_resource_types.id"), primary_key=True
+        ),
+        sa.Column("namespace_id", sa.Integer(), sa.ForeignKey("metadef_namespaces.id"), primary_key=True),
+        sa.Column("properties_target", sa.String(80)),
+        sa.Column("prefix", sa.String(80)),
+        *_timestamps(),
+        **MYSQL,
+    )
+    op.create_index(
+        "ix_metadef_ns_res_types_namespace_id", "metadef_namespace_resource_types", ["namespace_id"]
+    )
+
+    op.create_table(
+        "metadef_properties",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        _namespace_fk(),
+        sa.Column("name", sa.String(80), nullable=False),
+        sa.Column("json_schema", sa.Text(), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
+        **MYSQL,
+    )
+
+    op.create_table(
+        "metadef_objects",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        _namespace_fk(),
+        sa.Column("name", sa.String(80), nullable=False),
+        sa.Column("description", sa.Text()),
+        sa.Column("required", sa.Text()),
+        sa.Column("json_schema", sa.Text(), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
+        **MYSQL,
+    )
+
+    op.create_table(
+        "metadef_tags",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        _namespace_fk(),
+        sa.Column("name", sa.String(80), nullable=False),
+        *_timestamps(),
+        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
+        **MYSQL,
+    )
+
+
+def downgrade() -> None:
+    for table in (
+        "metadef_tags",
+        "metadef_objects",
+        "metadef_properties",
+        "metadef_namespace_resource_types",
+        "metadef_resource_types",
+        "metadef_namespaces",
+    ):
+        op.drop_table(table)

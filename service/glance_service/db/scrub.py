@@ -1,0 +1,167 @@
+"""Delayed delete over SQLAlchemy: the data API methods behind ``pending_delete`` and the scrubber.
+
+``ScrubDatabaseMixin`` gives ``DatabaseAPI`` these methods (the registry exposes them like the
+others). The life of a delayed delete:
+
+1. ``image_pending_delete``: the image row is soft-deleted in status ``pending_delete`` (so the
+   API answers 404 from then on) and its locations are soft-deleted in status
+   ``pending_delete``: their data is still in the store.
+2. ``image_restore`` (operator): ``pending_delete`` → ``active``, locations back to ``active``.
+3. ``image_scrub_claim`` (scrubber): ``pending_delete`` → ``deleted`` in one conditional UPDATE,
+   so of several scrubbers (workers, API hosts) exactly one wins, and a restore can no longer
+   race the removal of the data. From here the image is committed to deletion.
+4. ``image_scrub_location_done``: after the data is removed, the location goes
+   ``pending_delete`` → ``deleted``.
+
+A scrubber killed between 3 and 4 leaves a ``deleted`` image with ``pending_delete``
+locations: ``image_scrub_list`` keeps listing it, so the next run finishes the job (removing
+data is idempotent: missing data is not an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from glance_service import exceptions
+from glance_service.context import RequestContext
+from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
+
+IMAGES = Image.__table__
+LOCS = ImageLocation.__table__
+_CHILDREN = (ImageProperty.__table__, ImageTag.__table__, ImageMember.__table__)
+
+
+def _admin_only(ctx: RequestContext, what: str) -> None:
+    if not ctx.is_admin:
+        raise exceptions.Forbidden(f"{what} is for administrators only.")
+
+
+class ScrubDatabaseMixin:
+    """Mixed into ``DatabaseAPI`` (which provides ``self.db``)."""
+
+    db: Any
+
+    def image_pending_delete(self, ctx: RequestContext, image_id: str) -> dict:
+        from glance_service.db import api
+
+        now = api.utcnow()
+        with self.db.writer() as s:
+            row = api._visible_row(s, ctx, image_id)
+            before = api._records(s, [row])[0]
+            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
+            changed = s.execute(
+                IMAGES.update()
+                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
+                .values(status="pending_delete", **gone)
+            ).rowcount
+            if not changed:
+                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+            s.execute(
+                LOCS.update()
+                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
+                .values(status="pending_delete", **gone)
+            )
+            return before
+
+    def image_restore(self, ctx: RequestContext, image_id: str) -> dict:
+        from glance_service.db import api
+
+        _admin_only(ctx, "Restoring an image")
+        now = api.utcnow()
+        with self.db.writer() as s:
+            row = api._get_row(s, image_id, include_deleted=True)
+            changed = s.execute(
+                IMAGES.update()
+                .where(IMAGES.c.id == image_id, IMAGES.c.status == "pending_delete")
+                .values(status="active", deleted=False, deleted_at=None, updated_at=now)
+            ).rowcount
+            if not changed:
+                raise exceptions.ImageStatusConflict(
+                    f"Image {image_id} is in status {row.status}, not pending_delete: it cannot be restored"
+                )
+            s.execute(
+                LOCS.update()
+                .where(LOCS.c.image_id == image_id, LOCS.c.status == "pending_delete")
+                .values(status="active", deleted=False, deleted_at=None, updated_at=now)
+            )
+            return api._records(s, [api._get_row(s, image_id, include_deleted=False)])[0]
+
+    def image_scrub_list(
+        self, ctx: RequestContext, deleted_before: str | None = None, limit: int = 100
+    ) -> list[dict]:
+        """Images due for scrubbing: ``pending_delete`` (or claimed and left unfinished), deleted
+        at or before ``deleted_before``, with their ``pending_delete`` locations."""
+        from glance_service.db import api
+
+        _admin_only(ctx, "Scrubbing")
+        waiting = sa.exists().where(LOCS.c.image_id == IMAGES.c.id, LOCS.c.status == "pending_delete")
+        query = sa.select(IMAGES.c.id, IMAGES.c.status, IMAGES.c.deleted_at).where(
+            IMAGES.c.deleted == sa.true(),
+            sa.or_(IMAGES.c.status == "pending_delete", sa.and_(IMAGES.c.status == "deleted", waiting)),
+        )
+        if deleted_before is not None:
+            query = query.where(IMAGES.c.deleted_at <= api.parse_time(deleted_before))
+        query = query.order_by(IMAGES.c.deleted_at, IMAGES.c.id).limit(max(1, int(limit)))
+        with self.db.reader() as s:
+            rows = s.execute(query).all()
+            out = []
+            for row in rows:
+                locations = s.execute(
+                    sa.select(LOCS)
+                    .where(LOCS.c.image_id == row.id, LOCS.c.status == "pending_delete")
+                    .order_by(LOCS.c.id)
+                ).all()
+                out.append(
+                    {
+                        "id": row.id,
+                        "status": row.status,
+                        "deleted_at": api.isotime(row.deleted_at),
+                        "locations": [api._location(loc) for loc in locations],
+                    }
+                )
+            return out
+
+    def image_scrub_claim(self, ctx: RequestContext, image_id: str) -> bool:
+        """``pending_delete`` → ``deleted`` (with the image's properties, tags and members);
+        False if the image was not ``pending_delete`` any more (claimed elsewhere, restored)."""
+        from glance_service.db import api
+
+        _admin_only(ctx, "Scrubbing")
+        now = api.utcnow()
+        with self.db.writer() as s:
+            changed = s.execute(
+                IMAGES.update()
+                .where(IMAGES.c.id == image_id, IMAGES.c.status == "pending_delete")
+                .values(status="deleted", deleted=True, updated_at=now)
+            ).rowcount
+            if not changed:
+                return False
+            for table in _CHILDREN:
+                s.execute(
+                    table.update()
+                    .where(table.c.image_id == image_id, table.c.deleted == sa.false())
+                    .values(deleted=True, deleted_at=now, updated_at=now)
+                )
+            return True
+
+    def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
+        """A claimed image's location whose data is gone: ``pending_delete`` → ``deleted``."""
+        from glance_service.db import api
+
+        _admin_only(ctx, "Scrubbing")
+        claimed = sa.exists().where(IMAGES.c.id == image_id, IMAGES.c.status == "deleted")
+        with self.db.writer() as s:
+            return bool(
+                s.execute(
+                    LOCS.update()
+                    .where(
+                        LOCS.c.id == location_id,
+                        LOCS.c.image_id == image_id,
+                        LOCS.c.status == "pending_delete",
+                        claimed,
+                    )
+                    .values(status="deleted", deleted=True, updated_at=api.utcnow())
+                ).rowcount
+            )
