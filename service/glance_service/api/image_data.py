@@ -103,6 +103,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             f"The image size {expected} exceeds the limit of {size_cap} bytes."
         )
 
+    store = _target_store(req, svc)
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "upload_image", image)
     states.check(image, states.SAVING)
@@ -123,7 +124,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             svc.conf, _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id)), remaining
         )
         try:
-            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap, store=store)
         except exceptions.Duplicate:
             if reader.consumed or image.get("locations"):
                 raise
@@ -131,7 +132,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             # whose process died after writing it. It is nobody's: replace it.
             LOG.warning("Removing unrecorded data left for image %s by an interrupted upload", image_id)
             svc.stores.discard(image_id)
-            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap, store=store)
         if remaining is not None:
             quotas.check_after_upload(svc.conf, svc.data, ctx, owner, stored.size)
         location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
@@ -153,6 +154,20 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             raise exceptions.Gone(f"Image {image_id} was deleted during the upload.") from exc
         raise
     return common.no_content()
+
+
+def _target_store(req: webob.Request, svc) -> str | None:
+    """Multi-store: the store named by ``X-Image-Meta-Store`` (400 if unknown), else the
+    default backend. Single store: the header is ignored, like Glance."""
+    enabled = getattr(svc.stores, "enabled", None)
+    if not enabled:
+        return None
+    store = (req.headers.get("X-Image-Meta-Store") or "").strip() or svc.stores.default_backend
+    if store not in enabled:
+        raise exceptions.BadRequest(f"Store for identifier {store} not found")
+    if svc.stores.is_read_only(store):
+        raise exceptions.BadRequest(f"Store {store} is read-only.")
+    return store
 
 
 def _expected_size(req: webob.Request) -> int | None:

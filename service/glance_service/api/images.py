@@ -37,7 +37,23 @@ _CREATE_COLUMNS = (
 def _view(svc: Services) -> ImageView:
     if svc.view is None:
         svc.view = ImageView.from_conf(svc.conf)
+    if svc.stores is not None and getattr(svc.stores, "enabled", None):
+        return _with_stores(svc, svc.view)
     return svc.view
+
+
+def _with_stores(svc: Services, view: ImageView):
+    """Multi-store: images also show ``stores``, the stores holding their data (Glance 2.8+)."""
+    from glance_service.api.stores import image_stores
+
+    def serialise(image: dict) -> dict:
+        out = view(image)
+        held = image_stores(svc, image)
+        if held:
+            out["stores"] = ",".join(held)
+        return out
+
+    return serialise
 
 
 def get_visible_image(svc: Services, ctx: RequestContext, image_id: str) -> dict:
@@ -96,6 +112,8 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
     methods = svc.conf.enabled_import_methods
     if methods:
         resp.headers["OpenStack-image-import-methods"] = ",".join(methods)
+    if getattr(svc.stores, "enabled", None):
+        resp.headers["OpenStack-image-store-ids"] = ",".join(svc.stores.enabled)
     return resp
 
 

@@ -1,10 +1,9 @@
-"""``/v2/info/...`` discovery for a single-store deployment."""
+"""``/v2/info/...`` discovery (stores: ``api/stores.py``)."""
 
 from __future__ import annotations
 
 import webob
 
-from glance_service import exceptions
 from glance_service.api.common import json_response
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
@@ -23,7 +22,10 @@ def import_methods(req: webob.Request, svc: Services, ctx: RequestContext) -> we
 
 
 def stores(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    raise exceptions.NotFound("Multi backend is not supported at this site.")
+    # 404 ("Multi backend is not supported") unless enabled_backends is set.
+    from glance_service.api import stores as stores_api
+
+    return stores_api.listing(req, svc, ctx)
 
 
 def usage(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:

@@ -65,14 +65,14 @@ data_opts = [
     ),
     cfg.ListOpt(
         "enabled_import_methods",
-        # Glance's default is glance-direct,web-download,copy-image; announcing methods whose
-        # endpoints do not exist yet would send openstacksdk down a path that fails, so the
-        # default stays empty until interoperable import lands.
-        default=[],
+        # Glance's default (glance-download, which pulls from another region's Glance, is not
+        # supported by this service).
+        default=["glance-direct", "web-download", "copy-image"],
         help="Interoperable import methods announced in the OpenStack-image-import-methods header and "
         "in /v2/info/import.",
     ),
 ]
+
 
 # Delayed delete (Glance's names and defaults; ``images/scrubber.py`` does the work).
 scrubber_opts = [

@@ -46,15 +46,26 @@ ALLOWED_PREFIXES = frozenset(
     {"v2", "v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5", "v2.6", "v2.7", "v2.9", "v2.15", "v2.17"}
 )
 VND_MEDIA_TYPE = "application/vnd.openstack.images-"
+# With [DEFAULT] enabled_backends (multi-store) Glance lists these in place of 2.9.
+MULTISTORE_VERSIONS = [(v, "SUPPORTED") for v in ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")]
 
 
-def versions_body(base_url: str) -> bytes:
+def versions_for(conf: cfg.ConfigOpts | None) -> list[tuple[str, str]]:
+    if conf is None or not getattr(conf, "enabled_backends", None):
+        return VERSIONS
+    out: list[tuple[str, str]] = []
+    for version, status in VERSIONS:
+        out.extend(MULTISTORE_VERSIONS if version == "2.9" else [(version, status)])
+    return out
+
+
+def versions_body(base_url: str, versions: list[tuple[str, str]] | None = None) -> bytes:
     href = base_url.rstrip("/") + "/v2/"
     return json.dumps(
         {
             "versions": [
                 {"id": f"v{version}", "status": status, "links": [{"rel": "self", "href": href}]}
-                for version, status in VERSIONS
+                for version, status in (versions or VERSIONS)
             ]
         }
     ).encode()
@@ -64,14 +75,18 @@ class VersionNegotiation:
     def __init__(self, app: Callable, conf: cfg.ConfigOpts):
         self.app = app
         self.public_endpoint = conf.public_endpoint
+        self.versions = versions_for(conf)
+        self.allowed = ALLOWED_PREFIXES | {f"v{version}" for version, _ in self.versions}
         # With a fixed public endpoint the body never changes: build it once.
-        self._fixed_body = versions_body(self.public_endpoint) if self.public_endpoint else None
+        self._fixed_body = (
+            versions_body(self.public_endpoint, self.versions) if self.public_endpoint else None
+        )
 
     def _versions(self, environ: dict, start_response: Callable, status: str):
         if self._fixed_body is not None:
             body = self._fixed_body
         else:
-            body = versions_body(webob.Request(environ).application_url)
+            body = versions_body(webob.Request(environ).application_url, self.versions)
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -89,7 +104,7 @@ class VersionNegotiation:
             version = first
             idx = stripped.find("/")
             remainder = "" if idx == -1 else stripped[idx:]
-        if version not in ALLOWED_PREFIXES:
+        if version not in self.allowed:
             return self._versions(environ, start_response, "300 Multiple Choices")
         environ["api.version"] = 2
         environ["PATH_INFO"] = "/v2" + remainder

@@ -21,6 +21,13 @@ def recover(services) -> None:
             recover_uploads(services)
     except Exception:
         LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
+    try:
+        # Imports whose process died: failed, their images back to queued (or still active).
+        from glance_service.images import imports
+
+        imports.recover_interrupted_imports(services)
+    except Exception:
+        LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
 
 
 def main(argv: list[str] | None = None) -> None:

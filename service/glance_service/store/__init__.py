@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 
 import glance_store
 from oslo_config import cfg
 
 from glance_service import exceptions
 from glance_service.store import filesystem
-from glance_service.store.backends import GlanceStoreBackends
+from glance_service.store.backends import GlanceStoreBackends, MultiBackends
 from glance_service.store.filesystem import FileStore
 from glance_service.store.hashing import HASH_ALGO
 from glance_service.store.source import DataSource, StoredData
@@ -29,6 +30,28 @@ from glance_service.store.source import DataSource, StoredData
 __all__ = ["DataSource", "StoredData", "Stores", "list_opts", "register_opts"]
 
 _FILE_KINDS = ("file", "filesystem")
+
+# Glance's reserved stores (multi-store only): staged data of interoperable import, and the
+# tasks' scratch space. Configured like any file backend, in sections of these names.
+STAGING_STORE = "os_glance_staging_store"
+TASKS_STORE = "os_glance_tasks_store"
+RESERVED_STORES = {STAGING_STORE: "file", TASKS_STORE: "file"}
+
+multistore_opts = [
+    cfg.DictOpt(
+        "enabled_backends",
+        help="Multi-store: 'id:type' pairs, e.g. 'fast:file,cheap:file,web:http'. Each id has its "
+        "own section with the driver's options (e.g. [fast] filesystem_store_datadir) and "
+        "[glance_store] default_backend names the default. Unset: the single store of "
+        "[glance_store] stores/default_store.",
+    ),
+    cfg.StrOpt(
+        "node_staging_uri",
+        default="file:///tmp/staging/",
+        help="Single store only: file:// directory where 'glance-direct' imports stage data "
+        "(multi-store uses [os_glance_staging_store] filesystem_store_datadir).",
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -47,6 +70,7 @@ def _quiet_driver_loading():
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register glance_store's options on ``conf`` (idempotent)."""
+    conf.register_opts(multistore_opts)
     with _quiet_driver_loading():
         glance_store.register_opts(conf)
 
@@ -56,7 +80,7 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     from glance_store import backend
 
     with _quiet_driver_loading():
-        return backend._list_opts()
+        return [(None, multistore_opts), *backend._list_opts()]
 
 
 register_opts(cfg.CONF)
@@ -71,6 +95,57 @@ class Stores:
     def __init__(self, conf: cfg.ConfigOpts):
         register_opts(conf)
         self.conf = conf
+        # [DEFAULT] hashing_algorithm is declared by the API (api/options.py); sha512 without it.
+        self.hash_algo = getattr(conf, "hashing_algorithm", None) or HASH_ALGO
+        try:
+            hashlib.new(self.hash_algo)
+        except ValueError:
+            raise exceptions.GlanceServiceError(
+                f"[DEFAULT] hashing_algorithm '{self.hash_algo}' is not a hashlib algorithm."
+            ) from None
+        # Multi-store: backend id -> kind, without the reserved stores (copied: glance_store
+        # adds the reserved ones to the option's own dict).
+        self.enabled: dict[str, str] = {
+            name: _kind(kind)
+            for name, kind in (conf.enabled_backends or {}).items()
+            if name not in RESERVED_STORES
+        }
+        self.file_stores: dict[str, FileStore] = {}
+        self.default_backend: str | None = None
+        self.multi: MultiBackends | None = None
+        if self.enabled:
+            self._init_multi(conf)
+        else:
+            self._init_single(conf)
+
+    def _init_multi(self, conf: cfg.ConfigOpts) -> None:
+        from glance_store import multi_backend
+
+        with _quiet_driver_loading():
+            multi_backend.register_store_opts(conf, reserved_stores=dict(RESERVED_STORES))
+        self.default_backend = conf.glance_store.default_backend
+        if self.default_backend not in self.enabled:
+            raise exceptions.GlanceServiceError(
+                f"[glance_store] default_backend must name one of [DEFAULT] enabled_backends "
+                f"({', '.join(self.enabled)}), not '{self.default_backend}'."
+            )
+        self.default_store = self.enabled[self.default_backend]
+        for name, kind in {**self.enabled, **RESERVED_STORES}.items():
+            if kind == "file":
+                group = getattr(conf, name)
+                datadirs = getattr(group, "filesystem_store_datadirs", None)
+                self.file_stores[name] = FileStore(
+                    group.filesystem_store_datadir if not datadirs else None,
+                    datadirs,
+                    getattr(group, "filesystem_store_file_perm", 0),
+                )
+        self.staging = self.file_stores[STAGING_STORE]
+        self.file = self.file_stores.get(self.default_backend)
+        # glance_store serves the other kinds (and knows every backend's options and weight).
+        self.multi = MultiBackends(conf, RESERVED_STORES)
+        self.backends = None
+
+    def _init_single(self, conf: cfg.ConfigOpts) -> None:
         gs = conf.glance_store
         self.default_store = _kind(gs.default_store)
         enabled = {_kind(s) for s in gs.stores}
@@ -86,14 +161,12 @@ class Stores:
                 gs.filesystem_store_file_perm,
             )
         self.backends = GlanceStoreBackends(conf)
-        # [DEFAULT] hashing_algorithm is declared by the API (api/options.py); sha512 without it.
-        self.hash_algo = getattr(conf, "hashing_algorithm", None) or HASH_ALGO
-        try:
-            hashlib.new(self.hash_algo)
-        except ValueError:
+        staging = conf.node_staging_uri or "file:///tmp/staging/"
+        if not filesystem.owns(staging):
             raise exceptions.GlanceServiceError(
-                f"[DEFAULT] hashing_algorithm '{self.hash_algo}' is not a hashlib algorithm."
-            ) from None
+                f"[DEFAULT] node_staging_uri must be a file:// directory, not '{staging}'."
+            )
+        self.staging = FileStore(filesystem.path_from_url(staging))
 
     def add(
         self,
@@ -104,6 +177,10 @@ class Stores:
         size_cap: int,
         store: str | None = None,
     ) -> StoredData:
+        if self.enabled:
+            return self._add_to_backend(
+                image_id, reader, expected_size=expected_size, size_cap=size_cap, backend=store
+            )
         kind = _kind(store or self.default_store)
         if kind == "file":
             if self.file is None:
@@ -115,27 +192,148 @@ class Stores:
             kind, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
         )
 
-    def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
+    def open(
+        self, url: str, offset: int = 0, length: int | None = None, backend: str | None = None
+    ) -> DataSource:
         if filesystem.owns(url):
             return filesystem.open_url(url, offset, length)
+        if self.multi is not None:
+            return self.multi.open(url, backend, offset, length)
         return self.backends.open(url, offset, length)
 
-    def delete(self, url: str) -> None:
+    def delete(self, url: str, backend: str | None = None) -> None:
         if filesystem.owns(url):
             filesystem.delete_url(url)
+        elif self.multi is not None:
+            self.multi.delete(url, backend)
         else:
             self.backends.delete(url)
 
     def cleanup_partial(self) -> int:
         """Remove partial files left by crashed uploads (none that a live upload holds)."""
-        return self.file.cleanup_partial() if self.file is not None else 0
+        stores = list(self.file_stores.values()) or [self.file, self.staging]
+        return sum(store.cleanup_partial() for store in stores if store is not None)
 
     def discard(self, image_id: str) -> None:
         """Remove whatever an interrupted upload of ``image_id`` may have left in the default
         store: unheld partial files, and complete data never recorded as a location (the
         process died between the write and the database update). Only for an image that is
         ``saving`` without a live upload, so no recorded data can be hit."""
-        if self.default_store == "file" and self.file is not None:
+        if self.enabled:
+            # The upload may have targeted any backend; the image holds no data anywhere.
+            for backend in self.enabled:
+                self.discard_from(image_id, backend)
+        elif self.default_store == "file" and self.file is not None:
             self.file.cleanup_partial(image_id)
             for url in self.file.url_for(image_id):
                 filesystem.delete_url(url)
+
+    # -- multi-store ----------------------------------------------------------------------------
+    def _add_to_backend(
+        self, image_id: str, reader, *, expected_size: int | None, size_cap: int, backend: str | None
+    ) -> StoredData:
+        backend = backend or self.default_backend
+        kind = self.enabled.get(backend)
+        if kind is None:
+            raise exceptions.BadRequest(f"Store '{backend}' is not enabled at this site.")
+        if kind == "file":
+            stored = self.file_stores[backend].add(
+                image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+            )
+        else:
+            stored = self.multi.add(
+                backend,
+                image_id,
+                reader,
+                expected_size=expected_size,
+                size_cap=size_cap,
+                hash_algo=self.hash_algo,
+            )
+        stored.metadata = {**stored.metadata, "store": backend}
+        return stored
+
+    def discard_from(self, image_id: str, backend: str) -> None:
+        """Remove unrecorded data of ``image_id`` from one file backend (see ``discard``)."""
+        store = self.file_stores.get(backend)
+        if store is None:
+            return
+        store.cleanup_partial(image_id)
+        for url in store.url_for(image_id):
+            filesystem.delete_url(url)
+
+    def weight(self, backend: str) -> int:
+        return int(getattr(getattr(self.conf, backend), "weight", 0) or 0)
+
+    def is_read_only(self, backend: str) -> bool:
+        return self.enabled.get(backend) == "http"
+
+    def store_for_url(self, url: str) -> str | None:
+        """The backend id holding ``url`` (file backends by directory, others by scheme)."""
+        if filesystem.owns(url):
+            path = filesystem.path_from_url(url)
+            for name, store in self.file_stores.items():
+                if name in self.enabled and any(
+                    os.path.dirname(path) == d.rstrip("/") for d in store.datadirs
+                ):
+                    return name
+            return None
+        scheme = url.split(":", 1)[0].lower()
+        for name, kind in self.enabled.items():
+            if scheme.startswith(kind):
+                return name
+        return None
+
+    def info(self, detail: bool = False) -> list[dict]:
+        """``/v2/info/stores`` entries (Glance's keys; reserved stores are never listed)."""
+        out = []
+        for name, kind in self.enabled.items():
+            group = getattr(self.conf, name)
+            entry: dict = {"id": name}
+            description = getattr(group, "store_description", None)
+            if description:
+                entry["description"] = description
+            if name == self.default_backend:
+                entry["default"] = "true"
+            if self.is_read_only(name):
+                entry["read-only"] = "true"
+            if detail:
+                entry["type"] = kind
+                entry["weight"] = self.weight(name)
+                entry["properties"] = self._properties(name, kind, group)
+            out.append(entry)
+        return out
+
+    @staticmethod
+    def _properties(name: str, kind: str, group) -> dict:
+        if kind == "file":
+            return {
+                "data_dir": getattr(group, "filesystem_store_datadir", None),
+                "chunk_size": getattr(group, "filesystem_store_chunk_size", None),
+                "thin_provisioning": getattr(group, "filesystem_thin_provisioning", False),
+            }
+        if kind == "rbd":
+            return {
+                "chunk_size": getattr(group, "rbd_store_chunk_size", None),
+                "pool": getattr(group, "rbd_store_pool", None),
+                "thin_provisioning": getattr(group, "rbd_thin_provisioning", False),
+            }
+        return {}
+
+    # -- staging (interoperable import) ---------------------------------------------------
+    def stage(self, image_id: str, reader, *, expected_size: int | None, size_cap: int) -> StoredData:
+        return self.staging.add(
+            image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+        )
+
+    def staged_url(self, image_id: str) -> str | None:
+        """The staged data of ``image_id`` if complete, else None."""
+        for url in self.staging.url_for(image_id):
+            if os.path.exists(filesystem.path_from_url(url)):
+                return url
+        return None
+
+    def unstage(self, image_id: str) -> None:
+        """Remove staged data of ``image_id`` (complete or partial, never a live writer's)."""
+        self.staging.cleanup_partial(image_id)
+        for url in self.staging.url_for(image_id):
+            filesystem.delete_url(url)

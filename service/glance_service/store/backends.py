@@ -156,3 +156,62 @@ def _translated(chunks):
         yield from chunks
     except Exception as exc:
         raise translate(exc) from exc
+
+
+class MultiBackends:
+    """glance_store's multi-store mode (``[DEFAULT] enabled_backends``): every backend that is
+    not served by our file store, addressed by its store identifier. glance_store keeps its
+    scheme map in module globals read through ``cfg.CONF``, as in Glance."""
+
+    def __init__(self, conf: cfg.ConfigOpts, reserved: dict[str, str]):
+        from glance_store import multi_backend
+
+        self.conf = conf
+        self._mb = multi_backend
+        self.count = multi_backend.create_multi_stores(conf, reserved_stores=dict(reserved))
+
+    def store(self, backend: str):
+        try:
+            return self._mb.get_store_from_store_identifier(backend)
+        except gs_exc.UnknownScheme:
+            raise exceptions.BadRequest(f"The store '{backend}' is not enabled.") from None
+
+    def add(
+        self,
+        backend: str,
+        image_id: str,
+        reader,
+        *,
+        expected_size: int | None,
+        size_cap: int,
+        hash_algo: str = HASH_ALGO,
+    ) -> StoredData:
+        if expected_size is not None and expected_size > size_cap:
+            raise exceptions.ImageSizeLimitExceeded(
+                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
+            )
+        store = self.store(backend)
+        checked = _CheckedReader(reader, expected_size, size_cap)
+        try:
+            url, size, checksum, hash_value, metadata = store.add(
+                image_id, checked, expected_size or 0, hash_algo
+            )
+        except Exception as exc:
+            raise translate(exc) from exc
+        return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
+
+    def open(self, url: str, backend: str | None, offset: int = 0, length: int | None = None) -> DataSource:
+        try:
+            chunks, size = self._mb.get(url, backend, offset=offset, chunk_size=length)
+        except Exception as exc:
+            raise translate(exc) from exc
+        total = None if (offset or length is not None) else size
+        return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+
+    def delete(self, url: str, backend: str | None) -> None:
+        try:
+            self._mb.delete(url, backend)
+        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported):
+            return
+        except Exception as exc:
+            raise translate(exc) from exc

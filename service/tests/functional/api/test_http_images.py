@@ -37,8 +37,9 @@ def test_create_defaults_and_headers(http):
     assert resp.status_code == 201
     img = resp.json()
     assert resp.headers["Location"] == f"{http.base_url}/v2/images/{img['id']}"
-    # no import method is enabled until interoperable import exists, so none is announced
-    assert "OpenStack-image-import-methods" not in resp.headers
+    # Glance's default import methods are announced; a single store announces no store ids
+    assert resp.headers["OpenStack-image-import-methods"] == "glance-direct,web-download,copy-image"
+    assert "OpenStack-image-store-ids" not in resp.headers
     assert BASE_FIELDS <= set(img)
     assert img["status"] == "queued" and img["visibility"] == "shared" and img["owner"] == http.project
     assert img["protected"] is False and img["os_hidden"] is False and img["min_disk"] == 0

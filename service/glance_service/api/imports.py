@@ -1,0 +1,350 @@
+"""Interoperable import over HTTP: ``PUT /stage``, ``POST /import``, ``GET /tasks`` of an
+image, and location import (``POST``/``GET /locations``, since 2.17).
+
+These handlers validate and answer at once (202 for the asynchronous ones); the work runs in
+``images.imports``'s worker pool. Codes follow reference sections 1.3, 1.4 and 1.12.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+import webob
+from oslo_log import log as logging
+
+from glance_service import exceptions
+from glance_service.api import common
+from glance_service.api.image_data import _drain, _expected_size
+from glance_service.api.router import Route
+from glance_service.api.wiring import Services
+from glance_service.context import RequestContext
+from glance_service.images import imports, states
+
+LOG = logging.getLogger(__name__)
+
+METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
+# validation_data.os_hash_algo → hex digest length
+HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def routes() -> list[Route]:
+    get = frozenset({"GET"})
+    return [
+        Route("/v2/images/{image_id}/stage", {"PUT": stage}, "PUT"),
+        Route("/v2/images/{image_id}/import", {"POST": import_image}, "POST"),
+        Route("/v2/images/{image_id}/tasks", {"GET": image_tasks}, "GET", get),
+        # Glance answers other methods here with "Allow: POST", although GET is routed too.
+        Route("/v2/images/{image_id}/locations", {"POST": add_location, "GET": list_locations}, "POST", get),
+    ]
+
+
+def _visible(svc: Services, ctx: RequestContext, image_id: str) -> dict:
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "get_image", image)
+    return image
+
+
+# -- stage -------------------------------------------------------------------------------------
+def stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    try:
+        return _stage(req, svc, ctx, image_id)
+    except exceptions.GlanceServiceError:
+        _drain(req.environ.get("wsgi.input"))
+        raise
+
+
+def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    if "glance-direct" not in svc.conf.enabled_import_methods:
+        raise exceptions.NotFound("The glance-direct import method is not enabled at this site.")
+    if req.content_type != "application/octet-stream":
+        raise exceptions.UnsupportedMediaType(
+            f"Content type {req.content_type or '(none)'} is not supported: use application/octet-stream."
+        )
+    expected = _expected_size(req)
+    size_cap = svc.conf.image_size_cap
+    if expected is not None and expected > size_cap:
+        raise exceptions.ImageSizeLimitExceeded(
+            f"The image size {expected} exceeds the limit of {size_cap} bytes."
+        )
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "modify_image", image)
+    if image["status"] != states.QUEUED:
+        raise exceptions.ImageStatusConflict(
+            f"Image {image_id} is {image['status']}: data can be staged only for a queued image."
+        )
+    svc.data.image_update(
+        ctx,
+        image_id,
+        {"status": states.UPLOADING, "properties": {imports.WORKER: imports.process_marker()}},
+        from_state=states.QUEUED,
+    )
+    reader = _Body(req.environ["wsgi.input"])
+    try:
+        try:
+            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+        except exceptions.Duplicate:
+            if reader.consumed:
+                raise
+            # Staged data no image is 'uploading' for: left by a process that died. Replace it.
+            svc.stores.unstage(image_id)
+            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+    except BaseException as exc:
+        imports._quietly(svc.stores.unstage, image_id)
+        try:
+            svc.data.image_update(
+                ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.UPLOADING
+            )
+        except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+            if isinstance(exc, exceptions.GlanceServiceError):
+                raise exceptions.Gone(f"Image {image_id} was deleted while staging.") from exc
+        raise
+    return common.no_content()
+
+
+class _Body:
+    def __init__(self, stream):
+        self._stream = stream
+        self.consumed = False
+
+    def read(self, n: int) -> bytes:
+        self.consumed = True
+        try:
+            return self._stream.read(n)
+        except Exception as exc:
+            raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
+
+
+# -- import -------------------------------------------------------------------------------------
+def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
+    if not isinstance(body, dict):
+        raise exceptions.BadRequest("The import request must be a JSON object.")
+    method = body.get("method")
+    if not isinstance(method, dict) or not isinstance(method.get("name"), str) or not method["name"]:
+        raise exceptions.BadRequest("Import request requires a 'method' field with a 'name'.")
+    name = method["name"]
+    if name not in svc.conf.enabled_import_methods:
+        raise exceptions.BadRequest(f"Import method {name} is not valid or not enabled at this site.")
+    if name == "glance-download":
+        raise exceptions.BadRequest("Import method glance-download is not supported by this service.")
+    for key in ("all_stores", "all_stores_must_succeed"):
+        if key in body and not isinstance(body[key], bool):
+            raise exceptions.BadRequest(f"'{key}' must be a boolean (true or false).")
+    stores = body.get("stores")
+    if stores is not None and (
+        not isinstance(stores, list) or not all(isinstance(s, str) and s for s in stores)
+    ):
+        raise exceptions.BadRequest("'stores' must be a list of store identifiers.")
+    if not svc.stores.enabled:
+        if body.get("all_stores_must_succeed") is False:
+            raise exceptions.BadRequest("all_stores_must_succeed can only be false with multiple stores.")
+        if stores or body.get("all_stores") or name == "copy-image":
+            raise exceptions.BadRequest("Multiple stores are not enabled at this site (enabled_backends).")
+    if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
+        raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
+    return name, body
+
+
+def _targets(req: webob.Request, svc: Services, image: dict, name: str, body: dict) -> list[str | None]:
+    if not svc.stores.enabled:
+        return [None]
+    stores = svc.stores
+    existing = {(loc.get("metadata") or {}).get("store") for loc in image.get("locations") or []}
+    if body.get("all_stores"):
+        wanted = [s for s in stores.enabled if not stores.is_read_only(s)]
+        if name == "copy-image":
+            wanted = [s for s in wanted if s not in existing]
+            if not wanted:
+                raise exceptions.BadRequest("The image is already present in every store.")
+        return wanted
+    wanted = list(dict.fromkeys(body.get("stores") or []))
+    if not wanted:
+        wanted = [req.headers.get("X-Image-Meta-Store") or stores.default_backend]
+    for store in wanted:
+        if store not in stores.enabled:
+            raise exceptions.Conflict(f"Store {store} is not available at this site.")
+        if stores.is_read_only(store):
+            raise exceptions.BadRequest(f"Store {store} is read-only.")
+        if name == "copy-image" and store in existing:
+            raise exceptions.BadRequest(f"Image is already present at store '{store}'.")
+    return wanted
+
+
+def _check_status(image: dict, name: str) -> None:
+    status = image["status"]
+    if name == "copy-image":
+        if status != states.ACTIVE:
+            raise exceptions.ImageStatusConflict(
+                "Only images with status active can be targeted for copying."
+            )
+        return
+    if status == states.ACTIVE:
+        raise exceptions.ImageStatusConflict("Image with status active cannot be target for import.")
+    if name == "glance-direct" and status != states.UPLOADING:
+        raise exceptions.ImageStatusConflict(
+            "Image needs to be staged before 'glance-direct' method can be used."
+        )
+    if name == "web-download" and status != states.QUEUED:
+        raise exceptions.ImageStatusConflict(f"Image needs to be in 'queued' state to use '{name}' method.")
+    for key in ("container_format", "disk_format"):
+        if not image.get(key):
+            raise exceptions.ImageStatusConflict(f"'{key}' needs to be set before import.")
+
+
+def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -> None:
+    """The image's import lock for ``task_id``; 409 while another running task holds it. A lock
+    left by a finished or vanished task is taken over."""
+    admin = RequestContext.admin(ctx.request_id)
+    for _ in range(2):
+        try:
+            svc.data.image_set_property_atomic(admin, image_id, imports.IMPORT_TASK, task_id)
+            return
+        except exceptions.Duplicate:
+            holder = (svc.data.image_get(admin, image_id).get("properties") or {}).get(imports.IMPORT_TASK)
+            if holder is None:
+                continue
+            try:
+                running = svc.data.task_get(admin, holder)["status"] in ("pending", "processing")
+            except exceptions.TaskNotFound:
+                running = False
+            if running:
+                break
+            imports.release_lock(svc, admin, image_id, holder)
+    raise exceptions.Conflict(f"Image {image_id} has an import in progress.")
+
+
+def new_task(svc: Services, ctx: RequestContext, image_id: str, task_type: str, task_input: dict) -> dict:
+    return svc.data.task_create(
+        ctx,
+        {
+            "type": task_type,
+            "status": "pending",
+            "image_id": image_id,
+            "request_id": ctx.request_id,
+            "user_id": ctx.user_id,
+            "input": task_input,
+        },
+    )
+
+
+def start(
+    svc: Services,
+    ctx: RequestContext,
+    image: dict,
+    task_type: str,
+    task_input: dict,
+    values: dict,
+    from_state,
+) -> dict:
+    """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it.
+    Any failure before the task runs closes it as failed and frees the lock."""
+    image_id = image["id"]
+    task = new_task(svc, ctx, image_id, task_type, task_input)
+    admin = RequestContext.admin(ctx.request_id)
+    try:
+        take_lock(svc, ctx, image_id, task["id"])
+        try:
+            svc.data.image_update(admin, image_id, values, from_state=from_state)
+        except BaseException:
+            imports.release_lock(svc, admin, image_id, task["id"])
+            raise
+    except BaseException as exc:
+        message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
+        imports.finish_task(svc, admin, task["id"], False, message)
+        raise
+    imports.submit(svc, task["id"])
+    return task
+
+
+def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    name, body = _parse_import(common.read_json(req), svc)
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "copy_image" if name == "copy-image" else "modify_image", image)
+    _check_status(image, name)
+    targets = _targets(req, svc, image, name, body)
+    props = {imports.WORKER: imports.process_marker()}
+    if svc.stores.enabled:
+        props.update({imports.IMPORTING: ",".join(targets), imports.FAILED: ""})
+    values: dict = {"properties": props}
+    if name != "copy-image":
+        values["status"] = states.IMPORTING
+    task_input = {
+        "image_id": image_id,
+        "import_req": body,
+        "backend": targets if svc.stores.enabled else None,
+    }
+    start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
+    resp = webob.Response(status=202)
+    resp.headers.pop("Content-Type", None)
+    return resp
+
+
+# -- tasks of an image -------------------------------------------------------------------------
+def image_tasks(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    _visible(svc, ctx, image_id)
+    return common.json_response({"tasks": svc.data.task_get_by_image(ctx, image_id)})
+
+
+# -- locations (2.17) --------------------------------------------------------------------------
+def _parse_location(body: object) -> tuple[str, dict]:
+    if not isinstance(body, dict) or not isinstance(body.get("url"), str) or not body["url"]:
+        raise exceptions.BadRequest("The request needs a 'url' (string).")
+    unknown = set(body) - {"url", "validation_data"}
+    if unknown:
+        raise exceptions.BadRequest(f"Additional properties are not allowed: {', '.join(sorted(unknown))}")
+    data = body.get("validation_data") or {}
+    if not isinstance(data, dict):
+        raise exceptions.BadRequest("'validation_data' must be an object.")
+    extra = set(data) - {"os_hash_algo", "os_hash_value"}
+    if extra:
+        raise exceptions.BadRequest(f"Additional properties are not allowed: {', '.join(sorted(extra))}")
+    if data:
+        algo, value = data.get("os_hash_algo"), data.get("os_hash_value")
+        if not algo or not value:
+            raise exceptions.BadRequest("os_hash_algo and os_hash_value must be given together.")
+        if algo not in HASH_LENGTHS:
+            raise exceptions.BadRequest(f"os_hash_algo must be one of {', '.join(HASH_LENGTHS)}.")
+        if not isinstance(value, str) or not _HEX.match(value):
+            raise exceptions.BadRequest("os_hash_value must be a hexadecimal string.")
+        if len(value) != HASH_LENGTHS[algo]:
+            raise exceptions.BadRequest(f"os_hash_value is not a valid {algo} digest: wrong length.")
+        data = {"os_hash_algo": algo, "os_hash_value": value.lower()}
+    return body["url"], data
+
+
+def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    from glance_service.api.locations import EXTERNAL_SCHEMES
+
+    url, validation = _parse_location(common.read_json(req))
+    image = svc.data.image_get(ctx, image_id)
+    svc.policy.enforce_image(ctx, "add_image_location", image)
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in EXTERNAL_SCHEMES:
+        raise exceptions.BadRequest(f"Invalid location: {url}")
+    if scheme not in ("http", "https") and not svc.policy.check_target(ctx, "service_api", {}):
+        raise exceptions.Forbidden("Only service users may add locations outside the http store.")
+    if image["status"] != states.QUEUED:
+        raise exceptions.ImageStatusConflict(
+            f"Image {image_id} is {image['status']}: locations are added to queued images."
+        )
+    states.check(image, states.IMPORTING)
+    props = {imports.WORKER: imports.process_marker()}
+    task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}
+    values = {"status": states.IMPORTING, "properties": props}
+    start(svc, ctx, image, "location_import", task_input, values, states.QUEUED)
+    resp = webob.Response(status=202)
+    resp.headers.pop("Content-Type", None)
+    return resp
+
+
+def list_locations(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    image = _visible(svc, ctx, image_id)
+    svc.policy.enforce_image(ctx, "fetch_image_location", image)
+    return common.json_response(
+        [
+            {"url": loc["url"], "metadata": loc.get("metadata") or {}}
+            for loc in image.get("locations") or []
+            if loc.get("status", "active") == "active"
+        ]
+    )
