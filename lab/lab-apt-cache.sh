@@ -60,7 +60,8 @@ CONF
   fi
   running_pid "$dir" >/dev/null && return 0
   # The daemon forks and writes its own PID file.
-  setpriv --reuid="$user" --regid="$user" --init-groups apt-cacher-ng -c "$dir"
+  # Without fd 9: the daemon would hold this script's lock for as long as it runs.
+  setpriv --reuid="$user" --regid="$user" --init-groups apt-cacher-ng -c "$dir" 9>&-
   for i in $(seq 50); do
     running_pid "$dir" >/dev/null && { changed=1; return 0; }
     sleep 0.1
