@@ -18,6 +18,7 @@ import platform
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glancebench import machine, measures, report, upstream
+from glancebench import machine, measures, ours, report, upstream
 from glancebench.infra import Infra
 from glancebench.ours import Ours
 
@@ -78,7 +79,7 @@ def machine_info() -> dict:
     }
 
 
-def _targets(kind: str, infra: Infra, workdir: Path) -> list:
+def _targets(kind: str, infra: Infra, workdir: Path, source: Path | None = None) -> list:
     """Ours and upstream, each with its own database of ``kind`` and its own store dir."""
     if kind == "mariadb":
         ours_db, up_db = infra.database_url("glance_ours"), infra.database_url("glance_upstream")
@@ -86,7 +87,10 @@ def _targets(kind: str, infra: Infra, workdir: Path) -> list:
         ours_db = f"sqlite:///{workdir / 'ours' / 'glance.sqlite'}"
         up_db = f"sqlite:///{workdir / 'upstream' / 'glance.sqlite'}"
     auth = infra.service_auth()
-    return [Ours(workdir / "ours", ours_db, auth), upstream.Upstream(workdir / "upstream", up_db, auth)]
+    return [
+        Ours(workdir / "ours", ours_db, auth, source=source),
+        upstream.Upstream(workdir / "upstream", up_db, auth),
+    ]
 
 
 def _start(target) -> str | None:
@@ -101,7 +105,9 @@ def _start(target) -> str | None:
     return None
 
 
-def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: int, token: str) -> dict:
+def run_db(
+    kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: int, token: str, source: Path | None
+) -> dict:
     """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
     if kind == "mariadb":
         ours_db, up_db = (
@@ -144,12 +150,12 @@ def run_db(kind: str, infra: Infra, workdir: Path, plan: measures.Plan, rounds: 
     return {"rounds": results, "errors": errors}
 
 
-def serve(infra: Infra, kind: str, workdir: Path, seconds: int, env_file: Path) -> int:
+def serve(infra: Infra, kind: str, workdir: Path, seconds: int, env_file: Path, source: Path | None) -> int:
     """Both services up for ``seconds``, their URLs and a token in ``env_file``; then stopped."""
     targets = []
     try:
         infra.start()
-        targets = _targets(kind, infra, workdir)
+        targets = _targets(kind, infra, workdir, source)
         for t in targets:
             if failure := _start(t):
                 print(f"bench: {t.name} did not start: {failure}", file=sys.stderr)
@@ -166,6 +172,19 @@ def serve(infra: Infra, kind: str, workdir: Path, seconds: int, env_file: Path) 
             t.stop()
         infra.stop()
     return 0
+
+
+def _describe_source(ref: str | None) -> str:
+    """Which code of the service is measured: a commit, or the working tree on top of one."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", "-C", str(BENCH.parent), *argv], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    if ref:
+        return f"commit {git('rev-parse', ref)[:12]} ({ref})"
+    dirty = git("status", "--porcelain", "--", "service/glance_service")
+    return f"working tree on {git('rev-parse', 'HEAD')[:12]}" + (" with uncommitted changes" if dirty else "")
 
 
 def _interrupt(signum, _frame) -> None:
@@ -207,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         help="start Keystone and both services on the first --db kind, write their URLs and a token to "
         "OUT/serve.env, keep them up for SECONDS (for profiling by hand), then stop them",
     )
+    parser.add_argument(
+        "--ours-ref",
+        metavar="GIT_REF",
+        help="benchmark the service as committed at GIT_REF (e.g. HEAD) instead of the working tree",
+    )
     args = parser.parse_args(argv)
 
     sizes = dict(SMOKE if args.smoke else FULL)
@@ -224,17 +248,25 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.out / "work" / f"{stamp}-{mode}"
     workdir.mkdir(parents=True)
     started = time.monotonic()
+    source = ours.export_source(args.ours_ref, workdir / "ours-src") if args.ours_ref else None
+    ours_source = _describe_source(args.ours_ref)
+    log(f"ours: glance_service from {ours_source}")
     document = {
         "date": stamp,
         "mode": mode,
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "machine": machine_info(),
         "sizes": sizes | {"rounds": rounds},
+        "ours_source": ours_source,
         "databases": {},
     }
     if args.serve:
         infra = Infra(workdir / "infra", mariadb=kinds[0] == "mariadb")
-        return serve(infra, kinds[0], workdir / kinds[0], args.serve, args.out / "serve.env")
+        try:
+            return serve(infra, kinds[0], workdir / kinds[0], args.serve, args.out / "serve.env", source)
+        finally:
+            if not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
     log(f"bench ({mode}): data files")
     data_dir = args.out / "data"
     big = blob(data_dir, sizes["big"], 0)
@@ -256,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         infra.start()
         token = infra.token()
         for kind in kinds:
-            outcome = run_db(kind, infra, workdir / kind, plan, rounds, token)
+            outcome = run_db(kind, infra, workdir / kind, plan, rounds, token, source)
             outcome["summary"] = report.summarise(outcome["rounds"], limits)
             document["databases"][kind] = outcome
             failed |= bool(outcome["errors"])

@@ -281,7 +281,8 @@ def delete_all(target: Target, token: str, ids: list[str]) -> None:
 
 
 def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
-    """Every measurement once against ``target``; leaves no image behind."""
+    """Every measurement once against ``target``; leaves no image behind (unless interrupted:
+    then the services are stopped and their stores removed without deleting image by image)."""
     out: dict = {}
     ids: list[str] = []
     try:
@@ -308,6 +309,10 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
             out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
         log(f"  {target.name}: {len(plan.parallel)} concurrent uploads of {plan.parallel[0].size >> 20} MiB")
         out.update(concurrent_uploads(target, token, plan.parallel))
-    finally:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         delete_all(target, token, ids)
+        raise
+    delete_all(target, token, ids)
     return out

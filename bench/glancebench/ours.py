@@ -3,10 +3,27 @@ own test fixture from the project's config templates."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glancebench.infra import ServiceAuth, _fixture
+from glancebench.infra import REPO, ServiceAuth, _fixture
+
+
+def export_source(ref: str, directory: Path) -> Path:
+    """The service's package as committed at ``ref`` (``git archive``, read-only on the repo):
+    a directory to put first on ``PYTHONPATH`` so the processes import it instead of the
+    editable working tree, which other work may be changing during a run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref, "service/glance_service"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True, timeout=120)
+    return directory / "service"
 
 
 @dataclass
@@ -15,6 +32,7 @@ class Ours:
     db_url: str
     auth: ServiceAuth | None
     workers: int = 2
+    source: Path | None = None  # a directory holding glance_service/, else the installed one
     name: str = "ours"
     procs: object = field(default=None, repr=False)
 
@@ -38,6 +56,9 @@ class Ours:
                 "password": self.auth.password,
                 "memcached_servers": [self.auth.memcached_servers],
             }
+        if self.source:
+            # start_glance() passes its environment on to both processes.
+            os.environ["PYTHONPATH"] = str(self.source)
         self.procs = _fixture("glance_procs").start_glance(
             self.workdir,
             flavor="keystone" if self.auth else "",
