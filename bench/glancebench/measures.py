@@ -90,6 +90,7 @@ def upload_curl(target: Target, token: str, blob: Blob) -> tuple[dict, str]:
     return {
         "upload_curl_MBps": blob.size / seconds / MB,
         "upload_peak_rss_MiB": rss.peak / 2**20,
+        "upload_peak_pss_MiB": rss.peak_pss / 2**20,
         "idle_rss_MiB": rss.baseline / 2**20,
     }, image["id"]
 

@@ -138,17 +138,33 @@ def _rss_bytes(pid: int) -> int:
     return 0
 
 
+def _pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tree_rss(roots: list[int]) -> int:
     return sum(_rss_bytes(pid) for pid in tree_pids(roots))
 
 
+def tree_pss(roots: list[int]) -> int:
+    """Proportional set size: pages shared between the tree's processes counted once overall."""
+    return sum(_pss_bytes(pid) for pid in tree_pids(roots))
+
+
 class RssSampler:
-    """Samples the summed RSS of process trees in a thread; ``peak`` after ``stop()``."""
+    """Samples the summed RSS (and PSS) of process trees in a thread; peaks after the block."""
 
     def __init__(self, roots: list[int], interval: float = 0.05):
         self.roots = roots
         self.interval = interval
         self.peak = 0
+        self.peak_pss = 0
         self.baseline = tree_rss(roots)
         self.samples = 0
         self._stop = threading.Event()
@@ -157,6 +173,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_rss(self.roots))
+            self.peak_pss = max(self.peak_pss, tree_pss(self.roots))
             self.samples += 1
             self._stop.wait(self.interval)
 

@@ -54,6 +54,7 @@ METRICS = [
     ),
     Metric("idle_rss_MiB", "RSS before upload (idle)", "MiB", False),
     Metric("upload_peak_rss_MiB", "peak RSS during upload", "MiB", False, None, "<=0.5x"),
+    Metric("upload_peak_pss_MiB", "peak PSS during upload", "MiB", False),
     Metric("small_create_per_s", "create small images", "img/s", True, None, ">=5x"),
     Metric("list_median_ms", "list 1000, median", "ms", False, None, "<=0.2x"),
     Metric("list_p90_ms", "list 1000, p90", "ms", False, None, "<=0.2x"),
