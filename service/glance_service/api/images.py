@@ -211,4 +211,10 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
             # The record is gone already; leftover data is an operator's cleanup, not the
             # caller's error.
             LOG.exception("Image %s deleted, but its data at %s could not be removed", image_id, url)
+    if before.get("status") == "uploading":
+        # Data staged for glance-direct goes with the image (a running import cleans up itself).
+        try:
+            svc.stores.unstage(image_id)
+        except Exception:
+            LOG.exception("Image %s deleted, but its staged data could not be removed", image_id)
     return no_content()

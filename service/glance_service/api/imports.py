@@ -139,7 +139,7 @@ def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
     if not svc.stores.enabled:
         if body.get("all_stores_must_succeed") is False:
             raise exceptions.BadRequest("all_stores_must_succeed can only be false with multiple stores.")
-        if stores or body.get("all_stores") or name == "copy-image":
+        if stores or body.get("all_stores"):
             raise exceptions.BadRequest("Multiple stores are not enabled at this site (enabled_backends).")
     if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
         raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
@@ -148,6 +148,8 @@ def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
 
 def _targets(req: webob.Request, svc: Services, image: dict, name: str, body: dict) -> list[str | None]:
     if not svc.stores.enabled:
+        if name == "copy-image":
+            raise exceptions.BadRequest("copy-image needs multiple stores (enabled_backends).")
         return [None]
     stores = svc.stores
     existing = {(loc.get("metadata") or {}).get("store") for loc in image.get("locations") or []}
