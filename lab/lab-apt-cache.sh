@@ -26,10 +26,10 @@ running_pid() {
 }
 
 stop() {
-  local dir=$1 pid i
+  local dir=$1 pid
   pid=$(running_pid "$dir") || { rm -f "$dir/run/apt-cacher-ng.pid"; return 0; }
   kill -TERM "$pid"
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     running_pid "$dir" >/dev/null || break
     sleep 0.1
   done
@@ -39,7 +39,7 @@ stop() {
 }
 
 start() {
-  local dir=$1 address=$2 port=$3 user=$4 i
+  local dir=$1 address=$2 port=$3 user=$4
   install -d -o root -g root -m 0755 "$dir"
   install -d -o "$user" -g "$user" -m 0755 "$dir/cache" "$dir/log" "$dir/run"
   conf=$(mktemp)
@@ -62,7 +62,7 @@ CONF
   # The daemon forks and writes its own PID file.
   # Without fd 9: the daemon would hold this script's lock for as long as it runs.
   setpriv --reuid="$user" --regid="$user" --init-groups apt-cacher-ng -c "$dir" 9>&-
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     running_pid "$dir" >/dev/null && { changed=1; return 0; }
     sleep 0.1
   done

@@ -45,6 +45,7 @@ nspawn_pid() { pid_of "$1/nspawn.pid" systemd-nspawn; }
 leader_pid() {
   local npid child
   npid=$(nspawn_pid "$1") || return 1
+  # shellcheck disable=SC2013 # the file is one line of space-separated PIDs
   for child in $(cat /proc/"$npid"/task/*/children 2>/dev/null); do
     alive "$child" && { echo "$child"; return 0; }
   done
@@ -92,8 +93,11 @@ cmd_wait() {
       case "$status" in
         running) break ;;
         degraded)
-          echo "lab-host: $name booted degraded; failed units:" >&2
-          nsenter -t "$leader" -a systemctl --failed --no-legend --plain >&2 || true
+          # Booted, with failed units: named on stderr and in the host's console log.
+          {
+            echo "lab-host: $name booted degraded; failed units:"
+            nsenter -t "$leader" -a systemctl --failed --no-legend --plain || true
+          } 2>&1 | tee -a "$state/console.log" >&2
           break ;;
       esac
     fi

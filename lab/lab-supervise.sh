@@ -26,8 +26,9 @@ trap on_term TERM INT
 # unit cgroups (units failing at random with 219/CGROUP when hosts boot together).
 for hierarchy in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
   [ -e "$hierarchy/cgroup.procs" ] || continue
-  mkdir -p "$hierarchy/lab.slice/$name" && echo $$ >"$hierarchy/lab.slice/$name/cgroup.procs" \
-    || log "cannot move into $hierarchy/lab.slice/$name"
+  if ! { mkdir -p "$hierarchy/lab.slice/$name" && echo $$ >"$hierarchy/lab.slice/$name/cgroup.procs"; }; then
+    log "cannot move into $hierarchy/lab.slice/$name"
+  fi
   # A pure v2 machine has one hierarchy, mounted at /sys/fs/cgroup itself.
   [ "$hierarchy" = /sys/fs/cgroup/systemd ] && break
 done
