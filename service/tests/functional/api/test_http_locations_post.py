@@ -1,0 +1,97 @@
+"""Location import (``POST``/``GET /v2/images/{id}/locations``, since 2.17) against real
+processes: the data at an http URL is read and hashed, and the image activates or goes back
+to queued."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from tests.functional.api.import_helpers import DataServer, new_image, wait_image
+
+
+@pytest.fixture(scope="module")
+def web():
+    server = DataServer()
+    yield server
+    server.stop()
+
+
+def add(http, image_id, body):
+    return http.post(f"/v2/images/{image_id}/locations", json=body)
+
+
+def test_location_import_hashes_and_activates(http, admin, web):
+    data = os.urandom(50_000)
+    web.files["loc.raw"] = data
+    image_id = new_image(http)
+    sha256 = hashlib.sha256(data).hexdigest()
+    body = {"url": web.url("loc.raw"), "validation_data": {"os_hash_algo": "sha256", "os_hash_value": sha256}}
+    resp = add(http, image_id, body)
+    assert resp.status_code == 202, resp.text
+    image = wait_image(http, image_id)
+    assert image["status"] == "active"
+    assert image["size"] == len(data)
+    assert image["checksum"] == hashlib.md5(data).hexdigest()
+    assert image["os_hash_algo"] == "sha512" and image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert http.get(f"/v2/images/{image_id}/file").content == data
+    task = http.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
+    assert task["type"] == "location_import" and task["status"] == "success"
+
+    assert http.get(f"/v2/images/{image_id}/locations").status_code == 403
+    resp = admin.get(f"/v2/images/{image_id}/locations")
+    assert resp.status_code == 200
+    assert resp.json() == [{"url": web.url("loc.raw"), "metadata": {}}]
+    # only queued images take a location this way
+    assert add(http, image_id, {"url": web.url("loc.raw")}).status_code == 409
+
+
+def test_hash_mismatch_returns_the_image_to_queued(http, web):
+    web.files["bad.raw"] = b"not what you think"
+    image_id = new_image(http)
+    body = {"url": web.url("bad.raw"), "validation_data": {"os_hash_algo": "md5", "os_hash_value": "0" * 32}}
+    assert add(http, image_id, body).status_code == 202
+    image = wait_image(http, image_id)
+    assert image["status"] == "queued" and image["checksum"] is None
+    task = http.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
+    assert task["status"] == "failure" and "validation_data" in task["message"]
+
+
+def test_unreadable_url_returns_the_image_to_queued(http, web):
+    image_id = new_image(http)
+    assert add(http, image_id, {"url": web.url("missing.raw")}).status_code == 202
+    assert wait_image(http, image_id)["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"url": 5},
+        {"url": "http://127.0.0.1/x", "other": 1},
+        {"url": "http://127.0.0.1/x", "validation_data": {"os_hash_algo": "sha256"}},
+        {"url": "http://127.0.0.1/x", "validation_data": {"os_hash_value": "00"}},
+        {"url": "http://127.0.0.1/x", "validation_data": {"os_hash_algo": "crc32", "os_hash_value": "00"}},
+        {"url": "http://127.0.0.1/x", "validation_data": {"os_hash_algo": "md5", "os_hash_value": "z" * 32}},
+        {"url": "http://127.0.0.1/x", "validation_data": {"os_hash_algo": "md5", "os_hash_value": "0" * 31}},
+        {"url": "file:///etc/passwd"},
+        {"url": "gopher://127.0.0.1/x"},
+    ],
+)
+def test_bad_bodies_400(admin, body):
+    image_id = new_image(admin)
+    assert add(admin, image_id, body).status_code == 400
+    assert admin.get(f"/v2/images/{image_id}").json()["status"] == "queued"
+
+
+def test_who_may_add(http, admin):
+    image_id = new_image(http)
+    assert add(http.as_other(), image_id, {"url": "http://127.0.0.1/x"}).status_code == 404
+    reader = http.as_other(project=http.project, roles="reader")
+    assert add(reader, image_id, {"url": "http://127.0.0.1/x"}).status_code == 403
+    # only service users may point an image at a store other than http
+    assert add(http, image_id, {"url": "rbd://fsid/pool/image/snap"}).status_code == 403
+    assert http.put(f"/v2/images/{image_id}/locations", json={}).headers["Allow"] == "POST"
+    assert admin.get(f"/v2/images/{'0' * 36}/locations").status_code == 404
