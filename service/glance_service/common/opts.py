@@ -20,7 +20,7 @@ def _server(port: int) -> list[tuple[str | None, list[cfg.Opt]]]:
 
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    from glance_service.api import options, versions, views, wiring
+    from glance_service.api import image_data, options, versions, views, wiring
     from glance_service.db import session
     from glance_service.images import schema
     from glance_service.registry import client
@@ -34,14 +34,9 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.paging_opts,
         *options.quota_opts,
         *options.data_opts,
+        *options.scrubber_opts,
+        *image_data.recovery_opts,
     ]
-    try:
-        # The data path's own options (upload recovery), declared in its module.
-        from glance_service.api import image_data
-
-        default += getattr(image_data, "recovery_opts", [])
-    except ImportError:
-        pass
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),

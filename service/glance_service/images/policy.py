@@ -14,6 +14,7 @@ from oslo_policy import policy as oslo_policy
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
+from glance_service.images import metadef_rules
 
 ADMIN = "rule:context_is_admin"
 DEFAULT = "rule:default"
@@ -82,10 +83,11 @@ _RULES: list[tuple[str, str, str]] = [
 
 def list_rules() -> list[oslo_policy.RuleDefault]:
     """The default rules (also what oslopolicy-sample-generator would print)."""
-    return [
+    image_rules = [
         oslo_policy.RuleDefault(name=name, check_str=check, description=desc, scope_types=["project"])
         for name, check, desc in _RULES
     ]
+    return image_rules + metadef_rules.list_rules()
 
 
 def image_target(image: dict | None, ctx: RequestContext) -> dict:
