@@ -21,9 +21,8 @@ from glance_service.images import imports
 
 STATUSES = ("pending", "processing", "success", "failure")
 TYPES = ("import", "api_image_import", "location_import")
-_UUID_PATTERN = (
-    "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
-)
+_HEX = "[0-9a-fA-F]"
+_UUID_PATTERN = f"^({_HEX}){{8}}-({_HEX}){{4}}-({_HEX}){{4}}-({_HEX}){{4}}-({_HEX}){{12}}$"
 SORT_KEYS = ("created_at", "updated_at", "id", "type", "status", "expires_at", "owner")
 
 
