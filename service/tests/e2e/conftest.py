@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tests.e2e.helpers import ImageFile, qcow2_bytes
 from tests.fixtures.glance_procs import GlanceProcs, start_glance
 from tests.fixtures.keystone import Keystone, keystone  # noqa: F401  (session fixtures)

@@ -7,6 +7,7 @@ import io
 import pytest
 from glanceclient import Client
 from glanceclient import exc as glance_exc
+
 from tests.e2e.helpers import unique_name
 
 

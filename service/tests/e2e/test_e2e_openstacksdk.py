@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from openstack import exceptions as sdk_exc
+
 from tests.e2e.helpers import unique_name
 
 

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import requests
+
 from tests.e2e.helpers import unique_name
 
 PATCH = "application/openstack-images-v2.1-json-patch"
