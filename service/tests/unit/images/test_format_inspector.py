@@ -1,0 +1,335 @@
+"""Format inspection with hand-built headers of every format, fed as a stream."""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+
+import pytest
+
+from glance_service.images import format_inspector as fi
+from glance_service.images.format_inspector import FormatError, StreamInspector
+
+MiB = 1024 * 1024
+
+
+# -- builders ------------------------------------------------------------------------------------
+def qcow2(virtual_size=10 * MiB, *, version=3, backing=False, data_file=False, length=4 * 65536) -> bytes:
+    header = struct.pack(
+        ">4sIQIIQIIQQIIQ",
+        b"QFI\xfb",
+        version,
+        512 if backing else 0,  # backing_file_offset
+        9 if backing else 0,  # backing_file_size
+        16,  # cluster_bits
+        virtual_size,
+        0,
+        1,
+        3 * 65536,
+        65536,
+        1,
+        0,
+        0,
+    )
+    if version == 3:
+        header += struct.pack(">QQQII", 4 if data_file else 0, 0, 0, 4, 104)
+    image = bytearray(length)
+    image[: len(header)] = header
+    if backing:
+        image[512:521] = b"/etc/shad"
+    return bytes(image)
+
+
+def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None) -> bytes:
+    desc = descriptor.encode()
+    desc_sectors = -(-len(desc) // 512)
+    header = struct.pack("<4sIIQQQQ", b"KDMV", 1, 3, capacity_sectors, 128, desc_sector, desc_sectors)
+    length = length or (desc_sector + desc_sectors + 16) * 512
+    image = bytearray(length)
+    image[: len(header)] = header
+    image[desc_sector * 512 : desc_sector * 512 + len(desc)] = desc
+    return bytes(image)
+
+
+def descriptor(create_type="monolithicSparse", extents=('RW 20480 SPARSE "disk.vmdk"',), extra=()) -> str:
+    lines = [
+        "# Disk DescriptorFile",
+        "version=1",
+        "CID=12345678",
+        "parentCID=ffffffff",
+        f'createType="{create_type}"',
+        *extra,
+        "# Extent description",
+        *extents,
+        "",
+        "# The Disk Data Base",
+        'ddb.virtualHWVersion = "4"',
+        'ddb.adapterType = "ide"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def vhd_footer(size=8 * MiB, disk_type=3) -> bytes:
+    footer = bytearray(512)
+    footer[0:8] = b"conectix"
+    struct.pack_into(">Q", footer, 40, size)
+    struct.pack_into(">Q", footer, 48, size)
+    struct.pack_into(">I", footer, 60, disk_type)
+    return bytes(footer)
+
+
+def vhdx(size=64 * MiB, *, parent=False) -> bytes:
+    meta_offset = 1 * MiB
+    image = bytearray(meta_offset + 128 * 1024)
+    image[0:8] = b"vhdxfile"
+    table = fi.VHDX_REGION_TABLE
+    image[table : table + 4] = b"regi"
+    struct.pack_into("<I", image, table + 8, 2)
+    bat = uuid.UUID("2dc27766-f623-4200-9d64-115e9bfd4a08").bytes_le
+    image[table + 16 : table + 32] = bat
+    struct.pack_into("<QII", image, table + 32, 3 * MiB, MiB, 1)
+    image[table + 48 : table + 64] = fi.VHDX_METADATA_REGION
+    struct.pack_into("<QII", image, table + 64, meta_offset, MiB, 1)
+    image[meta_offset : meta_offset + 8] = b"metadata"
+    entries = [(fi.VHDX_VIRTUAL_DISK_SIZE, 65536)]
+    if parent:
+        entries.append((fi.VHDX_PARENT_LOCATOR, 65536 + 8))
+    struct.pack_into("<H", image, meta_offset + 10, len(entries))
+    for i, (guid, offset) in enumerate(entries):
+        base = meta_offset + 32 + 32 * i
+        image[base : base + 16] = guid
+        struct.pack_into("<II", image, base + 16, offset, 8)
+    struct.pack_into("<Q", image, meta_offset + 65536, size)
+    return bytes(image)
+
+
+def vdi(size=32 * MiB, image_type=1) -> bytes:
+    image = bytearray(4096)
+    image[0:40] = b"<<< Oracle VM VirtualBox Disk Image >>>\n"
+    struct.pack_into("<III", image, 0x40, fi.VDI_SIGNATURE, 0x00010001, 400)
+    struct.pack_into("<I", image, 0x4C, image_type)
+    struct.pack_into("<Q", image, 0x170, size)
+    return bytes(image)
+
+
+def iso(blocks=300, block_size=2048, *, boot_record_first=False, mbr=False) -> bytes:
+    image = bytearray(64 * 1024)
+    if mbr:
+        image[510:512] = b"\x55\xaa"
+    pvd = 34816 if boot_record_first else 32768
+    if boot_record_first:
+        image[32768:32774] = b"\x00CD001"
+    image[pvd : pvd + 7] = b"\x01CD001\x01"
+    struct.pack_into("<I", image, pvd + 80, blocks)
+    struct.pack_into("<H", image, pvd + 128, block_size)
+    return bytes(image)
+
+
+def ploop(sectors=4096, v2=True) -> bytes:
+    image = bytearray(4096)
+    image[0:16] = fi.PLOOP_SIGNATURES[1 if v2 else 0]
+    if v2:
+        struct.pack_into("<Q", image, 36, sectors)
+    else:
+        struct.pack_into("<I", image, 36, sectors)
+    return bytes(image)
+
+
+def inspect(data: bytes, disk_format: str, block: int = MiB, **kw):
+    ins = StreamInspector(disk_format, **kw)
+    for i in range(0, len(data), block):
+        ins.feed(data[i : i + block])
+    return ins.finish()
+
+
+BLOCKS = [1 << 20, 4096, 511, 65537]
+
+
+# -- accepted ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize(
+    ("data", "fmt", "virtual_size"),
+    [
+        (qcow2(10 * MiB), "qcow2", 10 * MiB),
+        (qcow2(7 * MiB, version=2), "qcow2", 7 * MiB),
+        (vmdk(descriptor()), "vmdk", 20480 * 512),
+        (vmdk(descriptor("streamOptimized")), "vmdk", 20480 * 512),
+        (vhd_footer(8 * MiB) + bytes(4096) + vhd_footer(8 * MiB), "vhd", 8 * MiB),
+        (bytes(8 * 1024) + vhd_footer(8 * 1024, disk_type=2), "vhd", 8 * 1024),
+        (vhdx(64 * MiB), "vhdx", 64 * MiB),
+        (vdi(32 * MiB), "vdi", 32 * MiB),
+        (iso(300, 2048), "iso", 300 * 2048),
+        (iso(10, 2048, boot_record_first=True, mbr=True), "iso", 10 * 2048),
+        (ploop(4096), "ploop", 4096 * 512),
+        (ploop(8, v2=False), "ploop", 8 * 512),
+    ],
+    ids=["qcow2", "qcow2v2", "vmdk", "vmdk-stream", "vhd-dynamic", "vhd-fixed", "vhdx", "vdi", "iso",
+         "iso-hybrid", "ploop", "ploop-v1"],
+)  # fmt: skip
+def test_valid_images_give_their_virtual_size(data, fmt, virtual_size, block):
+    verdict = inspect(data, fmt, block)
+    assert verdict.detected == fmt
+    assert verdict.virtual_size == virtual_size
+    assert verdict.size == len(data)
+
+
+def test_vmdk_descriptor_far_into_the_stream_is_captured():
+    # The descriptor lies past the head region: it must be captured as the stream passes it.
+    data = vmdk(descriptor(), desc_sector=1024, length=2 * MiB)
+    for block in BLOCKS:
+        assert inspect(data, "vmdk", block).virtual_size == 20480 * 512
+
+
+@pytest.mark.parametrize("fmt", ["raw", "ami", "aki", "ari"])
+def test_raw_accepts_unrecognised_bytes_and_reports_their_size(fmt):
+    data = os.urandom(300 * 1024)
+    verdict = inspect(data, fmt)
+    assert verdict.detected is None and verdict.virtual_size == len(data)
+
+
+def test_raw_accepts_iso_content_and_partition_tables():
+    assert inspect(iso(), "raw").detected == "iso"
+    mbr = bytearray(4096)
+    mbr[510:512] = b"\x55\xaa"
+    assert inspect(bytes(mbr), "raw").virtual_size == 4096
+
+
+@pytest.mark.parametrize("fmt", ["qcow2", "vmdk", "vhd", "vhdx", "iso", "raw"])
+def test_zero_bytes_are_accepted_whatever_the_format(fmt):
+    verdict = StreamInspector(fmt).finish()
+    assert verdict.size == 0 and verdict.virtual_size is None
+
+
+def test_finish_is_idempotent():
+    ins = StreamInspector("qcow2")
+    ins.feed(qcow2())
+    assert ins.finish() is ins.finish()
+
+
+# -- refused -----------------------------------------------------------------------------------
+def refused(data: bytes, fmt: str, match: str, **kw) -> None:
+    with pytest.raises(FormatError, match=match):
+        inspect(data, fmt, **kw)
+
+
+def test_qcow2_with_backing_file_is_refused_whatever_the_label():
+    for fmt in ("qcow2", "raw", "vmdk"):
+        refused(qcow2(backing=True), fmt, "backing file")
+        refused(qcow2(backing=True), fmt, "backing file", require_match=False)
+
+
+def test_qcow2_with_external_data_file_is_refused():
+    refused(qcow2(data_file=True), "qcow2", "external data file")
+    refused(qcow2(data_file=True), "raw", "external data file", require_match=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (qcow2(version=4), "version 4"),
+        (qcow2()[:40], "truncated"),
+        (b"QFI\xfb" + os.urandom(6), "truncated"),
+    ],
+)
+def test_broken_qcow2_headers_are_refused(data, match):
+    refused(data, "qcow2", match)
+
+
+def test_unknown_qcow2_incompatible_features_are_refused():
+    data = bytearray(qcow2())
+    struct.pack_into(">Q", data, 72, 1 << 40)
+    refused(bytes(data), "qcow2", "incompatible features")
+
+
+@pytest.mark.parametrize(
+    ("desc", "match"),
+    [
+        (descriptor("monolithicFlat", ('RW 20480 FLAT "disk-flat.vmdk" 0',)), "createType"),
+        (descriptor("vmfs"), "createType"),
+        (descriptor(extents=('RW 20480 SPARSE "/etc/passwd"',)), "outside the image"),
+        (descriptor(extents=('RW 20480 SPARSE "../images/other.vmdk"',)), "outside the image"),
+        (descriptor(extents=('RW 20480 FLAT "disk.vmdk" 0',)), "outside the image"),
+        (descriptor(extents=()), "exactly one sparse extent"),
+        (descriptor(extents=('RW 10 SPARSE "a.vmdk"', 'RW 10 SPARSE "b.vmdk"')), "exactly one"),
+        (descriptor(extra=('parentFileNameHint="base.vmdk"',)), "parent"),
+        (descriptor().replace("parentCID=ffffffff", "parentCID=1234abcd"), "parent"),
+        (descriptor(extra=("what is this line",)), "unsupported line"),
+    ],
+)
+def test_unsafe_vmdk_descriptors_are_refused(desc, match):
+    refused(vmdk(desc), "vmdk", match)
+    # Unsafe whatever the label.
+    refused(vmdk(desc), "raw", match, require_match=False)
+
+
+def test_vmdk_allowed_types_is_configurable():
+    data = vmdk(descriptor("streamOptimized"))
+    refused(data, "vmdk", "createType", vmdk_allowed_types=["monolithicSparse"])
+
+
+def test_vmdk_without_embedded_descriptor_or_with_a_huge_one_is_refused():
+    data = bytearray(vmdk(descriptor()))
+    struct.pack_into("<Q", data, 28, 0)
+    refused(bytes(data), "vmdk", "no embedded descriptor")
+    struct.pack_into("<QQ", data, 28, 1, 100000)
+    refused(bytes(data), "vmdk", "too large")
+
+
+def test_vmdk_descriptor_past_the_end_is_refused():
+    data = vmdk(descriptor(), desc_sector=4000)[:4096]
+    refused(data, "vmdk", "past the end")
+
+
+def test_standalone_vmdk_descriptor_file_is_refused():
+    text = descriptor("monolithicFlat", ('RW 20480 FLAT "disk-flat.vmdk" 0',)).encode()
+    refused(text, "vmdk", "descriptor file")
+    refused(text, "raw", "descriptor file", require_match=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "match"),
+    [
+        (vhd_footer(disk_type=4) + bytes(1024) + vhd_footer(disk_type=4), "vhd", "Differencing VHD"),
+        (vhdx(parent=True), "vhdx", "Differencing VHDX"),
+        (vdi(image_type=4), "vdi", "Differencing VDI"),
+        (b"QED\x00" + bytes(1020), "raw", "QED"),
+    ],
+)
+def test_images_with_a_parent_are_refused(data, fmt, match):
+    refused(data, fmt, match)
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        (os.urandom(512 * 1024), "qcow2"),
+        (os.urandom(1000), "qcow2"),
+        (os.urandom(4096), "vhd"),
+        (os.urandom(400 * 1024), "vmdk"),
+        (os.urandom(400 * 1024), "iso"),
+        (qcow2(), "raw"),
+        (qcow2(), "vmdk"),
+        (vmdk(descriptor()), "qcow2"),
+        (vdi(), "raw"),
+        (vhdx(), "vhd"),
+        (bytes(8 * 1024) + vhd_footer(8 * 1024, disk_type=2), "raw"),
+        (ploop(), "ami"),
+        (qcow2() + iso()[65536:], "iso"),
+    ],
+)
+def test_data_of_another_format_is_a_mismatch(data, fmt):
+    refused(data, fmt, f"disk_format is {fmt}")
+
+
+def test_mismatch_is_allowed_when_not_required_but_without_virtual_size():
+    verdict = inspect(qcow2(), "raw", require_match=False)
+    assert verdict.detected == "qcow2" and verdict.virtual_size is None
+    verdict = inspect(os.urandom(4096), "qcow2", require_match=False)
+    assert verdict.detected is None and verdict.virtual_size is None
+
+
+def test_a_mismatch_is_refused_as_soon_as_the_head_has_passed():
+    ins = StreamInspector("qcow2")
+    with pytest.raises(FormatError):
+        ins.feed(os.urandom(MiB))  # the first buffer already decides: no need to read the rest
