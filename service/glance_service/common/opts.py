@@ -20,9 +20,10 @@ def _server(port: int) -> list[tuple[str | None, list[cfg.Opt]]]:
 
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    from glance_service import store
     from glance_service.api import image_data, options, versions, views, wiring
     from glance_service.db import session
-    from glance_service.images import schema
+    from glance_service.images import imports, schema
     from glance_service.registry import client
 
     default = [
@@ -36,12 +37,15 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.data_opts,
         *options.scrubber_opts,
         *image_data.recovery_opts,
+        *store.multistore_opts,
     ]
+    import_groups = [(group, copy.deepcopy(opts)) for group, opts in imports.list_opts()]
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         ("image_format", copy.deepcopy(schema.image_format_opts)),
         *session.list_opts(),
+        *import_groups,
     ]
 
 
