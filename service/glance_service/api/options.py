@@ -104,11 +104,54 @@ scrubber_opts = [
 ]
 
 
+# Format inspection of uploaded, staged and imported data (``images/format_inspector.py``).
+image_format_opts = [
+    cfg.BoolOpt(
+        "require_image_format_match",
+        default=True,
+        help="Refuse (415) data that is not in the image's declared disk_format (raw: data that is "
+        "another container format). Recognised formats are checked for safety either way (a qcow2 "
+        "backing file, an unsafe VMDK descriptor or a differencing image is always refused).",
+    ),
+    cfg.ListOpt(
+        "vmdk_allowed_types",
+        default=["streamOptimized", "monolithicSparse"],
+        help="VMDK createTypes accepted. Only single-file types are safe: the others keep their "
+        "data in other files, which a crafted descriptor can point anywhere on the host.",
+    ),
+]
+
+# The image cache on API nodes (``store/cache.py``); Glance's names and meanings.
+cache_opts = [
+    cfg.StrOpt(
+        "image_cache_dir",
+        help="Directory of this API node's image cache (off when unset). Downloads of active images "
+        "are served from it; the /v2/cache admin API manages it.",
+    ),
+    cfg.IntOpt(
+        "image_cache_max_size",
+        default=10 * 1024**3,
+        min=0,
+        help="Bytes the image cache may hold (default 10 GiB). Beyond that the least recently used "
+        "images are pruned, after every fill and by POST /v2/cache/prune.",
+    ),
+    cfg.IntOpt(
+        "image_cache_stall_time",
+        default=86400,
+        min=0,
+        help="Seconds after which an incomplete cache entry still being written is taken as stalled "
+        "and removed by POST /v2/cache/clean (entries of dead writers go at once).",
+    ),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(paging_opts)
     conf.register_opts(quota_opts)
     conf.register_opts(data_opts)
     conf.register_opts(scrubber_opts)
+    conf.register_opts(image_format_opts, group="image_format")
+    conf.register_opts(cache_opts)
 
 
 def storage_quota_bytes(value: str) -> int:

@@ -36,6 +36,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.quota_opts,
         *options.data_opts,
         *options.scrubber_opts,
+        *options.cache_opts,
         *image_data.recovery_opts,
         *store.multistore_opts,
     ]
@@ -43,7 +44,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
-        ("image_format", copy.deepcopy(schema.image_format_opts)),
+        ("image_format", copy.deepcopy(schema.image_format_opts + options.image_format_opts)),
         *session.list_opts(),
         *import_groups,
     ]
