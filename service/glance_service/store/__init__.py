@@ -227,6 +227,8 @@ class Stores:
             self.file.cleanup_partial(image_id)
             for url in self.file.url_for(image_id):
                 filesystem.delete_url(url)
+        elif self.default_store != "file":
+            self.backends.discard(self.default_store, image_id)
 
     # -- multi-store ----------------------------------------------------------------------------
     def _add_to_backend(
@@ -256,6 +258,8 @@ class Stores:
         """Remove unrecorded data of ``image_id`` from one file backend (see ``discard``)."""
         store = self.file_stores.get(backend)
         if store is None:
+            if self.multi is not None and backend in self.enabled:
+                self.multi.discard(backend, image_id)
             return
         store.cleanup_partial(image_id)
         for url in store.url_for(image_id):

@@ -13,6 +13,8 @@ from glance_store import location as gs_location
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.store import rbd as rbd_writer
+from glance_service.store import s3 as s3_writer
 from glance_service.store.hashing import HASH_ALGO
 from glance_service.store.source import READ_CHUNK, DataSource, StoredData
 
@@ -30,6 +32,15 @@ _ERRORS: list[tuple[type[Exception], type[exceptions.GlanceServiceError]]] = [
     (gs_exc.Invalid, exceptions.BadRequest),
     (gs_exc.Forbidden, exceptions.Forbidden),
 ]
+
+
+# Stores whose uploads go through our own writers (rbd.py, s3.py: parallel hashing, bounded
+# memory, no orphans); glance_store's driver still configures them, reads and deletes.
+_WRITERS = {"rbd": rbd_writer, "s3": s3_writer}
+
+
+def _writer(store):
+    return _WRITERS.get(store.get_schemes()[0])
 
 
 def translate(exc: Exception) -> exceptions.GlanceServiceError:
@@ -110,6 +121,11 @@ class GlanceStoreBackends:
                 f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
             )
         store = self._store(kind)
+        own = _writer(store)
+        if own is not None:
+            return own.add(
+                store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
+            )
         checked = _CheckedReader(reader, expected_size, size_cap)
         try:
             url, size, checksum, hash_value, metadata = store.add(
@@ -139,6 +155,12 @@ class GlanceStoreBackends:
             total = size
             size = (size - offset) if length is None else length
         return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+
+    def discard(self, kind: str, image_id: str) -> None:
+        """Remove what a dead upload of ``image_id`` left in store ``kind`` (rbd, s3)."""
+        own = _writer(self._store(kind))
+        if own is not None:
+            own.discard(self._store(kind), image_id)
 
     def delete(self, url: str) -> None:
         try:
@@ -191,6 +213,11 @@ class MultiBackends:
                 f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
             )
         store = self.store(backend)
+        own = _writer(store)
+        if own is not None:
+            return own.add(
+                store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
+            )
         checked = _CheckedReader(reader, expected_size, size_cap)
         try:
             url, size, checksum, hash_value, metadata = store.add(
@@ -207,6 +234,12 @@ class MultiBackends:
             raise translate(exc) from exc
         total = None if (offset or length is not None) else size
         return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+
+    def discard(self, backend: str, image_id: str) -> None:
+        """Remove what a dead upload of ``image_id`` left in ``backend`` (rbd, s3)."""
+        own = _writer(self.store(backend))
+        if own is not None:
+            own.discard(self.store(backend), image_id)
 
     def delete(self, url: str, backend: str | None) -> None:
         try:
