@@ -27,7 +27,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import common
 from glance_service.context import RequestContext
-from glance_service.images import quotas, states
+from glance_service.images import format_inspector, quotas, states
 
 LOG = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
         reader = quotas.limit_upload(
             svc.conf, _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id)), remaining
         )
+        # Inspected as it streams: a mismatch or unsafe header stops the write (415).
+        reader = format_inspector.InspectingReader(reader, format_inspector.for_image(svc.conf, image))
         try:
             stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap, store=store)
         except exceptions.Duplicate:
@@ -133,6 +135,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             LOG.warning("Removing unrecorded data left for image %s by an interrupted upload", image_id)
             svc.stores.discard(image_id)
             stored = svc.stores.add(image_id, reader, expected_size=expected, size_cap=size_cap, store=store)
+        verdict = reader.finish()
         if remaining is not None:
             quotas.check_after_upload(svc.conf, svc.data, ctx, owner, stored.size)
         location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
@@ -145,6 +148,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
                 "checksum": stored.checksum,
                 "os_hash_algo": stored.hash_algo,
                 "os_hash_value": stored.hash_value,
+                **({"virtual_size": verdict.virtual_size} if verdict.virtual_size is not None else {}),
             },
             from_state=states.SAVING,
         )

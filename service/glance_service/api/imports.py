@@ -19,7 +19,7 @@ from glance_service.api.image_data import _drain, _expected_size
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
-from glance_service.images import imports, states
+from glance_service.images import format_inspector, imports, states
 
 LOG = logging.getLogger(__name__)
 
@@ -80,7 +80,10 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         {"status": states.UPLOADING, "properties": {imports.WORKER: imports.process_marker()}},
         from_state=states.QUEUED,
     )
-    reader = _Body(req.environ["wsgi.input"])
+    # Inspected as it streams (415 on a mismatch or unsafe header), like an upload.
+    reader = format_inspector.InspectingReader(
+        _Body(req.environ["wsgi.input"]), format_inspector.for_image(svc.conf, image)
+    )
     try:
         try:
             svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
@@ -90,6 +93,11 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
             # Staged data no image is 'uploading' for: left by a process that died. Replace it.
             svc.stores.unstage(image_id)
             svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+        verdict = reader.finish()
+        if verdict.virtual_size is not None:
+            svc.data.image_update(
+                ctx, image_id, {"virtual_size": verdict.virtual_size}, from_state=states.UPLOADING
+            )
     except BaseException as exc:
         imports._quietly(svc.stores.unstage, image_id)
         try:

@@ -28,6 +28,8 @@ import functools
 import struct
 import uuid
 
+from glance_service import exceptions
+
 # First bytes kept: every signature below is inside, and the VHDX region table ends here.
 HEAD = 256 * 1024
 TAIL = 512
@@ -206,7 +208,7 @@ class StreamInspector:
         virtual_size = None
         if self.detected == self.disk_format:
             virtual_size = self._virtual_size
-        elif self.detected is None and self.disk_format in RAW_LIKE:
+        elif self.disk_format in RAW_LIKE and (self.detected is None or self._raw_accepts()):
             virtual_size = self.pos
         self._finished = Verdict(self.pos, self.detected, virtual_size)
         return self._finished
@@ -431,3 +433,44 @@ class StreamInspector:
         offset = self._iso_descriptor(head)
         if offset is not None and offset >= 0 and len(head) >= offset + 130:
             self._virtual_size = _u32le(head, offset + 80) * _u16le(head, offset + 128)
+
+
+def for_image(conf, image: dict) -> StreamInspector:
+    """The inspector for data of ``image`` under ``[image_format]`` of ``conf``."""
+    group = conf.image_format
+    return StreamInspector(
+        image.get("disk_format"),
+        require_match=group.require_image_format_match,
+        vmdk_allowed_types=group.vmdk_allowed_types,
+    )
+
+
+class InspectingReader:
+    """``read(n)`` over ``reader`` that feeds every buffer to ``inspector`` on its way to the
+    store, so a refusal stops the write (the store then removes what it wrote). ``finish``
+    gives the verdict after the store has returned (a store may stop at the declared size
+    without the final empty read). Other attributes are the wrapped reader's."""
+
+    def __init__(self, reader, inspector: StreamInspector):
+        self._reader = reader
+        self.inspector = inspector
+
+    def __getattr__(self, name: str):
+        return getattr(self._reader, name)
+
+    def read(self, n: int = -1) -> bytes:
+        buf = self._reader.read(n)
+        try:
+            if buf:
+                self.inspector.feed(buf)
+            else:
+                self.inspector.finish()
+        except FormatError as exc:
+            raise exceptions.InvalidImageData(str(exc)) from None
+        return buf
+
+    def finish(self) -> Verdict:
+        try:
+            return self.inspector.finish()
+        except FormatError as exc:
+            raise exceptions.InvalidImageData(str(exc)) from None
