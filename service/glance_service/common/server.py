@@ -58,6 +58,9 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
         "limit_request_line": 16384,
         "limit_request_field_size": 16384,
         "forwarded_allow_ips": "127.0.0.1,::1",
+        # gunicorn's control socket defaults to one path per user: glance-api and
+        # glance-registry on one host would take it from each other. Nothing uses it.
+        "control_socket_disable": True,
     }
 
 
