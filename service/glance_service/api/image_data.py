@@ -25,6 +25,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.api import cache as cache_api
 from glance_service.api import common
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
@@ -316,7 +317,7 @@ def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> web
         return common.no_content()
 
     wanted = _parse_range(req.headers.get("Range"))
-    source, total, first = _open(svc, locations, image.get("size"), wanted)
+    source, total, first = _open_cached(svc, image, locations, wanted)
 
     status = 206 if wanted is not None else 200
     resp = webob.Response(status=status, content_type="application/octet-stream", charset=None)
@@ -384,6 +385,20 @@ def _open(svc, locations: list[dict], size: int | None, wanted):
             LOG.warning("Image data at %s is not available: %s", loc["url"], exc)
             error = exc
     raise error
+
+
+def _open_cached(svc, image: dict, locations: list[dict], wanted):
+    """From this node's image cache when the image is there; else from its store, filling
+    the cache on the way when the store is remote (a local file needs no cache)."""
+    cache = cache_api.for_services(svc) if image["status"] == states.ACTIVE else None
+    if cache is not None:
+        served = cache.serve(image["id"], wanted, _resolve_range)
+        if served is not None:
+            return served
+    source, total, first = _open(svc, locations, image.get("size"), wanted)
+    if cache is not None and wanted is None and source.fileobj is None:
+        source = cache.tee(image, source)
+    return source, total, first
 
 
 def _closing(source):

@@ -3,7 +3,7 @@
 ``GET /versions`` → 200 with the list; ``GET /`` or any path whose first segment is not a
 known version → 300 with the same list. A known version prefix (``/v2``, ``/v2.x``) or an
 ``Accept: application/vnd.openstack.images-v2[.x]`` header maps the request to the v2 router
-as ``/v2/...``. The list is the one a single-store Glance without image cache publishes.
+as ``/v2/...``. The list depends on the configuration as in Glance (image cache, multi-store).
 """
 
 from __future__ import annotations
@@ -50,11 +50,18 @@ VND_MEDIA_TYPE = "application/vnd.openstack.images-"
 MULTISTORE_VERSIONS = [(v, "SUPPORTED") for v in ("2.13", "2.12", "2.11", "2.10", "2.9", "2.8")]
 
 
+# With [DEFAULT] image_cache_dir Glance lists these first, in place of 2.15 and 2.17.
+CACHE_VERSIONS = [("2.18", "CURRENT")] + [(v, "SUPPORTED") for v in ("2.17", "2.16", "2.15", "2.14")]
+
+
 def versions_for(conf: cfg.ConfigOpts | None) -> list[tuple[str, str]]:
+    base = VERSIONS
+    if conf is not None and getattr(conf, "image_cache_dir", None):
+        base = CACHE_VERSIONS + [(v, s) for v, s in VERSIONS if v not in ("2.15", "2.17")]
     if conf is None or not getattr(conf, "enabled_backends", None):
-        return VERSIONS
+        return base
     out: list[tuple[str, str]] = []
-    for version, status in VERSIONS:
+    for version, status in base:
         out.extend(MULTISTORE_VERSIONS if version == "2.9" else [(version, status)])
     return out
 
