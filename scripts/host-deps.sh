@@ -7,6 +7,8 @@ packages=(
   debootstrap systemd-container apt-cacher-ng iproute2 openssh-client rsync
   # real servers for the service's tests
   mariadb-server mariadb-client memcached nginx-light
+  # Ceph 16 for the rbd/s3 store tests (service/tests/fixtures/ceph.py runs it as plain processes)
+  ceph-mon ceph-mgr ceph-osd radosgw ceph-common python3-rbd python3-rados
   # benchmarks
   wrk curl
   # building wheels
