@@ -18,6 +18,7 @@ import datetime
 import os
 import re
 import socket
+import sqlite3
 import time
 
 import webob
@@ -390,7 +391,12 @@ def _open(svc, locations: list[dict], size: int | None, wanted):
 def _open_cached(svc, image: dict, locations: list[dict], wanted):
     """From this node's image cache when the image is there; else from its store, filling
     the cache on the way when the store is remote (a local file needs no cache)."""
-    cache = cache_api.for_services(svc) if image["status"] == states.ACTIVE else None
+    cache = None
+    if image["status"] == states.ACTIVE:
+        try:
+            cache = cache_api.for_services(svc)
+        except (OSError, sqlite3.Error) as exc:  # a broken cache must not stop downloads
+            LOG.error("Image cache unavailable, serving from the store: %s", exc)
     if cache is not None:
         served = cache.serve(image["id"], wanted, _resolve_range)
         if served is not None:

@@ -164,7 +164,12 @@ class ImageCache:
         if not _same_file(path, fd) or os.path.exists(self.path(image_id)):
             os.close(fd)
             return None
-        os.ftruncate(fd, 0)
+        try:
+            os.ftruncate(fd, 0)
+        except OSError as exc:
+            os.close(fd)
+            LOG.warning("Cannot cache image %s: %s", image_id, exc)
+            return None
         return _Writer(self, image, fd, path)
 
     def _record(self, image_id: str, size: int) -> None:
@@ -375,12 +380,15 @@ class _Writer:
             fsync_dir(self.cache.directory)
             self.cache._record(self.image_id, self.written)
             self.path = None
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
             LOG.warning("Caching image %s failed: %s", self.image_id, exc)
             return False
         finally:
             self.abort()
-        self.cache.prune()
+        try:
+            self.cache.prune()
+        except (OSError, sqlite3.Error) as exc:
+            LOG.warning("Pruning the image cache failed: %s", exc)
         return True
 
     def abort(self) -> None:
