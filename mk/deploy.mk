@@ -1,5 +1,5 @@
 # `make lab`: the all-in-one lab with the image service deployed into it.
-LAB_INVENTORY := inventory/lab
+LAB_INVENTORY ?= inventory/lab
 LAB_SECRETS := .lab/secrets
 # The lab's all-in-one host (inventory/lab/hosts.yml).
 LAB_AIO := 198.51.100.10
