@@ -26,6 +26,9 @@ def to_response(req: webob.Request, exc: exceptions.GlanceServiceError) -> webob
     if isinstance(exc, exceptions.RangeNotSatisfiable) and exc.size is not None:
         headers.append(("Content-Range", f"bytes */{exc.size}"))
     http_exc = cls(explanation=exc.message, headers=headers)
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        # WebOb's 415 template names only the content type and would drop the explanation.
+        http_exc.body_template_obj = webob.exc.WSGIHTTPException.body_template_obj
     return req.get_response(http_exc)
 
 

@@ -35,7 +35,7 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
-from glance_service.images import states
+from glance_service.images import format_inspector, states
 
 LOG = logging.getLogger(__name__)
 
@@ -284,9 +284,12 @@ class _Import:
     def run(self) -> None:
         try:
             image = self.svc.data.image_get(self.ctx, self.image_id)
+            virtual_size = None
             if self.method == "web-download":
-                self._download()
+                virtual_size = self._download(image)
             hashes = self._write_all(image)
+            if virtual_size is not None:
+                hashes["virtual_size"] = virtual_size
             if not self.copy:
                 self.svc.data.image_update(
                     self.ctx, self.image_id, {"status": states.ACTIVE, **hashes}, from_state=states.IMPORTING
@@ -305,8 +308,9 @@ class _Import:
             release_lock(self.svc, self.ctx, self.image_id, self.task_id)
 
     # -- steps ------------------------------------------------------------------------------
-    def _download(self) -> None:
-        """Fetch the URL into the staging store, checking every redirect hop."""
+    def _download(self, image: dict) -> int | None:
+        """Fetch the URL into the staging store, checking every redirect hop and inspecting the
+        data against the declared disk format as it streams; returns the virtual size."""
         url = self.uri
         session = requests.Session()
         try:
@@ -323,13 +327,16 @@ class _Import:
                 with resp:
                     self.svc.stores.unstage(self.image_id)
                     size = resp.headers.get("Content-Length")
+                    reader = format_inspector.InspectingReader(
+                        _RawReader(resp.raw, self.beat), format_inspector.for_image(self.svc.conf, image)
+                    )
                     self.svc.stores.stage(
                         self.image_id,
-                        _RawReader(resp.raw, self.beat),
+                        reader,
                         expected_size=int(size) if size and size.isdigit() else None,
                         size_cap=self.svc.conf.image_size_cap,
                     )
-                return
+                return reader.finish().virtual_size
             raise exceptions.BadRequest(f"Too many redirects from {self.uri}.")
         except requests.RequestException as exc:
             raise exceptions.BadRequest(f"Downloading {url} failed: {exc}") from exc

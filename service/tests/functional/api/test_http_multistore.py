@@ -243,3 +243,25 @@ def test_kill_api_during_import_leaves_no_stuck_image_and_no_orphan_data(user, a
     body = {"method": {"name": "web-download", "uri": web.url("again.raw")}}
     assert user.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
     assert wait_image(user, image_id)["status"] == "active"
+
+
+def test_web_download_is_format_inspected(user, web, multi):
+    from tests.unit.images.format_builders import qcow2
+
+    # a qcow2 with a backing file is refused whatever it is labelled: the import fails
+    web.files["backed.qcow2"] = qcow2(backing=True)
+    image_id = user.create_image(disk_format="qcow2", container_format="bare")["id"]
+    body = {"method": {"name": "web-download", "uri": web.url("backed.qcow2")}}
+    assert user.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    image = wait_image(user, image_id)
+    assert image["status"] == "queued" and image["size"] is None
+    task = user.get(f"/v2/images/{image_id}/tasks").json()["tasks"][-1]
+    assert task["status"] == "failure" and "backing" in task["message"].lower()
+    assert files(multi, image_id) == {"fast": [], "cheap": [], "staging": []}
+    # a well-formed qcow2 is imported with its virtual size from the header
+    web.files["good.qcow2"] = qcow2(virtual_size=10 * 1024 * 1024)
+    image_id = user.create_image(disk_format="qcow2", container_format="bare")["id"]
+    body = {"method": {"name": "web-download", "uri": web.url("good.qcow2")}}
+    assert user.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    image = wait_image(user, image_id)
+    assert image["status"] == "active" and image["virtual_size"] == 10 * 1024 * 1024
