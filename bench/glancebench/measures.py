@@ -248,7 +248,8 @@ def concurrent_uploads(target: Target, token: str, blobs: list[Blob]) -> dict:
     with ThreadPoolExecutor(len(blobs)) as pool:
         list(pool.map(one, range(len(blobs))))
     wall = time.perf_counter() - start
-    errors = sum(1 for r in results if isinstance(r, Exception) or r[0] != 204)
+    ok = [not isinstance(r, Exception) and r[0] == 204 for r in results]
+    errors = ok.count(False)
     verified = 0
     for image_id, blob in zip(images, blobs, strict=True):
         try:
@@ -263,7 +264,8 @@ def concurrent_uploads(target: Target, token: str, blobs: list[Blob]) -> dict:
     api.close()
     delete_all(target, token, images)
     return {
-        "parallel_upload_MBps": sum(b.size for b in blobs) / wall / MB,
+        # Only what was stored counts: failed uploads end early and would inflate the rate.
+        "parallel_upload_MBps": sum(b.size for b, good in zip(blobs, ok, strict=True) if good) / wall / MB,
         "parallel_upload_errors": errors,
         "parallel_sha512_verified": verified,
         "parallel_uploads": len(blobs),

@@ -194,6 +194,11 @@ def plot(path: Path, summaries: dict[str, dict]) -> bool:
         ax.bar([x + i * width for x in range(len(metrics))], values, width, label=db)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ratio_label = FuncFormatter(lambda y, _pos: f"{y:g}x")
+    ax.yaxis.set_major_formatter(ratio_label)
+    ax.yaxis.set_minor_formatter(ratio_label)
     ax.set_xticks([x + width * (len(summaries) - 1) / 2 for x in range(len(metrics))])
     ax.set_xticklabels([m.label for m in metrics], rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("ours vs upstream (x better)")
