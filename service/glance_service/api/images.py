@@ -140,7 +140,8 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
     except exceptions.NotFound as exc:
         # An unknown or invisible marker (Glance maps NotFound to 400 here).
         raise exceptions.InvalidMarker(exc.message) from None
-    images = [image for image in found if svc.policy.check(ctx, "get_image", image)]
+    visible = svc.policy.image_filter(ctx, "get_image")
+    images = [image for image in found if visible(image)]
     view = _view(svc)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict = {

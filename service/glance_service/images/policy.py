@@ -9,7 +9,12 @@ image's visibility. Whether a refusal is a 403 or a 404 is the caller's decision
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
+
 from oslo_config import cfg
+from oslo_policy import _checks
 from oslo_policy import policy as oslo_policy
 
 from glance_service import exceptions
@@ -112,11 +117,27 @@ def image_target(image: dict | None, ctx: RequestContext) -> dict:
     return target
 
 
+class _ThrottledEnforcer(oslo_policy.Enforcer):
+    """oslo.policy looks for the policy file on disk at every check (a stat per config dir even
+    when there is none): 72% of a 1000-image list went there. Look at most every few seconds;
+    an operator's edit still takes effect without a restart."""
+
+    RECHECK_SECONDS = 5.0
+    _next_check = 0.0
+
+    def load_rules(self, force_reload: bool = False) -> None:
+        now = time.monotonic()
+        if not force_reload and self.rules and now < self._next_check:
+            return
+        self._next_check = now + self.RECHECK_SECONDS
+        super().load_rules(force_reload)
+
+
 class Enforcer:
-    """One per worker process; oslo.policy itself reloads the policy file when it changes."""
+    """One per worker process; the policy file is re-read within seconds of a change."""
 
     def __init__(self, conf: cfg.ConfigOpts, use_conf: bool = True):
-        self._enforcer = oslo_policy.Enforcer(conf, use_conf=use_conf)
+        self._enforcer = _ThrottledEnforcer(conf, use_conf=use_conf)
         self._enforcer.register_defaults(list_rules())
         if not use_conf:
             # oslo.policy applies registered defaults only while loading the policy file: without
@@ -127,6 +148,28 @@ class Enforcer:
 
     def check(self, ctx: RequestContext, rule: str, image: dict | None = None) -> bool:
         return bool(self._enforcer.enforce(rule, image_target(image, ctx), ctx.policy_credentials()))
+
+    def image_filter(self, ctx: RequestContext, rule: str) -> Callable[[dict], bool]:
+        """``check(ctx, rule, image)`` for many images of one request (listing).
+
+        oslo.policy costs ~150 us a check (it inspects every check's signature each time), so a
+        1000-image page spent most of its time here. Decisions are memoised on the target keys
+        the rule actually reads (owner, visibility, ...); a rule with checks whose inputs cannot
+        be told (e.g. an http check from an operator's policy file) is evaluated every time."""
+        keys = _target_keys(self._enforcer, rule)
+        if keys is None:
+            return lambda image: self.check(ctx, rule, image)
+        memo: dict[tuple, bool] = {}
+
+        def allowed(image: dict) -> bool:
+            target = image_target(image, ctx)
+            key = tuple(str(target.get(k)) for k in keys)
+            found = memo.get(key)
+            if found is None:
+                found = memo[key] = bool(self._enforcer.enforce(rule, target, ctx.policy_credentials()))
+            return found
+
+        return allowed
 
     def check_target(self, ctx: RequestContext, rule: str, target: dict) -> bool:
         return bool(self._enforcer.enforce(rule, target, ctx.policy_credentials()))
@@ -153,3 +196,33 @@ class Enforcer:
             self.enforce_target(ctx, "publicize_image", target)
         elif visibility == "community":
             self.enforce_target(ctx, "communitize_image", target)
+
+
+_TARGET_REF = re.compile(r"%\((\w+)\)s")
+
+
+def _target_keys(enforcer: oslo_policy.Enforcer, rule: str) -> tuple[str, ...] | None:
+    """The target keys ``rule`` reads, sorted; None when a check's inputs cannot be told."""
+    enforcer.load_rules()
+    keys: set[str] = set()
+    seen: set[str] = set()
+    stack = [enforcer.rules.get(rule)]
+    while stack:
+        check = stack.pop()
+        if check is None or isinstance(check, (_checks.TrueCheck, _checks.FalseCheck)):
+            continue
+        if isinstance(check, (_checks.AndCheck, _checks.OrCheck)):
+            stack.extend(check.rules)
+        elif isinstance(check, _checks.NotCheck):
+            stack.append(check.rule)
+        elif isinstance(check, _checks.RuleCheck):
+            if check.match not in seen:
+                seen.add(check.match)
+                stack.append(enforcer.rules.get(check.match))
+        elif type(check) in (_checks.RoleCheck, _checks.GenericCheck):
+            keys.update(_TARGET_REF.findall(check.match))
+            if type(check) is _checks.GenericCheck and "%(" in check.kind:
+                return None
+        else:
+            return None
+    return tuple(sorted(keys))
