@@ -29,5 +29,5 @@ test: deps venv lint test-service test-toolkit test-molecule
 	@echo "make test: all suites passed"
 
 lint: venv
-	ruff check service bench tests 2>/dev/null || ruff check service
-	ruff format --check service
+	ruff check service bench tests
+	ruff format --check service bench tests

@@ -43,7 +43,13 @@ class ContextMiddleware:
 
 def _unauthorized(environ: dict, start_response: Callable):
     body = json.dumps(
-        {"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}
+        {
+            "error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": "The request you have made requires authentication.",
+            }
+        }
     ).encode()
     start_response(
         "401 Unauthorized",

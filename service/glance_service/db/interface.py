@@ -24,7 +24,8 @@ Conventions (both implementations, identical results):
      "created_at", "updated_at", "deleted_at", "deleted",
      "properties": {name: value, ...},          # custom properties, values are strings
      "tags": [str, ...],                        # sorted
-     "locations": [{"id": int, "url": str, "metadata": dict, "status": "active"|"pending_delete"|"deleted"}, ...]}
+     "locations": [{"id": int, "url": str, "metadata": dict,
+                    "status": "active"|"pending_delete"|"deleted"}, ...]}
 
   ``locations`` lists only non-deleted locations, in position order.
 * Errors are ``glance_service.exceptions`` types (they cross the registry RPC by class name).
