@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""The day-2 playbooks end to end against molecule's all-in-one host.
+
+Uploads three images with known sha512, backs up, deletes one, restores (same ids and sha512),
+runs health, rotates both credentials while a client downloads in a loop (counting failed
+requests), re-runs the rotation and an upgrade with the same wheelhouse (both changed=0).
+Lines starting with `day2:` are the measurements. Standard library only.
+"""
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+API = os.environ["DAY2_API"]
+AUTH = os.environ["DAY2_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
+PROJECT = os.environ["DAY2_PROJECT"]
+INVENTORY = os.environ["DAY2_INVENTORY"]
+
+
+def call(method, url, token=None, body=None, data=None, timeout=60):
+    headers = {}
+    if token:
+        headers["X-Auth-Token"] = token
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif data is not None:
+        headers["Content-Type"] = "application/octet-stream"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
+def login():
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"name": "Default"},
+                        "password": os.environ["DAY2_ADMIN_PASSWORD"],
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+    with call("POST", AUTH, body=body) as resp:
+        return resp.headers["X-Subject-Token"]
+
+
+def playbook(name, *extra):
+    cmd = ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/{name}", *extra]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"ANSIBLE_NOCOLOR": "1"})
+    took = time.monotonic() - started
+    if proc.returncode != 0:
+        print(proc.stdout[-6000:], proc.stderr[-3000:])
+        raise SystemExit(f"{name} failed (rc {proc.returncode})")
+    changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout.split("PLAY RECAP")[-1]))
+    print(f"day2: {name} {' '.join(extra)}: ok in {took:.0f}s, changed={changed}")
+    return proc.stdout, changed
+
+
+def image(token, image_id):
+    with call("GET", f"{API}/v2/images/{image_id}", token) as resp:
+        return json.load(resp)
+
+
+def download_sha512(token, image_id):
+    digest = hashlib.sha512()
+    with call("GET", f"{API}/v2/images/{image_id}/file", token) as resp:
+        while chunk := resp.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload(token, name):
+    data = secrets.token_bytes(1 << 20)
+    with call("POST", f"{API}/v2/images", token, {"name": name, "disk_format": "raw", "container_format": "bare"}) as r:
+        image_id = json.load(r)["id"]
+    call("PUT", f"{API}/v2/images/{image_id}/file", token, data=data).close()
+    return image_id, hashlib.sha512(data).hexdigest()
+
+
+def check_images(token, expected):
+    for image_id, sha in expected.items():
+        record = image(token, image_id)
+        assert record["status"] == "active", record
+        assert record["os_hash_value"] == sha, (image_id, record["os_hash_value"], sha)
+        assert download_sha512(token, image_id) == sha, image_id
+
+
+class Downloader(threading.Thread):
+    """Downloads one image in a loop on new connections, recording every failure's time."""
+
+    def __init__(self, token, image_id, sha):
+        super().__init__(daemon=True)
+        self.token, self.image_id, self.sha = token, image_id, sha
+        self.stop, self.ok, self.failures = threading.Event(), 0, []
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                assert download_sha512(self.token, self.image_id) == self.sha
+                self.ok += 1
+            except (urllib.error.URLError, OSError, AssertionError) as exc:
+                self.failures.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
+                time.sleep(0.05)
+
+
+def main():
+    token = login()
+    expected = dict(upload(token, f"day2-{n}") for n in range(3))
+    print(f"day2: uploaded {len(expected)} images")
+
+    with tempfile.TemporaryDirectory(prefix="day2-backup-") as backups:
+        playbook("backup.yml", "-e", f"backup_dir={backups}")
+        (stamp,) = os.listdir(backups)
+        victim = next(iter(expected))
+        call("DELETE", f"{API}/v2/images/{victim}", token).close()
+        try:
+            image(token, victim)
+            raise SystemExit("the deleted image is still there")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404, exc.code
+        playbook("restore.yml", "-e", f"restore_from={backups}/{stamp}")
+    check_images(token, expected)
+    print("day2: restore: the 3 images are back with the same ids and sha512")
+
+    playbook("health.yml")
+
+    loop = Downloader(token, list(expected)[1], list(expected.values())[1])
+    loop.start()
+    time.sleep(3)
+    secrets_dir = os.environ["DAY2_SECRETS"]
+    for name in ("glance_db", "glance_keystone"):
+        with open(os.path.join(secrets_dir, name), "w") as handle:
+            handle.write(secrets.token_hex(16) + "\n")
+    started = time.monotonic()
+    playbook("rotate-credentials.yml")
+    time.sleep(3)
+    loop.stop.set()
+    loop.join()
+    window = (loop.failures[-1][0] - loop.failures[0][0]) if loop.failures else 0.0
+    print(
+        f"day2: rotation under load: {loop.ok} downloads ok, {len(loop.failures)} failed"
+        f" (failures spread over {window:.1f}s, first {loop.failures[0][0] - started:.1f}s after the start)"
+        if loop.failures
+        else f"day2: rotation under load: {loop.ok} downloads ok, 0 failed"
+    )
+    for _, message in loop.failures[:5]:
+        print(f"day2:   {message}")
+    _, changed = playbook("rotate-credentials.yml")
+    assert changed == 0, "a second rotation changed something"
+    playbook("health.yml")
+
+    _, changed = playbook("upgrade.yml")
+    assert changed == 0, "an upgrade with the same wheelhouse changed something"
+    check_images(token, expected)
+    print("day2: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
