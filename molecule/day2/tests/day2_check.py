@@ -87,7 +87,8 @@ def download_sha512(token, image_id):
 
 def upload(token, name):
     data = secrets.token_bytes(1 << 20)
-    with call("POST", f"{API}/v2/images", token, {"name": name, "disk_format": "raw", "container_format": "bare"}) as r:
+    body = {"name": name, "disk_format": "raw", "container_format": "bare"}
+    with call("POST", f"{API}/v2/images", token, body) as r:
         image_id = json.load(r)["id"]
     call("PUT", f"{API}/v2/images/{image_id}/file", token, data=data).close()
     return image_id, hashlib.sha512(data).hexdigest()
