@@ -114,4 +114,3 @@ def test_rbd_image_is_cloneable_and_exactly_sized(glance_rbd, ceph):
     assert json.loads(protected)["protected"] == "true"
     assert client.delete(f"/v2/images/{image_id}").status_code == 204
     assert image_id not in ceph.rbd_images()
-
