@@ -18,12 +18,13 @@ import pytest
 from tests.e2e.conftest import BIN, CLI_TIMEOUT, _clean_env
 from tests.e2e.helpers import parse_table, unique_name
 from tests.fixtures.glance_procs import start_glance
-from tests.functional.api.import_helpers import DataServer
+from tests.fixtures.nginx import Nginx
 
 
 @pytest.fixture(scope="module")
-def web():
-    server = DataServer()
+def web(tmp_path_factory):
+    # web-download's source is a real web server: Debian's nginx on loopback
+    server = Nginx(tmp_path_factory.mktemp("nginx"))
     yield server
     server.stop()
 
@@ -159,7 +160,7 @@ def test_copy_image_between_stores_and_delete_from_one(multi, keystone, tmp_path
     assert not (multi.dirs["fast"] / image_id).exists()
 
 
-def test_web_download_from_a_loopback_server(multi, keystone, web):
+def test_web_download_from_a_local_nginx(multi, keystone, web):
     data = os.urandom(200 * 1024)
     web.files["cli.raw"] = data
     created = parse_table(
