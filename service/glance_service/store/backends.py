@@ -95,6 +95,30 @@ def _skip_and_limit(chunks, offset: int, length: int | None):
             return
 
 
+def _add_to(
+    store, image_id: str, reader, expected_size: int | None, size_cap: int, hash_algo: str
+) -> StoredData:
+    """Write through our own streaming writer for the store's kind when there is one (rbd, s3),
+    else through glance_store's driver with the size checked as the data passes."""
+    if expected_size is not None and expected_size > size_cap:
+        raise exceptions.ImageSizeLimitExceeded(
+            f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
+        )
+    own = _writer(store)
+    if own is not None:
+        return own.add(
+            store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
+        )
+    checked = _CheckedReader(reader, expected_size, size_cap)
+    try:
+        url, size, checksum, hash_value, metadata = store.add(
+            image_id, checked, expected_size or 0, hash_algo
+        )
+    except Exception as exc:
+        raise translate(exc) from exc
+    return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
+
+
 class GlanceStoreBackends:
     def __init__(self, conf: cfg.ConfigOpts):
         self.conf = conf
@@ -116,24 +140,7 @@ class GlanceStoreBackends:
         size_cap: int,
         hash_algo: str = HASH_ALGO,
     ) -> StoredData:
-        if expected_size is not None and expected_size > size_cap:
-            raise exceptions.ImageSizeLimitExceeded(
-                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-            )
-        store = self._store(kind)
-        own = _writer(store)
-        if own is not None:
-            return own.add(
-                store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
-            )
-        checked = _CheckedReader(reader, expected_size, size_cap)
-        try:
-            url, size, checksum, hash_value, metadata = store.add(
-                image_id, checked, expected_size or 0, hash_algo
-            )
-        except Exception as exc:
-            raise translate(exc) from exc
-        return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
+        return _add_to(self._store(kind), image_id, reader, expected_size, size_cap, hash_algo)
 
     def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
         try:
@@ -208,24 +215,7 @@ class MultiBackends:
         size_cap: int,
         hash_algo: str = HASH_ALGO,
     ) -> StoredData:
-        if expected_size is not None and expected_size > size_cap:
-            raise exceptions.ImageSizeLimitExceeded(
-                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-            )
-        store = self.store(backend)
-        own = _writer(store)
-        if own is not None:
-            return own.add(
-                store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
-            )
-        checked = _CheckedReader(reader, expected_size, size_cap)
-        try:
-            url, size, checksum, hash_value, metadata = store.add(
-                image_id, checked, expected_size or 0, hash_algo
-            )
-        except Exception as exc:
-            raise translate(exc) from exc
-        return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
+        return _add_to(self.store(backend), image_id, reader, expected_size, size_cap, hash_algo)
 
     def open(self, url: str, backend: str | None, offset: int = 0, length: int | None = None) -> DataSource:
         try:
