@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements.txt service/requirements.txt service/test-requi
 # Each part of the project owns one mk/*.mk file with its targets.
 include $(sort $(wildcard mk/*.mk))
 
-test: deps venv lint test-service test-toolkit test-molecule
+test: deps venv lint test-service test-toolkit test-molecule bench-smoke
 	@echo "make test: all suites passed"
 
 lint: venv
