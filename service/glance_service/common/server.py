@@ -4,15 +4,51 @@ gunicorn's threaded worker gives HTTP/1.1 keep-alive, chunked request bodies (gl
 and Nova upload chunked) and ``wsgi.file_wrapper`` backed by ``sendfile(2)`` for downloads.
 The application is built in each worker after the fork, so database engines, registry
 connections and store handles are never shared between processes.
+
+Reloading (SIGHUP to the master, the units' ``ExecReload``) applies a changed configuration
+without dropping a request: the master keeps the listening socket, re-reads the config
+files, forks new workers that build the application from them, and stops the old workers
+gracefully (they finish the requests they are serving, answer a request already on a kept-alive
+connection with ``Connection: close``, and accept nothing new). A configuration the application
+cannot be built from is refused before any worker is replaced: the old workers keep serving
+and the error is logged.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import select
+import time
 from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from oslo_config import cfg
+from oslo_log import log as logging
+
+LOG = logging.getLogger(__name__)
+
+reload_opts = [
+    cfg.IntOpt(
+        "graceful_shutdown_timeout",
+        default=120,
+        min=1,
+        help="Seconds a worker being replaced (reload) or stopped may take to finish the requests "
+        "it is serving, such as a long image download, before it is stopped anyway.",
+    ),
+    cfg.IntOpt(
+        "reload_check_timeout",
+        default=120,
+        min=1,
+        help="Seconds a reload may take to build the application from the new configuration "
+        "(in a throw-away process) before the reload is refused.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(reload_opts)
 
 
 def default_workers() -> int:
@@ -23,10 +59,77 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def check_new_config(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable], timeout: float) -> str | None:
+    """Build the application from the config files as they are now, in a forked child.
+
+    The child re-reads the files and builds the app exactly as a new worker would; the master's
+    own state is untouched whatever happens there. Returns None when it worked, else the reason.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
+        os.close(read_fd)
+        try:
+            if not conf.reload_config_files():
+                message = "the configuration files could not be read (see the warning above)"
+            else:
+                app_factory()
+                message = ""
+        except BaseException as exc:  # noqa: BLE001 - everything is reported to the master
+            message = f"{type(exc).__name__}: {exc}" or type(exc).__name__
+        os.write(write_fd, (message or "ok").encode()[:4000])
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], timeout)
+        answer = os.read(read_fd, 4096).decode(errors="replace") if ready else ""
+    finally:
+        os.close(read_fd)
+        _reap(pid)
+    if not ready:
+        return f"building the application took more than {timeout:.0f} s"
+    if answer == "ok":
+        return None
+    return answer or "the check process died without an answer"
+
+
+def _reap(pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's arbiter, with a reload that checks the new configuration first."""
+
+    def reload(self) -> None:
+        if not self.app.prepare_reload():
+            return
+        super().reload()
+
+
 class _GunicornApplication(BaseApplication):
-    def __init__(self, app_factory: Callable[[], Callable], options: dict):
+    def __init__(
+        self,
+        app_factory: Callable[[], Callable],
+        options_factory: Callable[[], dict],
+        conf: cfg.ConfigOpts | None = None,
+    ):
         self._app_factory = app_factory
-        self._options = options
+        self._options_factory = options_factory
+        self._options = options_factory()
+        self._conf = conf
         super().__init__()
 
     def load_config(self) -> None:
@@ -35,6 +138,28 @@ class _GunicornApplication(BaseApplication):
 
     def load(self) -> Callable:
         return self._app_factory()
+
+    def prepare_reload(self) -> bool:
+        """Re-read the oslo.config files for the workers about to be forked.
+
+        False (and the old workers stay) when the new files cannot build the application.
+        """
+        if self._conf is None:
+            return True
+        problem = check_new_config(self._conf, self._app_factory, self._conf.reload_check_timeout)
+        if problem is None and not self._conf.reload_config_files():
+            problem = "the configuration files could not be read (see the warning above)"
+        if problem is not None:
+            LOG.error("Reload refused, the workers keep the previous configuration: %s", problem)
+            return False
+        self._options = self._options_factory()
+        LOG.info(
+            "Reloading: new workers start with the configuration re-read from %s", self._conf.config_file
+        )
+        return True
+
+    def run(self) -> None:
+        _Arbiter(self).run()
 
 
 def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
@@ -47,7 +172,8 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
         "backlog": conf.backlog,
         "keepalive": keepalive,
         "timeout": conf.client_socket_timeout,
-        "graceful_timeout": 30,
+        # Workers replaced by a reload finish what they serve within this time.
+        "graceful_timeout": conf.graceful_shutdown_timeout if "graceful_shutdown_timeout" in conf else 30,
         "proc_name": proc_name,
         "preload_app": False,
         # gunicorn's own access log is off: the service logs requests through oslo.log.
@@ -65,7 +191,14 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
 
 
 def serve(app_factory: Callable[[], Callable], conf: cfg.ConfigOpts, proc_name: str, **overrides) -> None:
-    """Run the WSGI app built by ``app_factory`` until the process is told to stop."""
-    options = gunicorn_options(conf, proc_name)
-    options.update(overrides)
-    _GunicornApplication(app_factory, options).run()
+    """Run the WSGI app built by ``app_factory`` until the process is told to stop.
+
+    SIGHUP reloads: ``conf``'s files are re-read and new workers replace the old ones
+    gracefully (see the module's docstring).
+    """
+    register_opts(conf)
+
+    def options() -> dict:
+        return {**gunicorn_options(conf, proc_name), **overrides}
+
+    _GunicornApplication(app_factory, options, conf).run()
