@@ -116,19 +116,8 @@ def run_db(
     checkpoint=lambda outcome: None,
 ) -> dict:
     """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
-    if kind == "mariadb":
-        ours_db, up_db = (
-            infra.database_url("glance_ours"),
-            infra.database_url("glance_upstream"),
-        )
-    else:
-        ours_db = f"sqlite:///{workdir / 'ours' / 'glance.sqlite'}"
-        up_db = f"sqlite:///{workdir / 'upstream' / 'glance.sqlite'}"
-    auth = infra.service_auth()
-    targets = [
-        Ours(workdir / "ours", ours_db, auth),
-        upstream.Upstream(workdir / "upstream", up_db, auth),
-    ]
+    # --ours-ref: the exported source must reach Ours (session 1 measured the working tree).
+    targets = _targets(kind, infra, workdir, source)
     results: dict = {t.name: [] for t in targets}
     errors: list[dict] = []
     started = []
@@ -239,10 +228,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GIT_REF",
         help="benchmark the service as committed at GIT_REF (e.g. HEAD) instead of the working tree",
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(measures.GROUPS),
+        help="measurement groups to run, for targeted A/B runs: big (1 GiB uploads, downloads, RSS), "
+        "small (small creations, list, concurrent GETs), parallel (8 concurrent uploads) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--small", type=int, help="number of small images (default 1000, smoke 20)")
+    parser.add_argument("--get-seconds", type=int, help="seconds of each concurrent-GET run (default 20)")
     args = parser.parse_args(argv)
+    groups = frozenset(g.strip() for g in args.only.split(",") if g.strip())
+    if bad := groups - set(measures.GROUPS):
+        parser.error(f"unknown group(s) {sorted(bad)}: use {', '.join(measures.GROUPS)}")
 
     sizes = dict(SMOKE if args.smoke else FULL)
     rounds = args.rounds or sizes["rounds"]
+    if args.small:
+        sizes["small"] = args.small
+    if args.get_seconds:
+        sizes["get_seconds"] = args.get_seconds
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     if bad := set(kinds) - {"mariadb", "sqlite"}:
         parser.error(f"unknown database kind(s) {sorted(bad)}: use mariadb and/or sqlite")
@@ -265,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "machine": machine_info(),
         "sizes": sizes | {"rounds": rounds},
+        "groups": sorted(groups),
         "ours_source": ours_source,
         "databases": {},
     }
@@ -285,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         list_reps=sizes["list_reps"],
         get_seconds=sizes["get_seconds"],
         get_clients=(16, 64),
+        groups=groups,
     )
     log("machine limits")
     limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
@@ -327,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.limits_table(limits))
     for kind, outcome in document["databases"].items():
         print()
-        print(report.table(outcome["summary"], limits, f"{kind} ({rounds} round(s), {mode})"))
+        title = f"{kind} ({rounds} round(s), {mode}, {','.join(sorted(groups))})"
+        print(report.table(outcome["summary"], limits, title, omit_missing=groups != set(measures.GROUPS)))
         for e in outcome["errors"]:
             print(f"ERROR {kind} {e['target']} round {e['round']}: {e['error']}")
     report.write_json(out_json, document)

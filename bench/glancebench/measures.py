@@ -54,6 +54,12 @@ class Plan:
     list_reps: int
     get_seconds: int
     get_clients: tuple[int, ...]
+    # Which groups of measurements run (all by default): "big" (1 GiB uploads, downloads, RSS),
+    # "small" (small creations, list, concurrent GETs), "parallel" (8 concurrent uploads).
+    groups: frozenset[str] = frozenset({"big", "small", "parallel"})
+
+
+GROUPS = ("big", "small", "parallel")
 
 
 def _check_image(api: Api, image_id: str, blob: Blob) -> None:
@@ -296,29 +302,33 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
     out: dict = {}
     ids: list[str] = []
     try:
-        log(f"  {target.name}: upload {plan.big.size >> 20} MiB with curl -T")
-        figures, curl_id = upload_curl(target, token, plan.big)
-        out.update(figures)
-        ids.append(curl_id)
-        log(f"  {target.name}: upload with glanceclient (chunked)")
-        figures, gc_id = upload_glanceclient(target, token, plan.big)
-        out.update(figures)
-        ids.append(gc_id)
-        log(f"  {target.name}: downloads")
-        out.update(download_curl(target, token, curl_id, plan.big))
-        out.update(download_glanceclient(target, token, gc_id))
-        ids, done = [], ids
-        delete_all(target, token, done)
-        log(f"  {target.name}: create {plan.small_count} small images")
-        figures, ids = create_small(target, token, plan.small_count)
-        out.update(figures)
-        log(f"  {target.name}: list latency")
-        out.update(list_latency(target, token, plan.small_count, plan.list_reps))
-        for clients in plan.get_clients:
-            log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
-            out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
-        log(f"  {target.name}: {len(plan.parallel)} concurrent uploads of {plan.parallel[0].size >> 20} MiB")
-        out.update(concurrent_uploads(target, token, plan.parallel))
+        if "big" in plan.groups:
+            log(f"  {target.name}: upload {plan.big.size >> 20} MiB with curl -T")
+            figures, curl_id = upload_curl(target, token, plan.big)
+            out.update(figures)
+            ids.append(curl_id)
+            log(f"  {target.name}: upload with glanceclient (chunked)")
+            figures, gc_id = upload_glanceclient(target, token, plan.big)
+            out.update(figures)
+            ids.append(gc_id)
+            log(f"  {target.name}: downloads")
+            out.update(download_curl(target, token, curl_id, plan.big))
+            out.update(download_glanceclient(target, token, gc_id))
+            ids, done = [], ids
+            delete_all(target, token, done)
+        if "small" in plan.groups:
+            log(f"  {target.name}: create {plan.small_count} small images")
+            figures, ids = create_small(target, token, plan.small_count)
+            out.update(figures)
+            log(f"  {target.name}: list latency")
+            out.update(list_latency(target, token, plan.small_count, plan.list_reps))
+            for clients in plan.get_clients:
+                log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
+                out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
+        if "parallel" in plan.groups:
+            count, mib = len(plan.parallel), plan.parallel[0].size >> 20
+            log(f"  {target.name}: {count} concurrent uploads of {mib} MiB")
+            out.update(concurrent_uploads(target, token, plan.parallel))
     except KeyboardInterrupt:
         raise
     except BaseException:

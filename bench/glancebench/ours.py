@@ -4,6 +4,7 @@ own test fixture from the project's config templates."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ class Ours:
     source: Path | None = None  # a directory holding glance_service/, else the installed one
     name: str = "ours"
     procs: object = field(default=None, repr=False)
+    # glance-api signs the identity it validated; the registry does not validate the token again
+    # (registry/identity.py). The toolkit's templates set the same option from a generated secret.
+    identity_secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
 
     @property
     def url(self) -> str:
@@ -65,7 +69,13 @@ class Ours:
             keystone=keystone,
             database_url=self.db_url,
             workers=self.workers,
+            extra_api={"DEFAULT": self.settings()},
+            extra_registry={"DEFAULT": self.settings()},
         )
+
+    def settings(self) -> dict:
+        """Options appended to both configurations (the templates' ``*_conf_overrides``)."""
+        return {"registry_identity_secret": self.identity_secret}
 
     def root_pids(self) -> list[int]:
         if not self.procs:

@@ -134,12 +134,16 @@ def _cell(s: dict | None) -> str:
     return f"{_fmt(s['median'])} [{_fmt(s['min'])}-{_fmt(s['max'])}]"
 
 
-def table(summary: dict, limits: dict[str, float], title: str) -> str:
+def table(summary: dict, limits: dict[str, float], title: str, omit_missing: bool = False) -> str:
+    """``omit_missing``: leave out metrics neither service has a figure for (a run of only some
+    groups, ``--only``); otherwise they show as "failed"."""
     head = ("measurement", "unit", "ours med [min-max]", "upstream med [min-max]", "ours/up",
             "ours % limit", "up % limit", "target")  # fmt: skip
     rows = [head]
     for m in METRICS:
         e = summary[m.key]
+        if omit_missing and not e["ours"] and not e["upstream"]:
+            continue
         rows.append((
             m.label, m.unit, _cell(e["ours"]), _cell(e["upstream"]),
             f"{e['ratio']:.2f}x" if "ratio" in e else "-",

@@ -5,12 +5,14 @@
                         → 200 {"result": ...}
                         → <exc.code> {"error": {"type": "<exception class>", "message": "..."}}
 
-The caller's identity comes from the auth pipeline (``common.auth.with_auth``), never from
-the body. Only the methods of ``db.interface.DataAPI`` can be called.
+The caller's identity comes from the auth pipeline (``common.auth.with_auth``) or from
+glance-api's signed identity (``registry.identity``), never from the body. Only the methods
+of ``db.interface.DataAPI`` can be called.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from glance_service import exceptions
 from glance_service.common import auth
 from glance_service.context import RequestContext
 from glance_service.db.interface import DataAPI
+from glance_service.registry import identity
 
 LOG = logging.getLogger(__name__)
 
@@ -87,10 +90,20 @@ class RegistryApp:
             raise exceptions.BadRequest(f"Unknown registry command: {command}")
         method = getattr(self.data_api, command)
         try:
-            inspect.signature(method).bind(ctx, **kwargs)
+            func = getattr(method, "__func__", None)
+            if func is not None:
+                _signature(func).bind(None, ctx, **kwargs)
+            else:
+                inspect.signature(method).bind(ctx, **kwargs)
         except TypeError as exc:
             raise exceptions.BadRequest(f"Invalid arguments for {command}: {exc}") from None
         return method(ctx, **kwargs)
+
+
+@functools.cache
+def _signature(func: Callable) -> inspect.Signature:
+    # inspect.signature costs as much as a small call's SQL; the methods never change.
+    return inspect.signature(func)
 
 
 def _parse(environ: dict) -> tuple[str, dict]:
@@ -141,5 +154,12 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
         from glance_service.db.api import DatabaseAPI
 
         data_api = DatabaseAPI(conf)
-    inner = auth.with_auth(RegistryApp(data_api), conf, "glance-registry")
+    rpc = RegistryApp(data_api)
+    inner = auth.with_auth(rpc, conf, "glance-registry")
+    secret = identity.secret_of(conf)
+    if secret:
+        # glance-api's signed identity replaces a second validation of the user's token.
+        inner = identity.SignedIdentityMiddleware(
+            rpc, inner, secret, conf.registry_identity_max_age, MAX_BODY
+        )
     return HealthcheckMiddleware(inner, data_api)

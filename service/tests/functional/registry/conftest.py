@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 class Registry:
-    def __init__(self, workdir: Path, flavor: str = "", sync: bool = True):
+    def __init__(self, workdir: Path, flavor: str = "", sync: bool = True, extra: str = ""):
         self.workdir = workdir
         self.port = free_port()
         self.db_url = f"sqlite:///{workdir / 'glance.sqlite'}"
@@ -42,6 +42,7 @@ class Registry:
             "workers = 2\n"
             "threads_per_worker = 4\n"
             f"log_file = {workdir / 'glance-registry.log'}\n"
+            f"{extra}"
             "[database]\n"
             f"connection = {self.db_url}\n"
             "[paste_deploy]\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 import uuid
 
 import pytest
@@ -10,6 +12,7 @@ import requests
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.context import RequestContext
 from glance_service.registry import client as client_mod
 from glance_service.registry.client import RegistryClient
 
@@ -84,33 +87,41 @@ def test_members_and_admin_calls(client, alice, bob, admin):
     assert stuck["id"] in [i["id"] for i in client.image_get_by_status(admin, "saving")]
 
 
-def pools_of(client):
-    """The urllib3 connection pools of the calling thread's session."""
-    manager = client._session().get_adapter(client.url).poolmanager
-    return [manager.pools[key] for key in manager.pools.keys()]
-
-
 def test_keep_alive_reuses_one_connection_per_thread(client, registry, alice):
     for _ in range(20):
         client.ping(alice)
-    (pool,) = pools_of(client)
-    assert pool.num_connections == 1
-    assert pool.num_requests == 20
+    conn = client._connection()
+    assert (conn.connects, conn.requests) == (1, 20)
 
-    pools = []
+    seen = []
 
     def worker():
         for _ in range(10):
             client.ping(alice)
-        pools.extend(pools_of(client))
+        seen.append(client._connection())
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len({id(p) for p in pools}) == 4
-    assert all(p.num_connections == 1 and p.num_requests == 10 for p in pools)
+    assert len({id(c) for c in seen}) == 4
+    assert all((c.connects, c.requests) == (1, 10) for c in seen)
+
+
+def test_an_idle_connection_closed_by_the_registry_is_replaced_before_a_write(make_registry, alice):
+    """The registry drops keep-alive connections idle past its timeout: a write (never resent)
+    must still go through on a fresh connection, not fail on the dead one."""
+    reg = make_registry(extra="http_keepalive_timeout = 1\n")
+    reg.start()
+    client = RegistryClient(reg.client_conf())
+    try:
+        client.ping(alice)
+        time.sleep(2.5)
+        assert client.image_create(alice, {"name": "after-idle"})["name"] == "after-idle"
+        assert client._connection().connects == 2
+    finally:
+        client.close()
 
 
 def test_raw_protocol_errors(registry):
@@ -212,3 +223,58 @@ def test_service_token_failure_is_a_clear_503(tmp_path, admin):
     with pytest.raises(exceptions.ServiceUnavailable) as unreachable:
         client_for(unreachable_keystone).ping(admin)
     assert "Keystone" in unreachable.value.message
+
+
+def _signed_client(reg, secret: str) -> RegistryClient:
+    conf = reg.client_conf(flavor="keystone")
+    conf.set_override("registry_identity_secret", secret)
+    return RegistryClient(conf)
+
+
+def test_keystone_registry_accepts_the_api_signed_identity(make_registry, alice, bob, admin):
+    """With the shared secret the registry takes glance-api's identity without a token (no
+    Keystone is reachable here) and still decides visibility by it."""
+    reg = make_registry(flavor="keystone", extra="registry_identity_secret = s3cret\n")
+    reg.start()
+    client = _signed_client(reg, "s3cret")
+    try:
+        values = {"name": "signed", "visibility": "private", "owner": alice.project_id}
+        image = client.image_create(alice, values)
+        assert client.image_get(alice, image["id"])["owner"] == alice.project_id
+        with pytest.raises(exceptions.ImageNotFound):
+            client.image_get(bob, image["id"])
+        # The service's own maintenance calls are signed too: no service token needed.
+        assert image["id"] in [i["id"] for i in client.image_get_all(admin, {"visibility": "all"})]
+
+        wrong = _signed_client(reg, "other")
+        with pytest.raises(exceptions.Unauthorized):
+            wrong.image_get(alice, image["id"])
+        wrong.close()
+    finally:
+        client.close()
+
+
+def test_signed_identity_cannot_be_altered_or_replayed(make_registry, alice):
+    from glance_service.registry import identity
+
+    reg = make_registry(flavor="keystone", extra="registry_identity_secret = s3cret\n")
+    reg.start()
+    rpc = reg.url + "/rpc"
+    body = json.dumps({"command": "ping", "kwargs": {}}).encode()
+    admin_view = RequestContext(user_id="u", project_id="p", roles=["admin"])
+
+    def post(headers, data=body):
+        return requests.post(rpc, data=data, headers=headers, timeout=10).status_code
+
+    assert post(identity.sign("s3cret", alice, body)) == 200
+    # Another call's body under a valid signature (e.g. a destroy instead of a ping): refused.
+    other = json.dumps({"command": "image_destroy", "kwargs": {"image_id": "x"}}).encode()
+    assert post(identity.sign("s3cret", alice, body), data=other) == 401
+    # Roles raised in the identity after signing: refused.
+    headers = identity.sign("s3cret", alice, body)
+    headers[identity.IDENTITY_HEADER] = identity.sign("s3cret", admin_view, body)[identity.IDENTITY_HEADER]
+    assert post(headers) == 401
+    # A call captured ten minutes ago: refused.
+    assert post(identity.sign("s3cret", alice, body, now=time.time() - 600)) == 401
+    # Plain identity headers still mean nothing.
+    assert post({"X-Roles": "admin", "X-Identity-Status": "Confirmed"}) == 401
