@@ -16,9 +16,12 @@ and the error is logged.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import select
+import site
+import sys
 import time
 from collections.abc import Callable
 
@@ -110,6 +113,31 @@ def _reap(pid: int) -> None:
         pass
 
 
+def pick_up_new_site_paths() -> None:
+    """Add the directories named by ``.pth`` files created since the master started (a store's
+    client bindings wired in by the deployment, e.g. Ceph's rados/rbd), so new workers import
+    them without a restart. Only plain directory lines: ``import`` lines already ran at start."""
+    for directory in site.getsitepackages():
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith(".pth"):
+                continue
+            try:
+                with open(os.path.join(directory, name), encoding="utf-8") as pth:
+                    lines = pth.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                path = os.path.normpath(os.path.join(directory, line))
+                if os.path.isdir(path) and path not in sys.path:
+                    sys.path.append(path)
+    importlib.invalidate_caches()
+
+
 class _Arbiter(Arbiter):
     """gunicorn's arbiter, with a reload that checks the new configuration first."""
 
@@ -146,6 +174,7 @@ class _GunicornApplication(BaseApplication):
         """
         if self._conf is None:
             return True
+        pick_up_new_site_paths()
         problem = check_new_config(self._conf, self._app_factory, self._conf.reload_check_timeout)
         if problem is None and not self._conf.reload_config_files():
             problem = "the configuration files could not be read (see the warning above)"
