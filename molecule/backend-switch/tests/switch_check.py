@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""The backend switch end to end against molecule's hosts, as an operator runs it.
+
+Uploads 20 images (random sizes up to 64 MiB, known sha512), starts a client loop (downloads
+checking the bytes, listings), then: a dry run changes nothing; file -> rbd; rbd -> s3 killed
+after a few images and run again; the same switch run again changes nothing. Checks every id
+and sha512, that the objects are only in s3 (rbd pool and file directory empty of them, the
+bucket holds them), and that the client loop saw no failed request. Lines starting with
+`switch:` are the measurements. Needs boto3 (the deploy host's virtualenv has it).
+"""
+
+import hashlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+API = os.environ["SWITCH_API"]
+AUTH = os.environ["SWITCH_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
+PROJECT = os.environ["SWITCH_PROJECT"]
+INVENTORY = os.environ["SWITCH_INVENTORY"]
+COUNT = int(os.environ.get("SWITCH_IMAGES", "20"))
+MAX_SIZE = 64 << 20
+
+
+def call(method, url, token=None, body=None, data=None, timeout=120):
+    headers = {"X-Auth-Token": token} if token else {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif data is not None:
+        headers["Content-Type"] = "application/octet-stream"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    return urllib.request.urlopen(req, timeout=timeout)
+
+
+def login():
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"name": "Default"},
+                        "password": os.environ["SWITCH_ADMIN_PASSWORD"],
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+    with call("POST", AUTH, body=body) as resp:
+        return resp.headers["X-Subject-Token"]
+
+
+def image(token, image_id):
+    with call("GET", f"{API}/v2/images/{image_id}", token) as resp:
+        return json.load(resp)
+
+
+def download_sha512(token, image_id):
+    digest = hashlib.sha512()
+    with call("GET", f"{API}/v2/images/{image_id}/file", token) as resp:
+        while chunk := resp.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_images(token, count):
+    rng = random.Random(20261122)
+    expected = {}
+    for n in range(count):
+        size = rng.randint(1, MAX_SIZE)
+        data = rng.randbytes(size)
+        body = {"name": f"switch-{n:02d}", "disk_format": "raw", "container_format": "bare"}
+        with call("POST", f"{API}/v2/images", token, body=body) as resp:
+            image_id = json.load(resp)["id"]
+        call("PUT", f"{API}/v2/images/{image_id}/file", token, data=data).close()
+        expected[image_id] = (size, hashlib.sha512(data).hexdigest())
+    total = sum(s for s, _ in expected.values())
+    print(f"switch: uploaded {count} images, {total} bytes ({total / 1048576:.0f} MiB)")
+    return expected
+
+
+class ClientLoop(threading.Thread):
+    """Downloads (bytes checked) and listings on new connections until stopped."""
+
+    def __init__(self, token, expected):
+        super().__init__(daemon=True)
+        self.token, self.expected = token, expected
+        self.ok, self.failures = 0, []
+        self.stop_event = threading.Event()
+
+    def run(self):
+        ids = sorted(self.expected)
+        n = 0
+        while not self.stop_event.is_set():
+            image_id = ids[n % len(ids)]
+            n += 1
+            try:
+                if download_sha512(self.token, image_id) != self.expected[image_id][1]:
+                    self.failures.append(f"{time.strftime('%T')} {image_id}: wrong bytes")
+                else:
+                    self.ok += 1
+                with call("GET", f"{API}/v2/images?limit=100", self.token) as resp:
+                    listed = {i["id"] for i in json.load(resp)["images"]}
+                if not set(ids) <= listed:
+                    self.failures.append(f"{time.strftime('%T')} listing misses images")
+                else:
+                    self.ok += 1
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                self.failures.append(f"{time.strftime('%T')} {image_id}: {exc}")
+                time.sleep(0.2)
+
+
+def playbook_cmd(*extra):
+    return ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/backend-switch.yml", *extra]
+
+
+def recap_changed(stdout):
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", stdout.split("PLAY RECAP")[-1]))
+
+
+def switch(target, *extra, label=""):
+    started = time.monotonic()
+    proc = subprocess.run(
+        playbook_cmd("-e", f"glance_switch_target={target}", *extra),
+        capture_output=True,
+        text=True,
+        env=os.environ | {"ANSIBLE_NOCOLOR": "1"},
+    )
+    took = time.monotonic() - started
+    if proc.returncode != 0:
+        print(proc.stdout[-8000:], proc.stderr[-3000:])
+        raise SystemExit(f"switch to {target} {label} failed (rc {proc.returncode})")
+    changed = recap_changed(proc.stdout)
+    progress = re.findall(r"Progress: image \d+ of \d+", proc.stdout)
+    rates = re.findall(r"overall ([\d.]+) MiB/s", proc.stdout)
+    print(
+        f"switch: to {target} {label}: ok in {took:.0f}s, changed={changed}, {len(progress)} images handled"
+        + (f", overall {rates[-1]} MiB/s" if rates else "")
+    )
+    return proc.stdout, changed
+
+
+def switch_killed(target, after_images):
+    """Start the switch and SIGKILL the whole ansible-playbook process group once
+    ``after_images`` images have been copied."""
+    proc = subprocess.Popen(
+        playbook_cmd("-e", f"glance_switch_target={target}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+    done = 0
+    for line in proc.stdout:
+        if re.search(r"TASK \[.*Progress: image \d+ of \d+", line):
+            done += 1
+            if done >= after_images:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    print(f"switch: to {target}: killed the playbook after {done} images")
+    return done
+
+
+def host_command(host, command):
+    proc = subprocess.run(
+        ["ansible", "-i", INVENTORY, host, "-m", "ansible.builtin.shell", "-a", command, "-o"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"ANSIBLE_NOCOLOR": "1"},
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{host}: {command}: {proc.stdout} {proc.stderr}")
+    return proc.stdout.split("(stdout)", 1)[-1].replace("\\n", "\n")
+
+
+def s3_keys():
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["SWITCH_S3_HOST"],
+        region_name="us-east-1",
+        aws_access_key_id=os.environ["SWITCH_S3_ACCESS"],
+        aws_secret_access_key=os.environ["SWITCH_S3_SECRET"],
+        config=Config(s3={"addressing_style": "path"}),
+    )
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="glance"):
+        keys += [obj["Key"] for obj in page.get("Contents", [])]
+    return keys
+
+
+def check_images(token, expected, store):
+    for image_id, (size, sha) in expected.items():
+        record = image(token, image_id)
+        assert record["status"] == "active", record
+        assert record["stores"] == store, (image_id, record["stores"], store)
+        assert record["size"] == size and record["os_hash_value"] == sha, record
+        assert download_sha512(token, image_id) == sha, image_id
+    print(f"switch: all {len(expected)} images in {store} only, sha512 equal")
+
+
+def read_fact():
+    out = host_command("switch-ctl", "cat /etc/ansible/facts.d/glance_stores.fact || true")
+    return out
+
+
+def main():
+    token = login()
+    expected = upload_images(token, COUNT)
+    loop = ClientLoop(token, expected)
+    loop.start()
+    try:
+        # A dry run plans and changes nothing.
+        out, changed = switch("rbd", "-e", "dry_run=true", label="(dry run)")
+        assert changed == 0 and "DRY RUN" in out, out[-3000:]
+        assert "glance_stores" not in read_fact()
+        for image_id in expected:
+            assert image(token, image_id)["stores"] == "file"
+
+        switch("rbd")
+        check_images(token, expected, "rbd")
+        assert host_command("switch-ctl", "ls -A /var/lib/glance/images | wc -l").strip() == "0"
+
+        # rbd -> s3, the playbook killed midway, then run again to the same end state.
+        switch_killed("s3", 3)
+        switch("s3", label="(after the kill)")
+        _, changed = switch("s3", label="(again)")
+        assert changed == 0, f"a finished switch run again changed {changed}"
+        check_images(token, expected, "s3")
+    finally:
+        loop.stop_event.set()
+        loop.join(120)
+    print(f"switch: client loop: {loop.ok} requests ok, {len(loop.failures)} failed")
+    for failure in loop.failures[:20]:
+        print(f"switch:   failed: {failure}")
+
+    rbd = host_command("switch-ceph", "rbd ls images")
+    assert not [i for i in expected if i in rbd], f"rbd still holds images: {rbd}"
+    keys = s3_keys()
+    for image_id in expected:
+        assert sum(image_id in key for key in keys) >= 1, f"{image_id} not in the bucket"
+    assert host_command("switch-ctl", "ls -A /var/lib/glance/images | wc -l").strip() == "0"
+    fact = json.loads(host_command("switch-ctl", "cat /etc/ansible/facts.d/glance_stores.fact"))
+    assert fact["stores"] == ["s3"] and fact["default"] == "s3" and not fact["in_progress"], fact
+    print(f"switch: objects only in s3 ({len(keys)} keys), rbd pool and file directory empty; record {fact}")
+    assert not loop.failures, "failed client requests during the switch"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
