@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     conf = config.CONF
     app_mod.register_opts(conf)
     config.load("glance-api", sys.argv[1:] if argv is None else argv, 9292, conf)
+    if conf.data_api == "database":
+        from glance_service.db import session as db_session
+
+        db_session.register_opts(conf)
+        config.size_database_pool(conf)
     # Recovery runs once, in the master, before the workers fork.
     services = app_mod.build_services(conf)
     recover(services)

@@ -37,6 +37,7 @@ def check_schema(conf: cfg.ConfigOpts) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     db_session.register_opts(config.CONF)
     conf = config.load("glance-registry", argv if argv is not None else sys.argv[1:], 9191)
+    config.size_database_pool(conf)
     problem = check_schema(conf)
     if problem:
         LOG.error("glance-registry: %s", problem)
