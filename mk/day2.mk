@@ -1,5 +1,8 @@
-# Day-2 playbooks (upgrade, backup/restore, credential rotation, health) on one lab host.
-# Not part of `make test`: it rotates credentials and restores under load (docs/DAY2.md).
+# Day-2 playbooks (upgrade, backup/restore, credential rotation, health) on one lab host, and
+# the store switch (file -> rbd -> s3 under a client loop, one run killed midway) on a
+# controller and a Ceph host. Not part of `make test`: they run under load for many minutes
+# (docs/DAY2.md).
 .PHONY: test-day2
 test-day2: venv wheelhouse
 	molecule test -s day2
+	molecule test -s backend-switch
