@@ -2,8 +2,8 @@
 of uploads cut by a crash.
 
 Upload: ``queued → saving`` atomically (the image records which process uploads), stream
-into the store (durable before it returns), record the location, then one update to
-``active`` with size and hashes. Any failure removes the data and returns the image to
+into the store (durable before it returns), then record the location and move to ``active``
+with size and hashes in one transaction. Any failure removes the data and returns the image to
 ``queued``. A live upload refreshes the image's ``updated_at`` now and then, so that
 recovery can tell a dead upload on another host from a long one.
 
@@ -140,20 +140,21 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
         verdict = reader.finish()
         if remaining is not None:
             quotas.check_after_upload(svc.conf, svc.data, ctx, owner, stored.size)
-        location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
-        svc.data.image_update(
-            ctx,
-            image_id,
-            {
-                "status": states.ACTIVE,
-                "size": stored.size,
-                "checksum": stored.checksum,
-                "os_hash_algo": stored.hash_algo,
-                "os_hash_value": stored.hash_value,
-                **({"virtual_size": verdict.virtual_size} if verdict.virtual_size is not None else {}),
-            },
-            from_state=states.SAVING,
-        )
+        done = {
+            "status": states.ACTIVE,
+            "size": stored.size,
+            "checksum": stored.checksum,
+            "os_hash_algo": stored.hash_algo,
+            "os_hash_value": stored.hash_value,
+            **({"virtual_size": verdict.virtual_size} if verdict.virtual_size is not None else {}),
+        }
+        activate = getattr(svc.data, "image_activate", None)
+        if activate is not None:
+            # One transaction (and one registry call): location and 'active' together or not at all.
+            activate(ctx, image_id, stored.url, stored.metadata, done, from_state=states.SAVING)
+        else:
+            location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
+            svc.data.image_update(ctx, image_id, done, from_state=states.SAVING)
     except BaseException as exc:
         _undo(svc, ctx, image_id, stored, location)
         if isinstance(exc, exceptions.ImageNotFound):

@@ -17,6 +17,7 @@ import json
 import select
 import ssl
 import threading
+import time
 from typing import Any
 
 from oslo_config import cfg
@@ -129,18 +130,27 @@ class _NotSent(Exception):
 class _Connection:
     """One thread's keep-alive connection to the registry, with counters for tests."""
 
+    # A connection used this recently is not checked: the registry closes idle connections
+    # after its keep-alive timeout (75 s by default), and the check is a system call per call.
+    CHECK_AFTER_IDLE = 1.0
+
     def __init__(self, factory):
         self._factory = factory
         self.conn: http.client.HTTPConnection | None = None
         self.connects = 0
         self.requests = 0
+        self.last_used = 0.0
 
     def open(self) -> http.client.HTTPConnection:
         """The connection, reconnected first if the registry closed it while idle (its
         keep-alive timeout, a restart): a request on such a socket would fail after being
         sent, and only reads may be sent twice."""
         conn = self.conn
-        if conn is not None and conn.sock is not None:
+        if (
+            conn is not None
+            and conn.sock is not None
+            and time.monotonic() - self.last_used > self.CHECK_AFTER_IDLE
+        ):
             readable, _, _ = select.select([conn.sock], [], [], 0)
             if readable:  # EOF or unexpected bytes on an idle connection: it is finished
                 self.close()
@@ -233,6 +243,7 @@ class RegistryClient:
             conn.close()
             raise
         conn.requests += 1
+        conn.last_used = time.monotonic()
         if resp.will_close:
             conn.close()
         return resp.status, data
@@ -342,6 +353,25 @@ class RegistryClient:
     ) -> dict:
         return self._call(
             "image_location_add", ctx, image_id=image_id, url=url, metadata=metadata, status=status
+        )
+
+    def image_activate(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        url: str,
+        metadata: dict | None,
+        values: dict,
+        from_state: str = "saving",
+    ) -> dict:
+        return self._call(
+            "image_activate",
+            ctx,
+            image_id=image_id,
+            url=url,
+            metadata=metadata,
+            values=values,
+            from_state=from_state,
         )
 
     def image_location_update(

@@ -29,9 +29,12 @@ from glance_service.registry import identity
 
 LOG = logging.getLogger(__name__)
 
-# Every public method of the contract, and nothing else, is callable over the wire.
-COMMANDS = frozenset(
-    name for name, _ in inspect.getmembers(DataAPI, inspect.isfunction) if not name.startswith("_")
+# Every public method of the contract, and nothing else, is callable over the wire; plus the
+# calls DatabaseAPI and RegistryClient both add to it (callers check with ``hasattr`` first).
+EXTENSIONS = frozenset({"image_activate"})
+COMMANDS = (
+    frozenset(name for name, _ in inspect.getmembers(DataAPI, inspect.isfunction) if not name.startswith("_"))
+    | EXTENSIONS
 )
 
 MAX_BODY = 16 * 1024 * 1024

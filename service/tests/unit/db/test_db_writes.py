@@ -250,6 +250,40 @@ def test_locations(dbapi, alice):
         dbapi.image_location_add(alice, image_id, "file:///c", status="weird")
 
 
+def test_activate_records_the_location_and_the_state_together(dbapi, alice, bob):
+    image_id = dbapi.image_create(alice, {"name": "x", "status": "saving", "visibility": "private"})["id"]
+    done = {
+        "status": "active",
+        "size": 3,
+        "checksum": "c" * 32,
+        "os_hash_algo": "sha512",
+        "os_hash_value": "h",
+    }
+    with pytest.raises(exceptions.ImageNotFound):
+        dbapi.image_activate(bob, image_id, "file:///x", {}, done)
+    loc = dbapi.image_activate(alice, image_id, "file:///x", {"store": "fast"}, done)
+    image = dbapi.image_get(alice, image_id)
+    assert (image["status"], image["size"], image["os_hash_value"]) == ("active", 3, "h")
+    assert image["locations"] == [loc] and loc["metadata"] == {"store": "fast"} and loc["status"] == "active"
+    # Not 'saving' any more: neither the state nor a second location changes.
+    with pytest.raises(exceptions.ImageStatusConflict):
+        dbapi.image_activate(alice, image_id, "file:///y", {}, dict(done, size=9))
+    again = dbapi.image_get(alice, image_id)
+    assert again["size"] == 3 and [x["url"] for x in again["locations"]] == ["file:///x"]
+    with pytest.raises(exceptions.BadRequest):
+        dbapi.image_activate(
+            alice, image_id, "file:///z", {}, {"properties": {"a": "b"}}, from_state="active"
+        )
+
+
+def test_create_with_properties_and_tags_in_one_go(dbapi, alice):
+    image = dbapi.image_create(
+        alice, {"name": "x", "properties": {"a": "1", "b": None}, "tags": ["t2", "t1"]}
+    )
+    assert image["properties"] == {"a": "1", "b": None} and image["tags"] == ["t1", "t2"]
+    assert dbapi.image_get(alice, image["id"])["properties"] == {"a": "1", "b": None}
+
+
 def test_members(dbapi, alice, bob):
     image_id = dbapi.image_create(alice, {"name": "x", "visibility": "shared"})["id"]
     member = dbapi.image_member_create(alice, image_id, "beta")
