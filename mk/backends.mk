@@ -1,13 +1,15 @@
-# Ceph as the image stores (rbd, and s3 through the RADOS Gateway).
-# `make test-backends`: the service against a private one-node Ceph 16 run on this machine
-# (tests/integration/backends, ~2 min), then the lab scenario molecule/backends-ceph (a storage
-# host deployed by roles/ceph; create, converge, idempotence, verify with a reboot, destroy).
+# Ceph and Swift as the image stores (rbd, s3 through the RADOS Gateway, swift).
+# `make test-backends`: the service against a private one-node Ceph 16 and a private Swift 2.30
+# behind a real Keystone, run on this machine (tests/integration/backends, ~2 min for Ceph and
+# ~5 min for Swift), then the lab scenario molecule/backends-ceph (a storage host deployed by
+# roles/ceph; create, converge, idempotence, verify with a reboot, destroy).
 .PHONY: test-backends test-backends-service test-backends-molecule
 
 test-backends: test-backends-service test-backends-molecule
 
-test-backends-service: deps venv
-	$(VENV)/bin/pip install -q boto3 -c service/requirements.txt
+# keystone-venv: the Swift tests' proxy authenticates the glance user with a real Keystone
+test-backends-service: deps venv keystone-venv
+	$(VENV)/bin/pip install -q boto3 python-swiftclient -c service/requirements.txt
 	cd service && python -m pytest -q --timeout=900 tests/integration/backends
 
 test-backends-molecule: deps venv

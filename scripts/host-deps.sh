@@ -9,6 +9,9 @@ packages=(
   mariadb-server mariadb-client memcached nginx-light
   # Ceph 16 for the rbd/s3 store tests (service/tests/fixtures/ceph.py runs it as plain processes)
   ceph-mon ceph-mgr ceph-osd radosgw ceph-common python3-rbd python3-rados
+  # OpenStack Swift 2.30 for the swift store tests (service/tests/fixtures/swift.py runs it as
+  # plain processes; Keystone auth in its proxy through keystonemiddleware)
+  swift swift-proxy swift-account swift-container swift-object python3-keystonemiddleware
   # benchmarks
   wrk curl
   # building wheels

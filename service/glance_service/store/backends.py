@@ -1,5 +1,5 @@
 """Every store other than our file store, through glance_store: its drivers, options and
-location URLs (http read-only today; rbd, s3, swift, cinder when configured)."""
+location URLs (http read-only; rbd, s3 and swift with our own writers; cinder when configured)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from oslo_config import cfg
 from glance_service import exceptions
 from glance_service.store import rbd as rbd_writer
 from glance_service.store import s3 as s3_writer
+from glance_service.store import swift as swift_store
 from glance_service.store.hashing import HASH_ALGO
 from glance_service.store.source import READ_CHUNK, DataSource, StoredData
 
@@ -34,13 +35,34 @@ _ERRORS: list[tuple[type[Exception], type[exceptions.GlanceServiceError]]] = [
 ]
 
 
-# Stores whose uploads go through our own writers (rbd.py, s3.py: parallel hashing, bounded
-# memory, no orphans); glance_store's driver still configures them, reads and deletes.
-_WRITERS = {"rbd": rbd_writer, "s3": s3_writer}
+# Stores whose uploads go through our own writers (rbd.py, s3.py, swift.py: parallel hashing,
+# bounded memory, no orphans); glance_store's driver still configures them, reads and deletes.
+# Keyed by the driver's first scheme.
+_WRITERS = {"rbd": rbd_writer, "s3": s3_writer, "swift+https": swift_store}
+# Stores read and deleted through our own module (swift: ranged GETs, which its driver's get()
+# ignores, and one Keystone token per process instead of one per call).
+_READERS = {"swift+https": swift_store}
 
 
 def _writer(store):
     return _WRITERS.get(store.get_schemes()[0])
+
+
+def _reader(store):
+    return _READERS.get(store.get_schemes()[0])
+
+
+def _source(chunks, size, offset: int, length: int | None, random: bool) -> DataSource:
+    """A DataSource for a driver's ``get()``: ranged by the driver when it reads at random,
+    else cut out of the whole stream here."""
+    if not random:
+        chunks = _skip_and_limit(chunks, offset, length)
+        total = size
+        if size is not None:
+            size = (size - offset) if length is None else min(length, size - offset)
+    else:
+        total = None if (offset or length is not None) else size
+    return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
 
 
 def translate(exc: Exception) -> exceptions.GlanceServiceError:
@@ -146,25 +168,22 @@ class GlanceStoreBackends:
         try:
             loc = gs_location.get_location_from_uri(url, conf=self.conf)
             store = gs_backend.get_store_from_uri(url)
-            if offset or length is not None:
-                random = store.is_capable(gs_capabilities.BitMasks.READ_RANDOM)
-            else:
-                random = True
+            own = _reader(store)
+            if own is not None:
+                return own.open_location(store, loc, offset, length)
+            random = _random(store, offset, length)
             if random:
                 chunks, size = store.get(loc, offset=offset, chunk_size=length)
             else:
                 chunks, size = store.get(loc)
-                chunks = _skip_and_limit(chunks, offset, length)
+        except exceptions.GlanceServiceError:
+            raise
         except Exception as exc:
             raise translate(exc) from exc
-        total = None if (offset or length is not None) else size
-        if not random and size is not None:
-            total = size
-            size = (size - offset) if length is None else length
-        return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+        return _source(chunks, size, offset, length, random)
 
     def discard(self, kind: str, image_id: str) -> None:
-        """Remove what a dead upload of ``image_id`` left in store ``kind`` (rbd, s3)."""
+        """Remove what a dead upload of ``image_id`` left in store ``kind`` (rbd, s3, swift)."""
         own = _writer(self._store(kind))
         if own is not None:
             own.discard(self._store(kind), image_id)
@@ -172,12 +191,26 @@ class GlanceStoreBackends:
     def delete(self, url: str) -> None:
         try:
             loc = gs_location.get_location_from_uri(url, conf=self.conf)
-            gs_backend.get_store_from_uri(url).delete(loc)
-        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported):
+            store = gs_backend.get_store_from_uri(url)
+            own = _reader(store)
+            if own is not None:
+                own.delete_location(store, loc)
+            else:
+                store.delete(loc)
+        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
             # gone already, or a read-only store (http) whose data is not ours to remove
             return
+        except exceptions.GlanceServiceError:
+            raise
         except Exception as exc:
             raise translate(exc) from exc
+
+
+def _random(store, offset: int, length: int | None) -> bool:
+    """Whether the driver's ``get()`` serves this range itself (a whole read always is)."""
+    if offset or length is not None:
+        return store.is_capable(gs_capabilities.BitMasks.READ_RANDOM)
+    return True
 
 
 def _translated(chunks):
@@ -219,22 +252,44 @@ class MultiBackends:
 
     def open(self, url: str, backend: str | None, offset: int = 0, length: int | None = None) -> DataSource:
         try:
-            chunks, size = self._mb.get(url, backend, offset=offset, chunk_size=length)
+            if backend is None:
+                # a location without its backend: glance_store searches them by scheme
+                random = not (offset or length is not None)
+                chunks, size = self._mb.get(url, None)
+            else:
+                store = self.store(backend)
+                own = _reader(store)
+                if own is not None:
+                    loc = gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf)
+                    return own.open_location(store, loc, offset, length)
+                random = _random(store, offset, length)
+                if random:
+                    chunks, size = self._mb.get(url, backend, offset=offset, chunk_size=length)
+                else:
+                    chunks, size = self._mb.get(url, backend)
+        except exceptions.GlanceServiceError:
+            raise
         except Exception as exc:
             raise translate(exc) from exc
-        total = None if (offset or length is not None) else size
-        return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
+        return _source(chunks, size, offset, length, random)
 
     def discard(self, backend: str, image_id: str) -> None:
-        """Remove what a dead upload of ``image_id`` left in ``backend`` (rbd, s3)."""
+        """Remove what a dead upload of ``image_id`` left in ``backend`` (rbd, s3, swift)."""
         own = _writer(self.store(backend))
         if own is not None:
             own.discard(self.store(backend), image_id)
 
     def delete(self, url: str, backend: str | None) -> None:
         try:
-            self._mb.delete(url, backend)
-        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported):
+            store = self.store(backend) if backend else None
+            if store is not None and _reader(store) is not None:
+                loc = gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf)
+                _reader(store).delete_location(store, loc)
+            else:
+                self._mb.delete(url, backend)
+        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
             return
+        except exceptions.GlanceServiceError:
+            raise
         except Exception as exc:
             raise translate(exc) from exc

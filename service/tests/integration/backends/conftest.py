@@ -1,8 +1,9 @@
-"""Integration tests of the rbd and s3 stores against a real Ceph 16 cluster (tests/fixtures/ceph.py).
+"""Integration tests of the rbd and s3 stores against a real Ceph 16 cluster (tests/fixtures/ceph.py),
+and of the swift store against a real Swift behind a real Keystone (tests/fixtures/swift.py).
 
-One cluster per session; one image service per backend, single-store, configured with
-glance_store's own option names. Skipped, with the reason, when Ceph is not installed or the
-cluster does not come up.
+One cluster of each per session; one image service per backend, configured with glance_store's
+own option names. Skipped, with the reason, when Ceph or Swift is not installed or does not
+come up.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import pytest
 
 from tests.fixtures.ceph import CephCluster, CephStartError, bindings_dir, missing_binaries, start_ceph
 from tests.fixtures.glance_procs import GlanceProcs, start_glance
+from tests.fixtures.keystone import start_keystone
+from tests.fixtures.swift import SwiftCluster, SwiftStartError, start_swift
+from tests.fixtures.swift import missing_binaries as swift_missing
 from tests.integration.backends.helpers import Client
 
 
@@ -70,10 +74,70 @@ def s3_client(glance_s3) -> Client:
     return Client(glance_s3)
 
 
+# Segmenting from 32 MB on, in 8 MB segments (glance_store's units are MB): a 64 MiB image is a
+# large object of 9 segments, a few MiB one plain object.
+SWIFT_LARGE = {"swift_store_large_object_size": 32, "swift_store_large_object_chunk_size": 8}
+
+
+@pytest.fixture(scope="session")
+def swift(tmp_path_factory) -> Iterator[SwiftCluster]:
+    missing = swift_missing()
+    if missing:
+        pytest.skip(f"Swift is not installed ({', '.join(missing)}): scripts/host-deps.sh installs it")
+    # A Keystone of its own (SQLite): Swift's proxy validates the glance user's tokens with it.
+    ks = start_keystone(tmp_path_factory.mktemp("swift-keystone"))
+    try:
+        try:
+            cluster = start_swift(tmp_path_factory.mktemp("swift"), ks)
+        except SwiftStartError as exc:
+            pytest.skip(f"the Swift test cluster did not start: {exc}")
+        yield cluster
+        cluster.stop()
+    finally:
+        ks.stop()
+
+
+@pytest.fixture(scope="module")
+def glance_swift(swift, tmp_path_factory) -> Iterator[GlanceProcs]:
+    """Single store: ``[glance_store] stores/default_store`` and the swift_store_auth_address,
+    swift_store_user and swift_store_key options."""
+    options = {"stores": "file,http,swift", "default_store": "swift"}
+    options.update(swift.glance_store_options(**SWIFT_LARGE))
+    procs = start_glance(tmp_path_factory.mktemp("glance-swift"), extra_api={"glance_store": options})
+    yield procs
+    procs.stop()
+
+
+@pytest.fixture(scope="module")
+def glance_swift_multi(swift, tmp_path_factory) -> Iterator[GlanceProcs]:
+    """Multi-store: ``objects:swift`` (default; credentials in a swift_store_config_file, so the
+    locations are swift+config:// without them), ``local:file``, and ``broken:swift`` whose
+    password Keystone refuses."""
+    work = tmp_path_factory.mktemp("glance-swift-multi")
+    refs = swift.write_reference_file(work / "glance-swift.conf", reference="ref1")
+    objects = swift.glance_store_options(container="glance-multi", **SWIFT_LARGE)
+    for key in ("swift_store_auth_address", "swift_store_user", "swift_store_key"):
+        objects.pop(key)
+    objects.update({"swift_store_config_file": str(refs), "default_swift_reference": "ref1"})
+    broken = swift.glance_store_options(container="glance-broken", swift_store_key="not-the-password")
+    extra = {
+        "DEFAULT": {"enabled_backends": "objects:swift,local:file,broken:swift"},
+        "glance_store": {"default_backend": "objects"},
+        "objects": objects,
+        "broken": broken,
+        "local": {"filesystem_store_datadir": str(work / "local")},
+        "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
+        "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
+    }
+    procs = start_glance(work, extra_api=extra)
+    yield procs
+    procs.stop()
+
+
 def pytest_terminal_summary(terminalreporter):
     from tests.integration.backends.helpers import FIGURES
 
     if FIGURES:
-        terminalreporter.section("Ceph backends: throughput seen by the client")
+        terminalreporter.section("Object store backends: throughput seen by the client")
         for backend, what, mbps in FIGURES:
             terminalreporter.write_line(f"{backend:4} {what:24} {mbps:8.1f} MB/s")
