@@ -6,6 +6,7 @@ import sys
 
 from oslo_log import log as logging
 
+from glance_service.cmd import isolated
 from glance_service.common import config, server
 
 LOG = logging.getLogger(__name__)
@@ -30,28 +31,39 @@ def recover(services) -> None:
         LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
 
 
-def main(argv: list[str] | None = None) -> None:
+def _recover_in_child(conf) -> int:
     from glance_service.api import app as app_mod
 
-    conf = config.CONF
     app_mod.register_opts(conf)
+    services = app_mod.build_services(conf)
+    recover(services)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    from glance_service.api import options, wiring
+
+    conf = config.CONF
+    # Only what the master reads (data_api, delayed delete); the workers register the rest.
+    wiring.register_opts(conf)
+    options.register_opts(conf)
     config.load("glance-api", sys.argv[1:] if argv is None else argv, 9292, conf)
     if conf.data_api == "database":
         from glance_service.db import session as db_session
 
         db_session.register_opts(conf)
         config.size_database_pool(conf)
-    # Recovery runs once, in the master, before the workers fork.
-    services = app_mod.build_services(conf)
-    recover(services)
-    # Nothing opened here may be shared with the workers (sockets, database pools).
-    for part in (services.data, services.stores):
-        close = getattr(part, "close", None)
-        if close is not None:
-            close()
-    del services
+    # Recovery runs once, before the workers fork, in a child of the master: nothing it opens
+    # (sockets, database pools) or imports is shared with, or resident in, the master.
+    isolated.run(lambda: _recover_in_child(conf), "Recovery at start-up")
     # Delayed delete: one scrubber process per API host, forked before the workers.
     from glance_service.images import scrubber
 
     scrubber.start_periodic(conf)
-    server.serve(lambda: app_mod.app_factory(conf), conf, "glance-api")
+
+    def factory():
+        from glance_service.api import app as app_mod
+
+        return app_mod.app_factory(conf)
+
+    server.serve(factory, conf, "glance-api")

@@ -11,15 +11,16 @@ import sys
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from glance_service.cmd import isolated
 from glance_service.common import config, server
-from glance_service.db import migrate
-from glance_service.db import session as db_session
 
 LOG = logging.getLogger(__name__)
 
 
 def check_schema(conf: cfg.ConfigOpts) -> str | None:
     """None when the schema is current, else the message that explains what to do."""
+    from glance_service.db import migrate
+
     try:
         if migrate.needs_sync(conf.database.connection):
             current = migrate.current(conf.database.connection) or "empty"
@@ -35,20 +36,35 @@ def check_schema(conf: cfg.ConfigOpts) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    db_session.register_opts(config.CONF)
+    # The [database] options are registered where they are used (the check's child, the
+    # workers): SQLAlchemy stays out of the master.
     conf = config.load("glance-registry", argv if argv is not None else sys.argv[1:], 9191)
-    config.size_database_pool(conf)
-    problem = check_schema(conf)
-    if problem:
-        LOG.error("glance-registry: %s", problem)
-        print(f"glance-registry: {problem}", file=sys.stderr)
+
+    def with_database_opts() -> cfg.ConfigOpts:
+        from glance_service.db import session as db_session
+
+        db_session.register_opts(conf)
+        config.size_database_pool(conf)
+        return conf
+
+    def check() -> int:
+        with_database_opts()
+        problem = check_schema(conf)
+        if problem:
+            LOG.error("glance-registry: %s", problem)
+            print(f"glance-registry: {problem}", file=sys.stderr)
+            return 1
+        return 0
+
+    # In a child: alembic and a database engine would stay resident in the master otherwise.
+    if isolated.run(check, "The schema check") != 0:
         return 1
 
     def factory():
         # Built in each gunicorn worker: the database engine is created after the fork.
         from glance_service.registry.server import build_app
 
-        return build_app(conf)
+        return build_app(with_database_opts())
 
     server.serve(factory, conf, "glance-registry")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import threading
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -158,11 +159,30 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
 
         data_api = DatabaseAPI(conf)
     rpc = RegistryApp(data_api)
-    inner = auth.with_auth(rpc, conf, "glance-registry")
     secret = identity.secret_of(conf)
-    if secret:
-        # glance-api's signed identity replaces a second validation of the user's token.
-        inner = identity.SignedIdentityMiddleware(
-            rpc, inner, secret, conf.registry_identity_max_age, MAX_BODY
-        )
+    if not secret:
+        return HealthcheckMiddleware(auth.with_auth(rpc, conf, "glance-registry"), data_api)
+    # glance-api's signed identity replaces a second validation of the user's token. Token
+    # validation stays for other callers, built on first use: keystonemiddleware and its
+    # dependencies are ~20 MiB per process that a registry behind glance-api never needs.
+    inner = identity.SignedIdentityMiddleware(
+        rpc, _Lazy(lambda: auth.with_auth(rpc, conf, "glance-registry")), secret,
+        conf.registry_identity_max_age, MAX_BODY,
+    )  # fmt: skip
     return HealthcheckMiddleware(inner, data_api)
+
+
+class _Lazy:
+    """A WSGI app built by ``factory`` at its first request."""
+
+    def __init__(self, factory: Callable[[], Callable]):
+        self._factory = factory
+        self._app: Callable | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Callable):
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    self._app = self._factory()
+        return self._app(environ, start_response)

@@ -1,5 +1,8 @@
 """Default rules: each rule × admin / owner member / owner reader / other-project member."""
 
+import os
+import time
+
 import pytest
 from oslo_config import cfg
 
@@ -157,3 +160,33 @@ def test_policy_file_overrides(tmp_path):
     enf = policy.Enforcer(conf)
     assert enf.check(ctx("member"), "publicize_image", PRIVATE)
     assert not enf.check(ctx("reader"), "publicize_image", PRIVATE)
+
+
+def test_memoised_decisions_follow_an_edited_policy_file(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text('"publicize_image": "role:member"\n')
+    conf = cfg.ConfigOpts()
+    conf([], project="glance-policy-test")
+    policy.Enforcer(conf)
+    conf.set_override("policy_file", str(path), group="oslo_policy")
+    enf = policy.Enforcer(conf)
+    member = ctx("member")
+    assert enf.check(member, "publicize_image", PRIVATE)
+    assert enf.check(member, "publicize_image", PRIVATE)  # from the memo
+    path.write_text('"publicize_image": "role:admin"\n')
+    later = time.time() + 10
+    os.utime(path, (later, later))  # a new mtime even within the file system's granularity
+    enf._enforcer._next_check = 0.0  # the throttle's few seconds have passed
+    assert not enf.check(member, "publicize_image", PRIVATE)
+
+
+def test_memo_keeps_callers_apart(enforcer):
+    image = dict(PRIVATE, owner="owner")
+    owner = RequestContext(project_id="owner", roles=["reader", "member"])
+    stranger = RequestContext(project_id="other", roles=["reader", "member"])
+    admin = RequestContext(project_id="other", roles=["admin"], is_admin=True)
+    for _ in range(2):
+        assert enforcer.check(owner, "get_image", image)
+        assert not enforcer.check(stranger, "get_image", image)
+        assert enforcer.check(admin, "get_image", image)
+        assert enforcer.check(stranger, "get_image", dict(image, visibility="public"))
