@@ -17,6 +17,7 @@ and the error is logged.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import select
@@ -117,6 +118,7 @@ def pick_up_new_site_paths() -> None:
     """Add the directories named by ``.pth`` files created since the master started (a store's
     client bindings wired in by the deployment, e.g. Ceph's rados/rbd), so new workers import
     them without a restart. Only plain directory lines: ``import`` lines already ran at start."""
+    added: list[str] = []
     for directory in site.getsitepackages():
         if not os.path.isdir(directory):
             continue
@@ -135,7 +137,43 @@ def pick_up_new_site_paths() -> None:
                 path = os.path.normpath(os.path.join(directory, line))
                 if os.path.isdir(path) and path not in sys.path:
                     sys.path.append(path)
+                    added.append(path)
     importlib.invalidate_caches()
+    if added:
+        LOG.info("Reload: new library paths %s", ", ".join(added))
+        reload_optional_imports()
+
+
+# Packages whose modules import optional client libraries at import time (``try: import rados
+# except ImportError: rados = None``): the master imported them before the libraries existed.
+OPTIONAL_IMPORT_PACKAGES = ("glance_store", "glance_service")
+
+
+def reload_optional_imports() -> None:
+    """Re-import the modules that hold ``None`` for a library that is importable now, so new
+    workers get the store driver with its library instead of the disabled one."""
+    for name, module in sorted(sys.modules.items()):
+        if module is None or not name.startswith(OPTIONAL_IMPORT_PACKAGES):
+            continue
+        missing = [
+            attr
+            for attr, value in list(vars(module).items())
+            if value is None and not attr.startswith("_") and attr.isidentifier() and _importable(attr)
+        ]
+        if not missing:
+            continue
+        try:
+            importlib.reload(module)
+            LOG.info("Reload: %s re-imported (now finds %s)", name, ", ".join(missing))
+        except Exception:  # noqa: BLE001 - the old module stays; workers report the store
+            LOG.exception("Reload: re-importing %s failed", name)
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class _Arbiter(Arbiter):
