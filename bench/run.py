@@ -11,6 +11,7 @@ both, alternating ours/upstream per round. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import os
@@ -118,6 +119,7 @@ def run_db(
     """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
     # --ours-ref: the exported source must reach Ours (session 1 measured the working tree).
     targets = _targets(kind, infra, workdir, source)
+    plan = dataclasses.replace(plan, delete_workers=4 if kind == "mariadb" else 1)
     results: dict = {t.name: [] for t in targets}
     errors: list[dict] = []
     started = []

@@ -57,6 +57,9 @@ class Plan:
     # Which groups of measurements run (all by default): "big" (1 GiB uploads, downloads, RSS),
     # "small" (small creations, list, concurrent GETs), "parallel" (8 concurrent uploads).
     groups: frozenset[str] = frozenset({"big", "small", "parallel"})
+    # Clean-up between rounds (not timed) with this many clients: 4 on MariaDB; 1 on SQLite,
+    # where upstream answers concurrent writes with 500 "database is locked".
+    delete_workers: int = 1
 
 
 GROUPS = ("big", "small", "parallel")
@@ -278,11 +281,17 @@ def concurrent_uploads(target: Target, token: str, blobs: list[Blob]) -> dict:
     }
 
 
-def delete_all(target: Target, token: str, ids: list[str]) -> None:
+def delete_all(target: Target, token: str, ids: list[str], workers: int = 1) -> None:
     """Removes the round's images (not timed) so every round starts from the same state.
 
-    One at a time and retried: upstream on SQLite answers 500 ("database is locked") to
-    concurrent writes, and cleaning up must not turn into a measurement of that."""
+    Each delete is retried: upstream on SQLite answers 500 ("database is locked") to concurrent
+    writes, and cleaning up must not turn into a measurement of that. ``workers`` clients
+    share the list (each its own connection)."""
+    if workers > 1 and len(ids) > 1:
+        parts = [ids[i::workers] for i in range(workers)]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda part: delete_all(target, token, part), parts))
+        return
     api = Api(target.url, token)
     for image_id in ids:
         for attempt in range(5):
@@ -301,6 +310,17 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
     then the services are stopped and their stores removed without deleting image by image)."""
     out: dict = {}
     ids: list[str] = []
+    # Wall time of each group (and of the clean-up), to see where a long run goes.
+    steps: dict[str, float] = {}
+    out["step_seconds"] = steps
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        steps[name] = round(now - mark, 1)
+        mark = now
+
     try:
         if "big" in plan.groups:
             log(f"  {target.name}: upload {plan.big.size >> 20} MiB with curl -T")
@@ -315,7 +335,8 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
             out.update(download_curl(target, token, curl_id, plan.big))
             out.update(download_glanceclient(target, token, gc_id))
             ids, done = [], ids
-            delete_all(target, token, done)
+            delete_all(target, token, done, plan.delete_workers)
+            lap("big")
         if "small" in plan.groups:
             log(f"  {target.name}: create {plan.small_count} small images")
             figures, ids = create_small(target, token, plan.small_count)
@@ -325,14 +346,17 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
             for clients in plan.get_clients:
                 log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
                 out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
+            lap("small")
         if "parallel" in plan.groups:
             count, mib = len(plan.parallel), plan.parallel[0].size >> 20
             log(f"  {target.name}: {count} concurrent uploads of {mib} MiB")
             out.update(concurrent_uploads(target, token, plan.parallel))
+            lap("parallel")
     except KeyboardInterrupt:
         raise
     except BaseException:
-        delete_all(target, token, ids)
+        delete_all(target, token, ids, plan.delete_workers)
         raise
-    delete_all(target, token, ids)
+    delete_all(target, token, ids, plan.delete_workers)
+    lap("cleanup")
     return out

@@ -75,3 +75,12 @@ def test_summarise_marks_a_failed_service_and_gives_no_ratio():
 def test_error_counts_get_no_ratio():
     rounds = {"ours": [{"parallel_upload_errors": 0}], "upstream": [{"parallel_upload_errors": 6}]}
     assert "ratio" not in report.summarise(rounds, {})["parallel_upload_errors"]
+
+
+def test_a_partial_run_leaves_out_what_it_did_not_measure():
+    rounds = {"ours": [{"small_create_per_s": 50.0}], "upstream": [{"small_create_per_s": 10.0}]}
+    summary = report.summarise(rounds, {})
+    partial = report.table(summary, {}, "title", omit_missing=True)
+    assert "create small images" in partial and "5.00x" in partial
+    assert "upload, curl -T" not in partial and "failed" not in partial
+    assert "upload, curl -T" in report.table(summary, {}, "title")
