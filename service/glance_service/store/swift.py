@@ -176,7 +176,11 @@ class _Writer:
 
     def remove(self, names) -> None:
         """Delete ``names``; best effort (logged): the upload's own error matters more."""
-        conn = self.connection()
+        try:
+            conn = self.connection()
+        except Exception as exc:  # noqa: BLE001 - e.g. Keystone down: the cause, logged once
+            LOG.error("Could not remove %s from Swift: %s", ", ".join(names), exc)
+            return
         for name in names:
             try:
                 conn.delete_object(self.container, name)
@@ -266,7 +270,7 @@ def _stream(writer: _Writer, reader, expected_size, size_cap, hash_algo) -> tupl
     finally:
         if not done:
             hasher.abort()
-            writer.remove(reversed(writer.written))
+            writer.remove(list(reversed(writer.written)))
     return feed.size, checksum, hash_value
 
 

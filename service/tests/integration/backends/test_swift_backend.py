@@ -171,3 +171,23 @@ def test_refused_credentials_are_503_with_a_message(glance_swift_multi, swift):
     assert "swift" in resp.text.lower()
     assert "not-the-password" not in resp.text
     assert client.status(image_id) == "queued"
+
+
+def test_api_killed_mid_upload_leaves_no_segment_after_restart(glance_swift, swift):
+    # The process dies with segments written: the restarted API gives the image back (queued)
+    # and removes them, so a later manifest could never serve them.
+    client, container = Client(glance_swift), Container(swift, swift.container)
+    image_id = client.new_image()
+    raw = RawUpload(client.base_url, image_id, client.headers(), length=SIZE, chunked=False)
+    for _ in range(20):
+        raw.send(os.urandom(MiB))
+    wait_for(lambda: container.segments(image_id), timeout=30)
+    glance_swift.kill_api()
+    raw.close()
+    assert container.segments(image_id)  # what the crash left
+    glance_swift.start_api()
+    wait_for(lambda: client.status(image_id) == "queued", timeout=60)
+    wait_for(lambda: container.leftovers(image_id) == [], timeout=30)
+    sent = client.send(image_id, 3 * MiB, chunked=False)
+    assert client.get(f"/v2/images/{image_id}").json()["os_hash_value"] == sent.sha512
+    client.delete(f"/v2/images/{image_id}")
