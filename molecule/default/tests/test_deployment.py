@@ -75,8 +75,11 @@ def test_glance_files(address: str) -> None:
         conf = host.file(f"/etc/glance/{name}")
         if address in group:
             assert (conf.user, conf.group, conf.mode) == ("root", "glance", 0o640)
-    images = host.file("/var/lib/glance/images")
-    assert images.is_directory and images.user == "glance"
+    if address in API:
+        # The file store and the reserved staging/tasks stores (multi-store, .work/STORES.md).
+        for path in ("/var/lib/glance/images", "/var/lib/glance/staging", "/var/lib/glance/tasks"):
+            store_dir = host.file(path)
+            assert store_dir.is_directory and store_dir.user == "glance", path
     assert host.file("/var/log/glance").user == "glance"
     assert host.file("/opt/glance/bin/glance-api").is_file
 
@@ -98,7 +101,27 @@ def test_api_running(address: str) -> None:
     assert host.socket("tcp://0.0.0.0:9292").is_listening
     assert http_get(host, "http://127.0.0.1:9292/healthcheck") == "200"
     # The API holds no database credentials in registry mode.
-    assert "[database]" not in host.check_output("cat /etc/glance/glance-api.conf")
+    conf = host.check_output("cat /etc/glance/glance-api.conf")
+    assert "[database]" not in conf
+    # Always multi-store: the file store named after its kind, plus the read-only http store.
+    assert "enabled_backends = file:file, http:http" in conf
+    assert "default_backend = file" in conf
+
+
+@pytest.mark.parametrize("address", CONTROLLERS)
+def test_units_reload_gracefully(address: str) -> None:
+    host = ssh_host(address)
+    for unit, group in (("glance-registry", REGISTRY), ("glance-api", API)):
+        if address in group:
+            props = host.check_output(f"systemctl show -p Type -p ExecReload {unit}")
+            assert "Type=notify" in props
+            assert "/bin/kill" in props and "-HUP" in props
+
+
+def test_info_stores_lists_the_default_store(cloud) -> None:
+    stores = {s.id: s for s in cloud.image.stores()}
+    assert set(stores) == {"file", "http"}
+    assert stores["file"].is_default
 
 
 def test_catalog_has_three_image_endpoints(cloud) -> None:
