@@ -91,6 +91,27 @@ def _kind(name: str) -> str:
     return "file" if name in _FILE_KINDS else name
 
 
+def _known_kinds() -> set[str]:
+    """The store kinds glance_store has a driver for (its entry points), plus our file store."""
+    from importlib.metadata import entry_points
+
+    # Dotted names (glance.store.rbd.Store) are the legacy spelling upstream still accepts.
+    names = {ep.name.lower() for ep in entry_points(group="glance_store.drivers")}
+    return (names - {"no_conf"}) | set(_FILE_KINDS)
+
+
+def _check_kinds(kinds: dict[str, str], option: str) -> None:
+    """Refuse a configuration naming a kind no driver serves: every request would fail later."""
+    known = _known_kinds()
+    unknown = {name: kind for name, kind in kinds.items() if kind not in known}
+    if unknown:
+        listed = ", ".join(f"{name}:{kind}" for name, kind in unknown.items())
+        short = ", ".join(sorted(k for k in known if "." not in k))
+        raise exceptions.GlanceServiceError(
+            f"{option} names store kinds without a driver ({listed}); known kinds: {short}."
+        )
+
+
 class Stores:
     def __init__(self, conf: cfg.ConfigOpts):
         register_opts(conf)
@@ -114,6 +135,7 @@ class Stores:
         self.default_backend: str | None = None
         self.multi: MultiBackends | None = None
         if self.enabled:
+            _check_kinds(self.enabled, "[DEFAULT] enabled_backends")
             self._init_multi(conf)
         else:
             self._init_single(conf)
@@ -149,6 +171,7 @@ class Stores:
         gs = conf.glance_store
         self.default_store = _kind(gs.default_store)
         enabled = {_kind(s) for s in gs.stores}
+        _check_kinds({kind: kind for kind in enabled}, "[glance_store] stores")
         if self.default_store not in enabled:
             raise exceptions.GlanceServiceError(
                 f"[glance_store] default_store '{gs.default_store}' is not in [glance_store] stores."

@@ -216,11 +216,6 @@ def test_reload_changes_stores_without_a_failed_request(procs):
         assert loop.ok > 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/__init__.py: Stores accepts an unknown kind in enabled_backends, and every listing "
-    "then answers 500 (NoSuchOptError); it should refuse to build, so a reload refuses it",
-)
 def test_reload_refuses_an_unknown_store_kind(procs):
     admin = Http(procs.api_url, roles="admin,member,reader")
     before = stores(admin)

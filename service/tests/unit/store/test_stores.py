@@ -115,3 +115,15 @@ def test_missing_http_location_is_not_found(tmp_path, http_server):
     _, base = http_server
     with pytest.raises(exceptions.NotFound):
         Stores(make_conf(tmp_path)).open(base + "/nothing.raw")
+
+
+def test_single_store_unknown_kind_is_refused(tmp_path):
+    with pytest.raises(exceptions.GlanceServiceError, match="nosuchkind"):
+        Stores(make_conf(tmp_path, stores=["file", "nosuchkind"], default_store="file"))
+
+
+def test_single_store_legacy_driver_names_still_load(tmp_path):
+    stores = Stores(
+        make_conf(tmp_path, stores=["glance.store.filesystem.Store", "file"], default_store="file")
+    )
+    assert stores.default_store == "file"
