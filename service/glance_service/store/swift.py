@@ -35,6 +35,7 @@ GETs with 1 MiB chunks.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import urllib.parse
@@ -46,6 +47,8 @@ from glance_service.store.hashing import HASH_ALGO, ParallelHasher
 from glance_service.store.source import DataSource, StoredData
 
 LOG = logging.getLogger(__name__)
+# python-swiftclient logs every request with its response headers at INFO (3 lines per call).
+logging.getLogger("swiftclient").setLevel(logging.WARNING)
 
 READ_SIZE = 1024 * 1024
 # connect, and wait for Swift's answer once a body is sent (the proxy's node timeouts are lower)
@@ -305,16 +308,24 @@ def _delete(conn, container: str, name: str) -> None:
             raise
 
 
-# Keystone sessions per (driver, account): a token is asked for once and renewed by
-# keystoneauth before it expires. glance_store's driver authenticates again for every add, get
-# and delete: measured here, 1 to 2.5 s each (Keystone issuing the token, then Swift's proxy
-# validating the new token with Keystone), more than the transfer of a 64 MiB image.
+# Keystone sessions per (backend, account): a token is asked for once per process and renewed
+# by keystoneauth before it expires. glance_store's driver authenticates again for every add,
+# get and delete: measured here, 1 to 2.5 s each (Keystone issuing the token, then Swift's
+# proxy validating the new token with Keystone), more than the transfer of a 64 MiB image.
+# Not keyed by the driver object: glance_store builds a new swift driver at every lookup (it
+# is not DRIVER_REUSABLE).
 _SESSIONS: dict[tuple, tuple] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
 def _session_key(driver, location) -> tuple:
-    return (id(driver), getattr(location, "user", None), getattr(location, "auth_or_store_url", None))
+    secret = getattr(location, "key", None) or getattr(location, "application_credential_secret", None)
+    return (
+        driver.backend_group,
+        getattr(location, "user", None) or getattr(location, "application_credential_id", None),
+        hashlib.sha256((secret or "").encode()).hexdigest(),
+        (location.swift_url or "").rstrip("/"),
+    )
 
 
 def _connection(driver, location):
@@ -322,7 +333,7 @@ def _connection(driver, location):
     key = _session_key(driver, location)
     with _SESSIONS_LOCK:
         entry = _SESSIONS.get(key)
-        if entry is None or entry[0] is not driver:
+        if entry is None:
             session = driver.init_client(location).session
             url = driver.conf_endpoint or session.get_endpoint(
                 service_type=driver.service_type, interface=driver.endpoint_type, region_name=driver.region
@@ -331,8 +342,8 @@ def _connection(driver, location):
                 raise exceptions.StoreUnavailable(
                     f"Keystone's catalog has no '{driver.service_type}' endpoint for the swift store."
                 )
-            entry = _SESSIONS[key] = (driver, session, url)
-    _, session, url = entry
+            entry = _SESSIONS[key] = (session, url)
+    session, url = entry
     return driver.get_store_connection(session.get_token(), url)
 
 
@@ -347,7 +358,7 @@ def _checked_connection(driver, location):
         with _SESSIONS_LOCK:
             entry = _SESSIONS.pop(_session_key(driver, location), None)
         if entry is not None:
-            entry[1].invalidate()
+            entry[0].invalidate()
         conn = _connection(driver, location)
     return conn
 
