@@ -103,7 +103,7 @@ def s3():
 
 @pytest.fixture(scope="session")
 def throughput():
-    """Collects {store, direction, mib, seconds, mb_s}; written to BACKENDS_RESULTS at the end."""
+    """Collects {store, attempt, direction, mib, seconds, mb_s}; written to BACKENDS_RESULTS at the end."""
     yield THROUGHPUT
     with open(env("RESULTS"), "w") as out:
         json.dump(THROUGHPUT, out, indent=1)
@@ -112,6 +112,6 @@ def throughput():
 def pytest_terminal_summary(terminalreporter):
     for row in THROUGHPUT:
         terminalreporter.write_line(
-            f"throughput {row['store']:>8} {row['direction']:>8}: {row['mib']} MiB in "
+            f"throughput {row['store']:>8} {row['direction']:>8} ({row['attempt']}): {row['mib']} MiB in "
             f"{row['seconds']:.2f} s = {row['mb_s']:.1f} MB/s"
         )

@@ -104,11 +104,12 @@ def test_info_stores_lists_every_store_with_the_default(api):
     assert str(stores["http"].get("read-only")).lower() == "true"
 
 
-@pytest.mark.parametrize("store", STORES)
-def test_store_round_trip(api, present, throughput, store):
+def round_trip(api, present, store: str) -> tuple[float, float]:
+    """Upload 64 MiB to ``store``, check it there and back, delete it; (upload s, download s)."""
     data = os.urandom(SIZE_MIB * MiB)
     sha512 = hashlib.sha512(data).hexdigest()
     image_id = new_image(api, f"backends-{store}-{uuid.uuid4().hex[:6]}")
+    location = None
     try:
         start = time.monotonic()
         api.request(
@@ -132,19 +133,29 @@ def test_store_round_trip(api, present, throughput, store):
         [location] = locations(api, image_id)
         assert location["metadata"]["store"] == store
         assert present[store](image_id, location["url"]), f"{store}: {location['url']} not in the backend"
+    finally:
+        api.request("DELETE", f"/images/{image_id}", (204, 404))
+    wait_for(lambda: not present[store](image_id, location["url"]), f"{store} to drop {image_id}", 60)
+    return up, down
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_store_round_trip(api, present, throughput, store):
+    # Twice: the first write to a store may pay one-time costs (the RADOS Gateway creates its
+    # data pool on the first object, Swift its container); both are reported.
+    for attempt in ("first", "second"):
+        up, down = round_trip(api, present, store)
         for direction, seconds in (("upload", up), ("download", down)):
             throughput.append(
                 {
                     "store": store,
+                    "attempt": attempt,
                     "direction": direction,
                     "mib": SIZE_MIB,
                     "seconds": round(seconds, 3),
                     "mb_s": round(SIZE_MIB * MiB / seconds / 1e6, 1),
                 }
             )
-    finally:
-        api.request("DELETE", f"/images/{image_id}", (204, 404))
-    wait_for(lambda: not present[store](image_id, location["url"]), f"{store} to drop {image_id}", 60)
 
 
 def test_copy_image_from_local_to_fast(api, present):
