@@ -243,7 +243,13 @@ def main():
 
         switch("rbd")
         check_images(token, expected, "rbd")
-        assert host_command("switch-ctl", "ls -A /var/lib/glance/images | wc -l").strip() == "0"
+        # "count: N" always prints (an empty stdout has no "(stdout)" part to split on).
+        left = host_command(
+            "switch-ctl",
+            "find /var/lib/glance/images -mindepth 1 -printf '%p %s %TT\\n'; "
+            "echo count: $(find /var/lib/glance/images -mindepth 1 | wc -l)",
+        ).strip()
+        assert left.endswith("count: 0"), f"the old file store still holds data after the switch:\n{left}"
 
         # rbd -> s3, the playbook killed midway, then run again to the same end state.
         switch_killed("s3", 3)
