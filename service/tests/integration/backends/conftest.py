@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.ceph import CephCluster, CephStartError, bindings_dir, missing_binaries, start_ceph
-from tests.fixtures.glance_procs import GlanceProcs, start_glance
+from tests.fixtures.glance_procs import GlanceProcs, free_port, start_glance
 from tests.fixtures.keystone import start_keystone
 from tests.fixtures.swift import SwiftCluster, SwiftStartError, start_swift
 from tests.fixtures.swift import missing_binaries as swift_missing
@@ -111,8 +111,10 @@ def glance_swift(swift, tmp_path_factory) -> Iterator[GlanceProcs]:
 @pytest.fixture(scope="module")
 def glance_swift_multi(swift, tmp_path_factory) -> Iterator[GlanceProcs]:
     """Multi-store: ``objects:swift`` (default; credentials in a swift_store_config_file, so the
-    locations are swift+config:// without them), ``local:file``, and ``broken:swift`` whose
-    password Keystone refuses."""
+    locations are swift+config:// without them), ``local:file``, and three swift backends that
+    cannot take data: ``broken`` (Keystone refuses its password), ``nocontainer`` (its container
+    does not exist and swift_store_create_container_on_put is false) and ``unreachable`` (its
+    auth address is a closed port)."""
     work = tmp_path_factory.mktemp("glance-swift-multi")
     refs = swift.write_reference_file(work / "glance-swift.conf", reference="ref1")
     objects = swift.glance_store_options(container="glance-multi", **SWIFT_LARGE)
@@ -120,11 +122,19 @@ def glance_swift_multi(swift, tmp_path_factory) -> Iterator[GlanceProcs]:
         objects.pop(key)
     objects.update({"swift_store_config_file": str(refs), "default_swift_reference": "ref1"})
     broken = swift.glance_store_options(container="glance-broken", swift_store_key="not-the-password")
+    nocontainer = swift.glance_store_options(
+        container="glance-absent", swift_store_create_container_on_put="false"
+    )
+    unreachable = swift.glance_store_options(swift_store_auth_address=f"http://127.0.0.1:{free_port()}/v3")
     extra = {
-        "DEFAULT": {"enabled_backends": "objects:swift,local:file,broken:swift"},
+        "DEFAULT": {
+            "enabled_backends": "objects:swift,local:file,broken:swift,nocontainer:swift,unreachable:swift"
+        },
         "glance_store": {"default_backend": "objects"},
         "objects": objects,
         "broken": broken,
+        "nocontainer": nocontainer,
+        "unreachable": unreachable,
         "local": {"filesystem_store_datadir": str(work / "local")},
         "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
