@@ -61,6 +61,15 @@ def test_no_store_named_renders_the_single_store_form() -> None:
     assert "enabled_backends" not in conf["DEFAULT"]
 
 
+@pytest.mark.parametrize("name", ["glance-api.conf.j2", "glance-registry.conf.j2"])
+def test_registry_identity_secret_on_both_sides_or_neither(name: str) -> None:
+    # The API signs with it and the registry checks with it: one without the other would make
+    # the registry refuse (or never use) the signature.
+    assert "registry_identity_secret" not in parse(render(name))["DEFAULT"]
+    conf = parse(render(name, glance_registry_identity_secret="shared-48-chars"))
+    assert conf["DEFAULT"]["registry_identity_secret"] == "shared-48-chars"
+
+
 def test_api_database_mode_gets_the_connection() -> None:
     conf = parse(render("glance-api.conf.j2", glance_data_api="database"))
     assert conf["database"]["connection"].startswith("mysql+pymysql://glance:")

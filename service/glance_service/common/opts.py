@@ -22,14 +22,18 @@ def _server(port: int) -> list[tuple[str | None, list[cfg.Opt]]]:
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
     from glance_service.api import image_data, options, versions, views, wiring
+    from glance_service.common import auth, server
     from glance_service.db import session
     from glance_service.images import imports, schema
-    from glance_service.registry import client
+    from glance_service.registry import client, identity
 
     default = [
         *config.server_opts(9292),
         *wiring.data_api_opts,
         *client.registry_client_opts,
+        *identity.identity_opts,
+        *auth.auth_cache_opts,
+        *server.reload_opts,
         *versions.versions_opts,
         *views.display_opts,
         *options.paging_opts,
@@ -51,10 +55,12 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 
 def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    from glance_service.common import server
     from glance_service.db import session
+    from glance_service.registry import identity
 
     return [
-        (None, config.server_opts(9191)),
+        (None, [*config.server_opts(9191), *identity.identity_opts, *server.reload_opts]),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         *session.list_opts(),
     ]
