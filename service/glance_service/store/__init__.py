@@ -344,6 +344,18 @@ class Stores:
                 "pool": getattr(group, "rbd_store_pool", None),
                 "thin_provisioning": getattr(group, "rbd_thin_provisioning", False),
             }
+        if kind == "swift":
+            return {
+                "container": getattr(group, "swift_store_container", None),
+                "large_object_size": getattr(group, "swift_store_large_object_size", None),
+                "large_object_chunk_size": getattr(group, "swift_store_large_object_chunk_size", None),
+            }
+        if kind == "s3":
+            return {
+                "s3_store_large_object_size": getattr(group, "s3_store_large_object_size", None),
+                "s3_store_large_object_chunk_size": getattr(group, "s3_store_large_object_chunk_size", None),
+                "s3_store_thread_pools": getattr(group, "s3_store_thread_pools", None),
+            }
         return {}
 
     # -- staging (interoperable import) ---------------------------------------------------

@@ -39,3 +39,30 @@ def test_unknown_store_kind_is_refused(tmp_path):
     conf(["--config-file", str(ini)])
     with pytest.raises(exceptions.GlanceServiceError, match="b:nosuchkind"):
         Stores(conf)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "expected"),
+    [
+        (
+            "swift",
+            {"swift_store_container": "glance", "swift_store_large_object_size": 5120},
+            {"container": "glance", "large_object_size": 5120, "large_object_chunk_size": None},
+        ),
+        (
+            "s3",
+            {"s3_store_large_object_size": 100, "s3_store_thread_pools": 10},
+            {
+                "s3_store_large_object_size": 100,
+                "s3_store_large_object_chunk_size": None,
+                "s3_store_thread_pools": 10,
+            },
+        ),
+        ("http", {}, {}),
+    ],
+)
+def test_store_detail_properties_per_kind(kind, options, expected):
+    # /v2/info/stores/detail shows these per store, under Glance's names for each kind.
+    from types import SimpleNamespace
+
+    assert Stores._properties("x", kind, SimpleNamespace(**options)) == expected
