@@ -186,6 +186,18 @@ def host_command(host, command):
     return proc.stdout.split("(stdout)", 1)[-1].replace("\\n", "\n")
 
 
+def assert_file_store_empty():
+    # "count: N" always prints: an empty stdout has no "(stdout)" part for host_command to split
+    # on, and the one-line output may carry more than the command printed.
+    left = host_command(
+        "switch-ctl",
+        "find /var/lib/glance/images -mindepth 1 -printf '%p %s %TT\\n'; "
+        "echo count: $(find /var/lib/glance/images -mindepth 1 | wc -l)",
+    ).strip()
+    count = re.search(r"count: (\d+)", left)
+    assert count and count.group(1) == "0", f"old file store not empty: {left!r}"
+
+
 def s3_keys():
     import boto3
     from botocore.config import Config
@@ -243,14 +255,7 @@ def main():
 
         switch("rbd")
         check_images(token, expected, "rbd")
-        # "count: N" always prints (an empty stdout has no "(stdout)" part to split on).
-        left = host_command(
-            "switch-ctl",
-            "find /var/lib/glance/images -mindepth 1 -printf '%p %s %TT\\n'; "
-            "echo count: $(find /var/lib/glance/images -mindepth 1 | wc -l)",
-        ).strip()
-        count = re.search(r"count: (\d+)", left)
-        assert count and count.group(1) == "0", f"old file store not empty: {left!r}"
+        assert_file_store_empty()
 
         # rbd -> s3, the playbook killed midway, then run again to the same end state.
         switch_killed("s3", 3)
@@ -270,7 +275,7 @@ def main():
     keys = s3_keys()
     for image_id in expected:
         assert sum(image_id in key for key in keys) >= 1, f"{image_id} not in the bucket"
-    assert host_command("switch-ctl", "ls -A /var/lib/glance/images | wc -l").strip() == "0"
+    assert_file_store_empty()
     fact = json.loads(host_command("switch-ctl", "cat /etc/ansible/facts.d/glance_stores.fact"))
     assert fact["stores"] == ["s3"] and fact["default"] == "s3" and not fact["in_progress"], fact
     print(f"switch: objects only in s3 ({len(keys)} keys), rbd pool and file directory empty; record {fact}")
