@@ -1,8 +1,8 @@
 # Ceph and Swift as the image stores (rbd, s3 through the RADOS Gateway, swift).
 # `make test-backends`: the service against a private one-node Ceph 16 and a private Swift 2.30
 # behind a real Keystone, run on this machine (tests/integration/backends, ~2 min for Ceph and
-# ~5 min for Swift), then the lab scenario molecule/backends-ceph (a storage host deployed by
-# roles/ceph; create, converge, idempotence, verify with a reboot, destroy).
+# ~5 min for Swift), then the lab scenarios molecule/backends-ceph and molecule/backends (below;
+# about 3 and 12 min). Not part of `make test` (CI's budget): the README says so.
 .PHONY: test-backends test-backends-service test-backends-molecule
 
 test-backends: test-backends-service test-backends-molecule
