@@ -175,15 +175,28 @@ def switch_killed(target, after_images):
 
 
 def host_command(host, command):
+    """The command's stdout on a lab host. Read from the json callback: the one-line output
+    (-o) carried more than the command printed under molecule's environment."""
     proc = subprocess.run(
-        ["ansible", "-i", INVENTORY, host, "-m", "ansible.builtin.shell", "-a", command, "-o"],
+        ["ansible", "-i", INVENTORY, host, "-m", "ansible.builtin.shell", "-a", command],
         capture_output=True,
         text=True,
-        env=os.environ | {"ANSIBLE_NOCOLOR": "1"},
+        env=os.environ
+        | {
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        },
     )
-    if proc.returncode != 0:
-        raise SystemExit(f"{host}: {command}: {proc.stdout} {proc.stderr}")
-    return proc.stdout.split("(stdout)", 1)[-1].replace("\\n", "\n")
+    try:
+        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+    except (ValueError, KeyError, IndexError):
+        output = f"{proc.stdout[-2000:]} {proc.stderr[-2000:]}"
+        raise SystemExit(f"{host}: {command}: rc {proc.returncode}: {output}") from None
+    if proc.returncode != 0 or result.get("rc", 0) != 0:
+        output = f"{result.get('stdout')} {result.get('stderr')} {result.get('msg')}"
+        raise SystemExit(f"{host}: {command}: {output}")
+    return result.get("stdout", "")
 
 
 def assert_file_store_empty():
