@@ -120,8 +120,9 @@ def _skip_and_limit(chunks, offset: int, length: int | None):
 def _add_to(
     store, image_id: str, reader, expected_size: int | None, size_cap: int, hash_algo: str
 ) -> StoredData:
-    """Write through our own streaming writer for the store's kind when there is one (rbd, s3),
-    else through glance_store's driver with the size checked as the data passes."""
+    """Write through our own streaming writer for the store's kind when there is one (rbd, s3,
+    swift), else through glance_store's driver with the size checked as the data passes. The
+    declared size is checked against the cap here, once, for both paths."""
     if expected_size is not None and expected_size > size_cap:
         raise exceptions.ImageSizeLimitExceeded(
             f"The image size {expected_size} exceeds the limit of {size_cap} bytes."

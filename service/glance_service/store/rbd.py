@@ -113,10 +113,6 @@ def add(
     """Store ``reader``'s data as RBD image ``image_id`` with glance_store's ``driver`` settings."""
     if not available():
         raise exceptions.StoreUnavailable("The rbd store needs python3-rbd and python3-rados.")
-    if expected_size is not None and expected_size > size_cap:
-        raise exceptions.ImageSizeLimitExceeded(
-            f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-        )
     pool, name = driver.pool, str(image_id)
     chunk = int(driver.WRITE_CHUNKSIZE)
     order = int(math.log(chunk, 2))

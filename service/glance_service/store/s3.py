@@ -119,10 +119,6 @@ def add(
     hash_algo: str = HASH_ALGO,
 ) -> StoredData:
     """Store ``reader``'s data as object ``image_id`` with glance_store's ``driver`` settings."""
-    if expected_size is not None and expected_size > size_cap:
-        raise exceptions.ImageSizeLimitExceeded(
-            f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-        )
     key = str(image_id)
     try:
         client = driver._create_s3_client()
