@@ -7,14 +7,16 @@ with size and hashes in one transaction. Any failure removes the data and return
 ``queued``. A live upload refreshes the image's ``updated_at`` now and then, so that
 recovery can tell a dead upload on another host from a long one.
 
-Download: zero-copy for the file store (the open file goes to the server's
-``wsgi.file_wrapper``, which gunicorn sends with ``sendfile`` bounded by Content-Length from
-the file's current position), ``Range`` for single ranges, ``Content-MD5``.
+Download: zero-copy for the file store when the client is on another host (the open file
+goes to the server's ``wsgi.file_wrapper``, which gunicorn sends with ``sendfile`` bounded by
+Content-Length from the file's current position); 1 MiB reads and writes when the client is on
+this host (see ``_body``); ``Range`` for single ranges, ``Content-MD5``.
 """
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import os
 import re
 import socket
@@ -323,11 +325,7 @@ def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> web
 
     status = 206 if wanted is not None else 200
     resp = webob.Response(status=status, content_type="application/octet-stream", charset=None)
-    file_wrapper = req.environ.get("wsgi.file_wrapper")
-    if source.fileobj is not None and file_wrapper is not None:
-        resp.app_iter = file_wrapper(source.fileobj, BLOCK)
-    else:
-        resp.app_iter = _closing(source)
+    resp.app_iter = _body(source, req.environ)
     if source.size is not None:
         resp.content_length = source.size
     if image.get("checksum"):
@@ -335,6 +333,46 @@ def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> web
     if status == 206:
         resp.headers["Content-Range"] = f"bytes {first}-{first + source.size - 1}/{total}"
     return resp
+
+
+def _body(source, environ: dict):
+    """The response body: the open file for ``sendfile`` when the client is on another host,
+    else the data read and written in 1 MiB pieces.
+
+    sendfile saves this process both copies, but over loopback it moves the one copy left to
+    the receiving process, which then reads from page-cache pages; a copy written here costs
+    the host about the same in total (measured: 0.66 against 0.70 CPU s/GiB with curl) and
+    runs on another core, in parallel with the client. A client that does its own work per
+    byte (glanceclient hashes with sha512 in the same thread) then receives faster: with
+    sendfile its receive path cost 0.1 s/GiB more, 8% of its rate. A remote client reads from
+    its own network buffers either way, so there sendfile is pure gain.
+    """
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    if source.fileobj is not None and file_wrapper is not None and not _client_on_this_host(environ):
+        return file_wrapper(source.fileobj, BLOCK)
+    return _closing(source)
+
+
+def _client_on_this_host(environ: dict) -> bool:
+    """Whether the connection's peer is on this host: a loopback address, this socket's own
+    address, or a Unix socket. From the socket itself (gunicorn's ``gunicorn.socket``), not
+    ``REMOTE_ADDR``, which proxy middleware rewrites from request headers."""
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return False
+    try:
+        peer, local = sock.getpeername(), sock.getsockname()
+    except OSError:
+        return False
+    if not isinstance(peer, tuple):
+        return True  # AF_UNIX
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or peer[0] == local[0]
 
 
 def _parse_range(header: str | None) -> tuple[int | None, int | None] | None:
