@@ -9,21 +9,14 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from test_templates import BASE
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = ["kspass-7", "dbpass-8", "idsecret-9", "s3access-10", "s3secret-11", "ldappass-12", "swkey-13"]
 
 GLANCE = {
-    "glance_api_bind_host": "0.0.0.0",
-    "glance_api_port": 9292,
-    "glance_api_workers": 2,
-    "glance_registry_bind_host": "0.0.0.0",
-    "glance_registry_host": "198.51.100.10",
-    "glance_registry_port": 9191,
-    "glance_registry_workers": 2,
+    **BASE,
     "glance_database_connection": "mysql+pymysql://glance:dbpass-8@198.51.100.10:3306/glance?charset=utf8mb4",
-    "glance_keystone_public_url": "http://198.51.100.10:5000",
-    "glance_keystone_internal_url": "http://198.51.100.10:5000",
     "glance_keystone_password": "kspass-7",
     "glance_registry_identity_secret": "idsecret-9",
     "glance_store_backend": "s3",
