@@ -86,6 +86,31 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
 register_opts(cfg.CONF)
 
 
+# /v2/info/stores/detail "properties" per store kind: Glance's key -> (option, default).
+_PROPERTIES: dict[str, dict[str, tuple[str, object]]] = {
+    "file": {
+        "data_dir": ("filesystem_store_datadir", None),
+        "chunk_size": ("filesystem_store_chunk_size", None),
+        "thin_provisioning": ("filesystem_thin_provisioning", False),
+    },
+    "rbd": {
+        "chunk_size": ("rbd_store_chunk_size", None),
+        "pool": ("rbd_store_pool", None),
+        "thin_provisioning": ("rbd_thin_provisioning", False),
+    },
+    "swift": {
+        "container": ("swift_store_container", None),
+        "large_object_size": ("swift_store_large_object_size", None),
+        "large_object_chunk_size": ("swift_store_large_object_chunk_size", None),
+    },
+    "s3": {
+        "s3_store_large_object_size": ("s3_store_large_object_size", None),
+        "s3_store_large_object_chunk_size": ("s3_store_large_object_chunk_size", None),
+        "s3_store_thread_pools": ("s3_store_thread_pools", None),
+    },
+}
+
+
 def _kind(name: str) -> str:
     name = (name or "").strip().lower()
     return "file" if name in _FILE_KINDS else name
@@ -326,37 +351,16 @@ class Stores:
             if detail:
                 entry["type"] = kind
                 entry["weight"] = self.weight(name)
-                entry["properties"] = self._properties(name, kind, group)
+                entry["properties"] = self._properties(kind, group)
             out.append(entry)
         return out
 
     @staticmethod
-    def _properties(name: str, kind: str, group) -> dict:
-        if kind == "file":
-            return {
-                "data_dir": getattr(group, "filesystem_store_datadir", None),
-                "chunk_size": getattr(group, "filesystem_store_chunk_size", None),
-                "thin_provisioning": getattr(group, "filesystem_thin_provisioning", False),
-            }
-        if kind == "rbd":
-            return {
-                "chunk_size": getattr(group, "rbd_store_chunk_size", None),
-                "pool": getattr(group, "rbd_store_pool", None),
-                "thin_provisioning": getattr(group, "rbd_thin_provisioning", False),
-            }
-        if kind == "swift":
-            return {
-                "container": getattr(group, "swift_store_container", None),
-                "large_object_size": getattr(group, "swift_store_large_object_size", None),
-                "large_object_chunk_size": getattr(group, "swift_store_large_object_chunk_size", None),
-            }
-        if kind == "s3":
-            return {
-                "s3_store_large_object_size": getattr(group, "s3_store_large_object_size", None),
-                "s3_store_large_object_chunk_size": getattr(group, "s3_store_large_object_chunk_size", None),
-                "s3_store_thread_pools": getattr(group, "s3_store_thread_pools", None),
-            }
-        return {}
+    def _properties(kind: str, group) -> dict:
+        return {
+            prop: getattr(group, option, default)
+            for prop, (option, default) in _PROPERTIES.get(kind, {}).items()
+        }
 
     # -- staging (interoperable import) ---------------------------------------------------
     def stage(self, image_id: str, reader, *, expected_size: int | None, size_cap: int) -> StoredData:

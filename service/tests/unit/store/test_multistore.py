@@ -65,4 +65,4 @@ def test_store_detail_properties_per_kind(kind, options, expected):
     # /v2/info/stores/detail shows these per store, under Glance's names for each kind.
     from types import SimpleNamespace
 
-    assert Stores._properties("x", kind, SimpleNamespace(**options)) == expected
+    assert Stores._properties(kind, SimpleNamespace(**options)) == expected
