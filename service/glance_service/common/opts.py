@@ -34,6 +34,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *identity.identity_opts,
         *auth.auth_cache_opts,
         *server.reload_opts,
+        *server.memory_opts,
         *versions.versions_opts,
         *views.display_opts,
         *options.paging_opts,
@@ -60,7 +61,10 @@ def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service.registry import identity
 
     return [
-        (None, [*config.server_opts(9191), *identity.identity_opts, *server.reload_opts]),
+        (
+            None,
+            [*config.server_opts(9191), *identity.identity_opts, *server.reload_opts, *server.memory_opts],
+        ),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         *session.list_opts(),
     ]

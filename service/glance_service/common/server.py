@@ -100,7 +100,6 @@ class IdleMemoryTrimmer:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._served = 0
-        self._stop = threading.Event()
 
     @property
     def enabled(self) -> bool:
@@ -129,11 +128,9 @@ class IdleMemoryTrimmer:
         if self.enabled:
             threading.Thread(target=self._run, name="memory-trim", daemon=True).start()
 
-    def stop(self) -> None:
-        self._stop.set()
-
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            time.sleep(self.interval)
             self.trim_if_idle()
 
     def gunicorn_hooks(self) -> dict:
