@@ -48,26 +48,45 @@ TASK_TYPES = ("api_image_import", "location_import", "import")
 BLOCK = 1024 * 1024
 MAX_REDIRECTS = 5
 
+# Upstream's declarations (``bounds``: a list is written ``[a, b]``, as Glance documents it).
 filtering_opts = [
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="web-download: URL schemes allowed."),
+    cfg.ListOpt(
+        "allowed_schemes",
+        bounds=True,
+        default=["http", "https"],
+        help="web-download: URL schemes allowed, e.g. [http, https].",
+    ),
     cfg.ListOpt(
         "disallowed_schemes",
+        bounds=True,
         default=[],
         help="web-download: URL schemes refused (unused if allowed_schemes).",
     ),
-    cfg.ListOpt("allowed_hosts", default=[], help="web-download: the only hosts allowed (empty: any)."),
     cfg.ListOpt(
-        "disallowed_hosts", default=[], help="web-download: hosts refused (unused if allowed_hosts)."
+        "allowed_hosts",
+        item_type=cfg.types.HostAddress(),
+        bounds=True,
+        default=[],
+        help="web-download: the only hosts allowed, e.g. [127.0.0.1, images.example.org] (empty: any).",
+    ),
+    cfg.ListOpt(
+        "disallowed_hosts",
+        item_type=cfg.types.HostAddress(),
+        bounds=True,
+        default=[],
+        help="web-download: hosts refused (unused if allowed_hosts).",
     ),
     cfg.ListOpt(
         "allowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
+        bounds=True,
         default=[80, 443],
-        help="web-download: the only ports allowed (empty: any).",
+        help="web-download: the only ports allowed, e.g. [80, 443] (empty: any).",
     ),
     cfg.ListOpt(
         "disallowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
+        bounds=True,
         default=[],
         help="web-download: ports refused (unused if allowed_ports).",
     ),
@@ -80,13 +99,16 @@ worker_opts = [
         help="Imports (and location imports) one glance-api worker process runs at the same time.",
     ),
 ]
-task_opts = [
+# [task] as in Glance; [DEFAULT] task_time_to_live is the old name Glance still reads.
+task_group_opts = [
     cfg.IntOpt(
         "task_time_to_live",
         default=48,
-        min=1,
+        deprecated_opts=[cfg.DeprecatedOpt("task_time_to_live", group="DEFAULT")],
         help="Hours a finished task is kept (its expires_at).",
     ),
+]
+task_opts = [
     cfg.BoolOpt(
         "do_secure_hash",
         default=True,
@@ -108,11 +130,13 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(filtering_opts, group="import_filtering_opts")
     conf.register_opts(worker_opts, group="taskflow_executor")
     conf.register_opts(task_opts)
+    conf.register_opts(task_group_opts, group="task")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [
         (None, task_opts),
+        ("task", task_group_opts),
         ("import_filtering_opts", filtering_opts),
         ("taskflow_executor", worker_opts),
     ]
@@ -208,7 +232,7 @@ def run_task(svc, task_id: str) -> None:
 
 def finish_task(svc, ctx: RequestContext, task_id: str, ok: bool, message: str = "", result=None) -> None:
     expires = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(
-        hours=svc.conf.task_time_to_live
+        hours=svc.conf.task.task_time_to_live
     )
     values = {
         "status": "success" if ok else "failure",

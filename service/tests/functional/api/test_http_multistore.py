@@ -32,7 +32,7 @@ def multi(tmp_path_factory, web):
         "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
         # loopback test server on a random port; 127.0.0.2 stays refused
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": ""},
+        "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
     }
     procs = start_glance(work, extra_api=extra, workers=1)
     procs.dirs = {name: work / name for name in ("fast", "cheap", "staging")}
