@@ -334,21 +334,34 @@ def _parse_location(body: object) -> tuple[str, dict]:
     return body["url"], data
 
 
+def _http_store_configured(svc: Services, url: str) -> bool:
+    """glance.common.utils.is_http_store_configured."""
+    if not url.startswith("http"):
+        return False
+    if svc.stores.enabled:
+        return "http" in svc.stores.enabled.values()
+    return "http" in {str(s).strip() for s in svc.conf.glance_store.stores}
+
+
 def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     from glance_service.api.locations import EXTERNAL_SCHEMES
 
+    # Glance's order: body (400), image (404), status (409), policy (403/404), then who may
+    # name which URL (403).
     url, validation = _parse_location(common.read_json(req))
     image = svc.data.image_get(ctx, image_id)
+    if image["status"] != states.QUEUED:
+        raise exceptions.ImageStatusConflict(
+            f"It's not allowed to add locations if image status is {image['status']}."
+        )
     svc.policy.enforce_image(ctx, "add_image_location", image)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in EXTERNAL_SCHEMES:
         raise exceptions.BadRequest(f"Invalid location: {url}")
-    if scheme not in ("http", "https") and not svc.policy.check_target(ctx, "service_api", {}):
-        raise exceptions.Forbidden("Only service users may add locations outside the http store.")
-    if image["status"] != states.QUEUED:
-        raise exceptions.ImageStatusConflict(
-            f"Image {image_id} is {image['status']}: locations are added to queued images."
-        )
+    # As Glance: the 'service' role (of the user or of a service token), not the policy rule,
+    # and for everyone else an http URL with the http store configured.
+    if "service" not in {*ctx.roles, *ctx.service_roles} and not _http_store_configured(svc, url):
+        raise exceptions.Forbidden("http store must be enabled to use location API by normal user.")
     states.check(image, states.IMPORTING)
     props = {imports.WORKER: imports.process_marker()}
     task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}

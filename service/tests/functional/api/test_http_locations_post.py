@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.functional.api.import_helpers import DataServer, new_image, wait_image
+from tests.functional.api.import_helpers import OCTET, DataServer, new_image, wait_image
 
 
 @pytest.fixture(scope="module")
@@ -139,5 +139,27 @@ def test_who_may_add(http, admin):
     assert add(reader, image_id, {"url": "http://127.0.0.1/x"}).status_code == 403
     # only service users may point an image at a store other than http
     assert add(http, image_id, {"url": "rbd://fsid/pool/image/snap"}).status_code == 403
+    # Glance asks for the 'service' role itself (the user's or a service token's): admin is
+    # not enough
+    assert add(admin, image_id, {"url": "rbd://fsid/pool/image/snap"}).status_code == 403
+    assert http.get(f"/v2/images/{image_id}").json()["status"] == "queued"
+    # Glance checks the status before the policy: a reader gets 409 on an active image
+    active = new_image(http)
+    assert http.put(f"/v2/images/{active}/file", data=b"d", headers=OCTET).status_code == 204
+    assert add(reader, active, {"url": "http://127.0.0.1/x"}).status_code == 409
     assert http.put(f"/v2/images/{image_id}/locations", json={}).headers["Allow"] == "POST"
     assert admin.get(f"/v2/images/{'0' * 36}/locations").status_code == 404
+
+
+def test_a_service_token_may_add_other_stores(http):
+    image_id = new_image(http)
+    # nova sends the user's token and its own service token (X-Service-Roles: service)
+    nova = http.as_other(project=http.project)
+    resp = nova.post(
+        f"/v2/images/{image_id}/locations",
+        json={"url": "swift://127.0.0.1/nowhere/x"},
+        headers={"X-Service-Roles": "service"},
+    )
+    assert resp.status_code == 202, resp.text
+    # nothing to read there: the task fails and the image goes back to queued
+    assert wait_image(http, image_id)["status"] == "queued"

@@ -215,6 +215,15 @@ def test_web_download(user, web, multi):
     assert files(multi, image_id) == {"fast": [], "cheap": [image_id], "staging": []}
 
 
+def test_location_post_needs_an_http_store_for_normal_users(user, web, multi):
+    # no http store among enabled_backends: glance.common.utils.is_http_store_configured
+    web.files["loc.raw"] = b"remote"
+    image_id = new_image(user)
+    resp = user.post(f"/v2/images/{image_id}/locations", json={"url": web.url("loc.raw")})
+    assert resp.status_code == 403 and "http store must be enabled" in resp.text
+    assert user.get(f"/v2/images/{image_id}").json()["status"] == "queued"
+
+
 def test_web_download_refusals(user, web, multi):
     image_id = new_image(user)
     refused = f"http://127.0.0.2:{web.port}/web.raw"
