@@ -30,6 +30,7 @@ def routes() -> list[Route]:
         Route("/v2/cache", {"GET": list_cache, "DELETE": clear}, "GET, DELETE", frozenset({"GET", "DELETE"})),
         Route("/v2/cache/clean", {"POST": clean}, "POST", frozenset({"POST"})),
         Route("/v2/cache/prune", {"POST": prune}, "POST", frozenset({"POST"})),
+        Route("/v2/cache/nodes/{image_id}", {"GET": cached_nodes}, "GET", frozenset({"GET"})),
         Route(
             "/v2/cache/{image_id}",
             {"PUT": queue_image, "DELETE": delete_image},
@@ -114,6 +115,13 @@ def delete_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
         cache.delete_cached(image_id)
     cache.delete_queued(image_id)
     return common.no_content()
+
+
+def cached_nodes(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    """Glance answers from its ``centralized_db`` cache driver; ours is one node's own cache
+    (Glance's ``sqlite`` driver), for which Glance answers 409."""
+    _cache(svc, ctx, "list_cached_nodes")
+    raise exceptions.Conflict("Centralized caching is not enabled")
 
 
 def clear(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:

@@ -214,6 +214,15 @@ def test_a_queued_file_store_image_is_cached_and_served_from_the_cache(node, adm
     assert after["hits"] == 3 and after["last_accessed"] >= cached["last_accessed"]
 
 
+def test_cached_nodes_is_409_without_a_centralized_cache(node, admin_c, glance, admin):
+    image_id = upload_image(admin_c, b"x")
+    assert Http(node.api_url).get(f"/v2/cache/nodes/{image_id}").status_code == 403
+    resp = admin_c.get(f"/v2/cache/nodes/{image_id}")
+    assert resp.status_code == 409 and "Centralized caching is not enabled" in resp.text
+    assert admin_c.post(f"/v2/cache/nodes/{image_id}").headers["Allow"] == "GET"
+    assert admin.get(f"/v2/cache/nodes/{image_id}").status_code == 404  # no cache at all
+
+
 def test_queue_refusals(node, admin_c):
     assert admin_c.put(f"/v2/cache/{uuid.uuid4()}").status_code == 404
     queued = admin_c.create_image(disk_format="raw", container_format="bare")["id"]
