@@ -540,18 +540,20 @@ class _LocationImport:
             store = self.svc.stores.store_for_url(self.url) if self.svc.stores.enabled else None
             if store:
                 metadata["store"] = store
-            values = dict(self._hash(store) if self.svc.conf.do_secure_hash else {})
+            # As Glance's location_import flow: hashed with the caller's algorithm when
+            # validation_data names one (then recorded as os_hash_algo), else hashing_algorithm;
+            # without do_secure_hash the caller's values are recorded unchecked.
             expected = self.validation.get("os_hash_value")
-            if expected and values:
-                if self.validation.get("os_hash_algo") == values.get("os_hash_algo"):
-                    got = values["os_hash_value"]
-                else:
-                    got = values.pop("_other", None)
-                if got != expected:
-                    raise exceptions.Conflict("The data at the location does not match its validation_data.")
-            values.pop("_other", None)
-            if expected and not values:
-                values = {"os_hash_algo": self.validation["os_hash_algo"], "os_hash_value": expected}
+            algo = self.validation.get("os_hash_algo") if expected else None
+            if self.svc.conf.do_secure_hash:
+                values = self._hash(store, algo or self.svc.stores.hash_algo)
+                if expected and values["os_hash_value"] != expected:
+                    raise exceptions.Conflict(
+                        f"The data at the location does not match its validation_data: {algo} "
+                        f"{values['os_hash_value']}, expected {expected}."
+                    )
+            else:
+                values = {"os_hash_algo": algo, "os_hash_value": expected} if expected else {}
             location = self.svc.data.image_location_add(self.ctx, self.image_id, self.url, metadata)
             self.svc.data.image_update(
                 self.ctx, self.image_id, {"status": states.ACTIVE, **values}, from_state=states.IMPORTING
@@ -574,13 +576,10 @@ class _LocationImport:
         finally:
             release_lock(self.svc, self.ctx, self.image_id, self.task_id)
 
-    def _hash(self, store: str | None) -> dict:
+    def _hash(self, store: str | None, algo: str) -> dict:
         import hashlib
 
-        algo = self.svc.stores.hash_algo
-        other = self.validation.get("os_hash_algo")
         md5, main = hashlib.md5(usedforsecurity=False), hashlib.new(algo)
-        extra = hashlib.new(other) if other and other != algo else None
         size = 0
         source = self.svc.stores.open(self.url, backend=store)
         try:
@@ -589,19 +588,14 @@ class _LocationImport:
                 size += len(chunk)
                 md5.update(chunk)
                 main.update(chunk)
-                if extra is not None:
-                    extra.update(chunk)
         finally:
             source.close()
-        out = {
+        return {
             "size": size,
             "checksum": md5.hexdigest(),
             "os_hash_algo": algo,
             "os_hash_value": main.hexdigest(),
         }
-        if extra is not None:
-            out["_other"] = extra.hexdigest()
-        return out
 
 
 # -- start-up recovery ---------------------------------------------------------------------------

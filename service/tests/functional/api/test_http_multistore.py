@@ -124,8 +124,12 @@ def test_copy_image_keeps_id_and_hashes_and_delete_from_one_store(user, admin, m
     assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 400
     body = {"method": {"name": "copy-image"}, "stores": ["nowhere"]}
     assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 409
+    # all stores when it is in every one already: Glance answers 202 and starts nothing
+    tasks = len(admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"])
     body = {"method": {"name": "copy-image"}, "all_stores": True}
-    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 400
+    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    assert len(admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"]) == tasks
+    assert "os_glance_import_task" not in user.get(f"/v2/images/{image_id}").json()
 
     # DELETE /v2/stores/{store}/{image}
     assert user.delete(f"/v2/stores/fast/{image_id}").status_code == 403
@@ -155,6 +159,36 @@ def test_copy_to_all_stores(user, admin, multi):
     assert tasks[-1]["input"]["backend"] == ["fast"]
 
 
+@pytest.mark.parametrize(
+    "fields, headers",
+    [
+        ({"all_stores": True, "stores": ["fast"]}, {}),
+        ({"all_stores": True, "stores": []}, {}),
+        ({"all_stores": True}, {"X-Image-Meta-Store": "fast"}),
+        ({"stores": ["fast"]}, {"X-Image-Meta-Store": "fast"}),
+        ({"stores": "fast"}, {}),
+    ],
+)
+def test_import_store_field_combinations_400(user, multi, fields, headers):
+    # glance.common.utils.get_stores_from_request
+    image_id = new_image(user)
+    assert user.put(f"/v2/images/{image_id}/stage", data=b"x", headers=OCTET).status_code == 204
+    body = {"method": {"name": "glance-direct"}, **fields}
+    resp = user.post(f"/v2/images/{image_id}/import", json=body, headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert user.get(f"/v2/images/{image_id}").json()["status"] == "uploading"
+
+
+def test_import_to_the_store_in_the_header(user, multi):
+    image_id = new_image(user)
+    assert user.put(f"/v2/images/{image_id}/stage", data=b"hdr", headers=OCTET).status_code == 204
+    body = {"method": {"name": "glance-direct"}, "all_stores": False}
+    resp = user.post(f"/v2/images/{image_id}/import", json=body, headers={"X-Image-Meta-Store": "cheap"})
+    assert resp.status_code == 202, resp.text
+    image = wait_image(user, image_id)
+    assert image["status"] == "active" and image["stores"] == "cheap"
+
+
 def test_glance_direct_to_two_stores(user, multi):
     data = os.urandom(70_000)
     image_id = new_image(user)
@@ -179,6 +213,15 @@ def test_web_download(user, web, multi):
     assert image["status"] == "active" and image["stores"] == "cheap"
     assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
     assert files(multi, image_id) == {"fast": [], "cheap": [image_id], "staging": []}
+
+
+def test_location_post_needs_an_http_store_for_normal_users(user, web, multi):
+    # no http store among enabled_backends: glance.common.utils.is_http_store_configured
+    web.files["loc.raw"] = b"remote"
+    image_id = new_image(user)
+    resp = user.post(f"/v2/images/{image_id}/locations", json={"url": web.url("loc.raw")})
+    assert resp.status_code == 403 and "http store must be enabled" in resp.text
+    assert user.get(f"/v2/images/{image_id}").json()["status"] == "queued"
 
 
 def test_web_download_refusals(user, web, multi):
