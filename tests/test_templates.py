@@ -112,3 +112,23 @@ def test_units(unit: str, command: str) -> None:
     assert service["User"] == "glance"
     assert service["ExecStart"] == f"/opt/glance/bin/{command} --config-file /etc/glance/{command}.conf"
     assert parser["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_image_cache_on_when_a_directory_is_given_off_when_empty() -> None:
+    # With image_cache_dir the service advertises Image API 2.18 as CURRENT (as Glance 33 does).
+    conf = parse(render("glance-api.conf.j2", glance_image_cache_dir="/var/lib/glance/image-cache"))
+    assert conf["DEFAULT"]["image_cache_dir"] == "/var/lib/glance/image-cache"
+    assert conf["DEFAULT"]["image_cache_max_size"] == "10737418240"
+    off = parse(render("glance-api.conf.j2", glance_image_cache_dir=""))
+    assert "image_cache_dir" not in off["DEFAULT"]
+
+
+def test_role_default_turns_the_image_cache_on() -> None:
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/glance/defaults/main.yml").read_text())
+    specs = yaml.safe_load((ROOT / "roles/glance/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    for name in ("glance_image_cache_dir", "glance_image_cache_max_size"):
+        assert options[name]["default"] == defaults[name]
+    assert defaults["glance_image_cache_dir"]
