@@ -4,7 +4,10 @@ of uploads cut by a crash.
 Upload: ``queued → saving`` atomically (the image records which process uploads), stream
 into the store (durable before it returns), then record the location and move to ``active``
 with size and hashes in one transaction. Any failure removes the data and returns the image to
-``queued``. A live upload refreshes the image's ``updated_at`` now and then, so that
+``queued``; when the registry cannot say how the upload ended (down, not answering, or the
+activation's answer lost), the upload's own process asks again in the background until it
+can, then keeps the data (recorded: ``active``) or removes it (``queued``), see
+``_Reconciler``. A live upload refreshes the image's ``updated_at`` now and then, so that
 recovery can tell a dead upload on another host from a long one.
 
 Download: zero-copy for the file store when the client is on another host (the open file
@@ -233,6 +236,10 @@ class _BodyReader:
             raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
 
 
+# A heartbeat the registry did not take is tried again this soon (or at the usual interval).
+HEARTBEAT_RETRY = 10.0
+
+
 def _heartbeat(svc, ctx: RequestContext, image_id: str):
     interval = min(60.0, _conf(svc, "upload_stale_timeout", 3600) / 4)
     state = {"next": time.monotonic() + interval}
@@ -242,8 +249,14 @@ def _heartbeat(svc, ctx: RequestContext, image_id: str):
         if now < state["next"]:
             return
         state["next"] = now + interval
-        # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
-        svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+        try:
+            # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
+            svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+        except exceptions.ServiceUnavailable as exc:
+            # The registry is restarting or down: the data keeps coming, and the
+            # finalisation decides (the registry may be back by then).
+            state["next"] = time.monotonic() + min(interval, HEARTBEAT_RETRY)
+            LOG.warning("Upload of image %s continues without refreshing the image: %s", image_id, exc)
 
     return beat
 

@@ -181,3 +181,34 @@ def test_known_failure_whose_undo_fails_goes_to_the_reconciler(reconciler):
     image_data._undo(svc, RequestContext.admin(), "img-1", Stored(), None, cause, finalising=False)
     wait_done(reconciler)
     assert svc.data.image["status"] == "queued" and svc.stores.data == set()
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_heartbeat_rides_out_a_registry_restart_but_stops_on_a_reset(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(image_data.time, "monotonic", clock)
+    svc = Svc(FakeData(image("saving"), down=1))
+    svc.conf = type("Conf", (), {"upload_stale_timeout": 60})()  # every 15 s
+    beat = image_data._heartbeat(svc, RequestContext.admin(), "img-1")
+    beat()
+    assert svc.data.calls == []
+    clock.now += 15
+    beat()  # the registry is down: the upload goes on
+    assert svc.data.calls == ["image_update"]
+    clock.now += 5
+    beat()
+    assert svc.data.calls == ["image_update"]  # tried again after HEARTBEAT_RETRY (10 s), not at once
+    clock.now += 10
+    beat()
+    assert svc.data.calls == ["image_update"] * 2
+    svc.data.image["status"] = "queued"  # reset by another process: the upload must stop
+    clock.now += 15
+    with pytest.raises(exceptions.ImageStatusConflict):
+        beat()
