@@ -71,6 +71,43 @@ def _stopped_registry(procs):
     os.killpg(procs.registry.pid, signal.SIGSTOP)
 
 
+def test_registry_hung_at_the_activation_never_leaves_an_active_image_without_data(procs, http):
+    """The activation goes to a registry that does not answer: 503 after the timeout, and
+    the outcome is unknown to the API (the stopped registry still holds the request and
+    may run it once it continues). Either way, the image must end 'active' with its data
+    or 'queued' with none."""
+    size, block = 64 * 1024 * 1024, os.urandom(1024 * 1024)
+    image_id = new_image(http)
+    raw = RawUpload(procs.api_url, image_id, http.headers(), length=size)
+    try:
+        for _ in range(32):
+            raw.send(block)
+        wait_for(lambda: http.get(f"/v2/images/{image_id}").json()["status"] == "saving")
+        _stopped_registry(procs)
+        try:
+            for _ in range(32):
+                raw.send(block)
+            assert raw.response_status() == 503
+        finally:
+            os.killpg(procs.registry.pid, signal.SIGCONT)
+    finally:
+        raw.close()
+
+    def settled():
+        resp = http.get(f"/v2/images/{image_id}")
+        return resp.status_code == 200 and resp.json()["status"] != "saving" and resp.json()
+
+    image = wait_for(settled, timeout=15)
+    if image["status"] == "active":  # the registry ran the activation after all
+        assert image["size"] == size
+        data = http.get(f"/v2/images/{image_id}/file").content
+        assert data == block * (size // len(block)), "the data differs"
+        assert image_files(procs.datadir, image_id) == [image_id]
+    else:
+        assert image["status"] == "queued"
+        wait_for(lambda: image_files(procs.datadir, image_id) == [], timeout=5)
+
+
 def test_hung_registry_is_503_with_message_within_the_timeout(procs, http):
     image_id = new_image(http)
     assert http.get(f"/v2/images/{image_id}").status_code == 200  # a kept-alive connection
