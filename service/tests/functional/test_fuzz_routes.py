@@ -772,6 +772,32 @@ def test_bad_body_is_400_before_any_lookup(fuzz_glance, template, method):
         assert problem(case, status, headers, reply) is None
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "ctype"),
+    [
+        ("GET", "/v2/nothing", "application/json"),  # 404 from the router
+        ("OPTIONS", "/v2/images", "application/json"),  # 405
+        ("GET", "/v2/images/{image_id}", "application/json"),  # a body is not expected: 400
+        ("POST", "/v2/images/{image_id}/actions/deactivate", "application/json"),
+        ("PATCH", "/v2/images/{image_id}", "application/json"),  # 415 before the body is read
+        ("PUT", "/v2/images/{image_id}/file", "text/plain"),  # 415 from the upload
+        ("POST", "/v2/images/{image_id}/members", "application/json"),
+    ],
+)
+def test_refused_large_body_still_gets_its_answer(fuzz_glance, fixtures, method, path, ctype):
+    """A request refused before its body is read: the body is still read (up to a bound), so
+    that a client which sends the whole body before reading sees the 4xx, not a reset."""
+    target = path.replace("{image_id}", fixtures.active)
+    case = Case("8MiB", method, target, {"Content-Type": ctype}, b"{" + b" " * (8 * MiB))
+    who = {"X-Project-Id": PROJECT, "X-Roles": "member,reader", "Accept": "application/json"}
+    try:
+        status, headers, body = send(fuzz_glance.api_url, case, who)
+    except OSError as exc:
+        pytest.fail(f"{case.describe()} -> no reply: {type(exc).__name__}: {exc}")
+    assert 400 <= status < 500, (status, body[:300])
+    assert problem(case, status, headers, body) is None
+
+
 def test_services_survived(fuzz_glance):
     """Runs after the route tests: both processes still serve."""
     time.sleep(0.2)
