@@ -8,9 +8,11 @@ Content-Length) and seeded random mutations of a valid body. The requests go ove
 sockets (so that broken framing can be sent) to real glance-api + glance-registry processes,
 multi-store and image cache on, so the registry path is covered.
 
-Reproduce a failure with the printed seed: ``FUZZ_SEED=<seed> pytest ... -k '<route>'``.
+Reproduce a failure with the seed it prints, by node id (the method and the template):
+``FUZZ_SEED=<seed> pytest 'tests/functional/test_fuzz_routes.py::test_fuzz_route[POST /v2/tasks]'``.
 Each (route, method) has its own generator (seeded from the seed, the method and the
-template), so a new route does not change the cases of the others.
+template), so a new route does not change the cases of the others. A longer hunt:
+``FUZZ_RANDOM_BODIES=40`` and a few seeds; ``FUZZ_LOG=<file>`` writes every answer.
 """
 
 from __future__ import annotations
@@ -518,6 +520,9 @@ BAD_IDS = [
     "%25",
     "a;b=c",
     "os_glance_x",
+    "\xff",  # raw bytes, not %-encoded: 0xff
+    "\xc3\xa9",  # raw UTF-8 bytes of U+00E9
+    "\xed\xa0\x80",  # raw UTF-8 bytes of a lone surrogate
 ]
 QUERIES = [
     "limit=-1",
@@ -564,6 +569,8 @@ QUERIES = [
     "type=bad&status=bad",
     "=&&=&;",
     "x=" + "q" * 4000,
+    "name=\xff\xfe",  # raw bytes
+    "name=\xed\xa0\x80",
 ]
 RANGES = [
     "bytes=",
