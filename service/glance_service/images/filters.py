@@ -113,7 +113,7 @@ def split_in_values(value: str) -> list[str]:
 def _normalised_time(key: str, value: str) -> str:
     try:
         parsed = timeutils.normalize_time(timeutils.parse_isotime(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: in range only before the move to UTC
         raise exceptions.InvalidFilter(
             f'Bad "{key}" query filter format. Use ISO 8601 DateTime notation.'
         ) from None

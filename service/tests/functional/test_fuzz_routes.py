@@ -549,6 +549,7 @@ QUERIES = [
     "created_at=gt:notatime",
     "updated_at=zz:2020-01-01T00:00:00Z",
     "created_at=gt:" + "2" * 50,
+    "created_at=lt:9999-12-31T23:59:59-23:59",  # past datetime's range once in UTC
     'name=in:"unclosed',
     'name=in:a,"b"c',
     "id=in:,,,",

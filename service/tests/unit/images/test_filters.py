@@ -65,6 +65,9 @@ def test_limit_capped_and_marker():
         "virtual_size_min=-9223372036854775809",
         "min_disk=" + "9" * 40,
         "min_ram_max=99999999999999999999",
+        # valid ISO times that leave datetime's range once moved to UTC (OverflowError: 500)
+        "created_at=gt:9999-12-31T23:59:59-23:59",
+        "updated_at=0001-01-01T00:00:00+23:59",
     ],
 )
 def test_bad_requests(query):
