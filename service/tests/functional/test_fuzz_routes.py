@@ -587,6 +587,8 @@ RANGES = [
     "bytes=0-0",
     "bytes=1000000-",
     "bytes =0-1",
+    "bytes=" + "9" * 5000 + "-",  # int() refuses more than 4300 digits
+    "bytes=-" + "9" * 5000,
 ]
 ODD_HEADERS = [
     {"Accept": "application/vnd.openstack.images-v9"},
@@ -639,6 +641,7 @@ def _data_cases(method: str, target: str) -> list[Case]:
         Case("size-huge", method, target, {**octet, "x-openstack-image-size": "9" * 40}, b"data"),
         Case("size-mismatch", method, target, {**octet, "x-openstack-image-size": "3"}, b"data"),
         Case("size-text", method, target, {**octet, "x-openstack-image-size": "abc"}, b"data"),
+        Case("size-5000-digits", method, target, {**octet, "x-openstack-image-size": "9" * 5000}, b"data"),
         Case("store-unknown", method, target, {**octet, "X-Image-Meta-Store": "nope"}, b"data"),
         Case("store-bytes", method, target, {**octet, "X-Image-Meta-Store": b"\xe9\xff"}, b"data"),
     ]
