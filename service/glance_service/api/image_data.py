@@ -196,12 +196,24 @@ def _expected_size(req: webob.Request) -> int | None:
         raise exceptions.BadRequest(
             f"x-openstack-image-size must be a non-negative integer, not {declared!r}."
         )
-    size = int(declared)
+    size = _header_int(declared)
     if length is not None and length != size:
         raise exceptions.BadRequest(
             f"x-openstack-image-size ({size}) does not match the request's Content-Length ({length})."
         )
     return size
+
+
+# Larger than any image: what a header number with more digits than this means. int() refuses
+# strings of more than 4300 digits (a ValueError, and so a 500).
+_HUGE = 2**63
+_HUGE_DIGITS = len(str(_HUGE))
+
+
+def _header_int(digits: str) -> int:
+    """A run of decimal digits from a header, as an int; any number past ``_HUGE`` is ``_HUGE``."""
+    digits = digits.lstrip("0") or "0"
+    return _HUGE if len(digits) > _HUGE_DIGITS else min(int(digits), _HUGE)
 
 
 def _is_chunked(req: webob.Request) -> bool:
@@ -583,8 +595,8 @@ def _parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     found = _RANGE.match(value)
     if found is None or found.group(1) == found.group(2) == "":
         raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
-    first = int(found.group(1)) if found.group(1) else None
-    last = int(found.group(2)) if found.group(2) else None
+    first = _header_int(found.group(1)) if found.group(1) else None
+    last = _header_int(found.group(2)) if found.group(2) else None
     if first is not None and last is not None and last < first:
         raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
     return first, last

@@ -324,7 +324,7 @@ def _parse_location(body: object) -> tuple[str, dict]:
         algo, value = data.get("os_hash_algo"), data.get("os_hash_value")
         if not algo or not value:
             raise exceptions.BadRequest("os_hash_algo and os_hash_value must be given together.")
-        if algo not in HASH_LENGTHS:
+        if not isinstance(algo, str) or algo not in HASH_LENGTHS:
             raise exceptions.BadRequest(f"os_hash_algo must be one of {', '.join(HASH_LENGTHS)}.")
         if not isinstance(value, str) or not _HEX.match(value):
             raise exceptions.BadRequest("os_hash_value must be a hexadecimal string.")

@@ -165,3 +165,21 @@ def test_missing_handlers_answer_503_not_500():
 def test_route_table_templates_are_unique():
     templates = [r.template for r in routes()]
     assert len(templates) == len(set(templates))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v2/nothing"), ("OPTIONS", "/v2/images"), ("GET", "/v2/images/x"), ("PATCH", "/v2/images/x")],
+)
+def test_refused_requests_have_their_body_read(app, method, path):
+    """So that the server does not close with the body unread (a reset the client sees
+    instead of the 4xx): the router reads what the handler left."""
+    import io
+
+    stream = io.BytesIO(b"x" * (3 * 1024 * 1024))
+    req = webob.Request.blank(path, method=method, headers={"X-Project-Id": "p", "X-Roles": "reader,member"})
+    req.environ["wsgi.input"] = stream
+    req.environ["CONTENT_LENGTH"] = str(len(stream.getvalue()))
+    resp = req.get_response(app)
+    assert 400 <= resp.status_int < 500
+    assert stream.tell() == len(stream.getvalue())
