@@ -508,6 +508,9 @@ class RegistryClient:
     def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
         return self._call("image_scrub_location_done", ctx, image_id=image_id, location_id=location_id)
 
+    def image_scrub_release(self, ctx: RequestContext, image_id: str) -> bool:
+        return self._call("image_scrub_release", ctx, image_id=image_id)
+
     # -- metadata definitions ------------------------------------------------------------------
     def metadef_namespace_get_all(
         self,

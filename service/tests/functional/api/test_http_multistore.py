@@ -148,6 +148,31 @@ def test_delete_from_store_needs_an_active_image(admin):
     assert admin.delete(f"/v2/stores/fast/{image_id}").status_code == 409
 
 
+def test_delete_from_store_that_keeps_the_data_keeps_the_copy(user, admin, multi):
+    """The store cannot remove its copy (the data path made a directory: unlink refuses even
+    to root): the answer is the store's refusal (403, glance_store's file driver), and the copy
+    and its location stay; once the store takes it, the delete goes through."""
+    image_id = new_image(user)
+    assert upload(user, image_id, b"two copies").status_code == 204
+    body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    wait_image(user, image_id, prop=lambda i: i.get("os_glance_importing_to_stores") == "")
+    data = multi.dirs["fast"] / image_id
+    aside = data.with_name(image_id + ".aside")
+    data.rename(aside)
+    data.mkdir()
+    try:
+        resp = admin.delete(f"/v2/stores/fast/{image_id}")
+        assert resp.status_code == 403, resp.text
+        assert user.get(f"/v2/images/{image_id}").json()["stores"] == "cheap,fast"
+    finally:
+        data.rmdir()
+        aside.rename(data)
+    assert admin.delete(f"/v2/stores/fast/{image_id}").status_code == 204
+    assert user.get(f"/v2/images/{image_id}").json()["stores"] == "cheap"
+    assert not data.exists()
+
+
 def test_copy_to_all_stores(user, admin, multi):
     image_id = new_image(user)
     assert upload(user, image_id, b"everywhere", store="cheap").status_code == 204
