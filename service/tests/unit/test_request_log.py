@@ -208,7 +208,7 @@ def test_a_failed_tasks_message_has_no_credentials():
 
     saved = []
     svc = types.SimpleNamespace(
-        conf=types.SimpleNamespace(task_time_to_live=48),
+        conf=types.SimpleNamespace(task=types.SimpleNamespace(task_time_to_live=48)),
         data=types.SimpleNamespace(task_update=lambda ctx, task_id, values: saved.append(values)),
     )
     imports.finish_task(svc, RequestContext.admin(), "t1", False, "Downloading https://u:Pw5ecret@h/i failed")
