@@ -91,6 +91,26 @@ def test_overrides_win(name: str) -> None:
     assert conf["oslo_policy"]["policy_file"] == "p.yaml"
 
 
+def test_proxy_headers_parsing_off_and_no_public_endpoint_by_default() -> None:
+    # No load balancer in front by default: X-Forwarded-* from clients are not trusted, and the
+    # versions document takes the URL of the request.
+    conf = parse(render("glance-api.conf.j2"))
+    assert conf["oslo_middleware"]["enable_proxy_headers_parsing"] == "False"
+    assert "public_endpoint" not in conf["DEFAULT"]
+
+
+def test_behind_an_https_load_balancer() -> None:
+    conf = parse(
+        render(
+            "glance-api.conf.j2",
+            glance_enable_proxy_headers_parsing=True,
+            glance_public_endpoint="https://images.example.com:9292",
+        )
+    )
+    assert conf["oslo_middleware"]["enable_proxy_headers_parsing"] == "True"
+    assert conf["DEFAULT"]["public_endpoint"] == "https://images.example.com:9292"
+
+
 def test_noauth_flavor_has_no_keystone_section() -> None:
     conf = parse(render("glance-api.conf.j2", glance_auth_flavor=""))
     assert not conf.has_section("keystone_authtoken")

@@ -34,6 +34,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common.request_log import mask_secrets
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states
 
@@ -236,7 +237,7 @@ def finish_task(svc, ctx: RequestContext, task_id: str, ok: bool, message: str =
     )
     values = {
         "status": "success" if ok else "failure",
-        "message": message,
+        "message": mask_secrets(message),  # a web-download URL may carry credentials
         "expires_at": expires.isoformat(),
     }
     if result is not None:
