@@ -1,6 +1,6 @@
 """Every molecule scenario that deploys the image service snapshots the wheelhouse it installs.
 
-The hosts install from `glance_wheelhouse_src` (molecule/shared/wheelhouse.yml: the scenario's
+The hosts install from `glance_wheelhouse_src` (molecule/shared/vars/wheelhouse.yml: the
 ephemeral directory), which only molecule/shared/prepare.yml fills. A scenario that links the
 variables but skips the prepare step fails on a fresh clone (the day2 scenario did, in 27 s).
 """
@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MOLECULE = ROOT / "molecule"
-SHARED_VARS = MOLECULE / "shared" / "wheelhouse.yml"
+SHARED_VARS = MOLECULE / "shared" / "vars" / "wheelhouse.yml"
 SHARED_PREPARE = MOLECULE / "shared" / "prepare.yml"
 SCENARIOS = sorted(p.parent.name for p in MOLECULE.glob("*/molecule.yml"))
 
@@ -46,7 +46,7 @@ def test_scenario_snapshots_the_wheelhouse(name: str) -> None:
     conf = scenario(name)
     wheelhouse_vars = group_vars_dir(name) / "all" / "wheelhouse.yml"
     assert wheelhouse_vars.resolve() == SHARED_VARS.resolve(), (
-        f"{name}: group_vars/all/wheelhouse.yml must link molecule/shared/wheelhouse.yml"
+        f"{name}: group_vars/all/wheelhouse.yml must link molecule/shared/vars/wheelhouse.yml"
     )
     prepare = conf["provisioner"]["playbooks"].get("prepare")
     assert prepare, f"{name}: no prepare playbook (molecule/shared/prepare.yml fills the wheelhouse)"
@@ -57,7 +57,7 @@ def test_scenario_snapshots_the_wheelhouse(name: str) -> None:
 
 
 def test_one_definition_of_the_wheelhouse_source() -> None:
-    """glance_wheelhouse_src is set once, in molecule/shared/wheelhouse.yml (links aside)."""
+    """glance_wheelhouse_src is set once, in molecule/shared/vars/wheelhouse.yml (links aside)."""
     defining = []
     for path in MOLECULE.rglob("*.yml"):
         if path.is_symlink() or os.path.islink(path):
@@ -65,4 +65,4 @@ def test_one_definition_of_the_wheelhouse_source() -> None:
         data = yaml.safe_load(path.read_text())
         if isinstance(data, dict) and "glance_wheelhouse_src" in data:
             defining.append(path.relative_to(ROOT).as_posix())
-    assert defining == ["molecule/shared/wheelhouse.yml"]
+    assert defining == ["molecule/shared/vars/wheelhouse.yml"]
