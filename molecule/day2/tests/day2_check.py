@@ -97,7 +97,13 @@ def on_registry(command):
         raise SystemExit(
             f"{command!r} on the registry host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
         )
-    return found.group(1).strip()
+    # The one-line output writes the command's newlines as a backslash and an n.
+    return found.group(1).replace("\\n", "\n").strip()
+
+
+def main_pids():
+    """The systemd main PIDs of glance-registry and glance-api (one all-in-one host)."""
+    return on_registry("systemctl show --property MainPID --value glance-registry glance-api").split()
 
 
 def schema_revision():
@@ -293,6 +299,7 @@ def main():
     for name in ("glance_db", "glance_keystone"):
         with open(os.path.join(secrets_dir, name), "w") as handle:
             handle.write(secrets.token_hex(16) + "\n")
+    pids = main_pids()
     started = time.monotonic()
     playbook("rotate-credentials.yml")
     time.sleep(3)
@@ -307,6 +314,10 @@ def main():
     )
     for _, message in loop.failures[:5]:
         print(f"day2:   {message}")
+    # docs/DAY2.md: the new configuration is applied by a reload (SIGHUP: new workers, same
+    # master, the socket stays open), not a restart.
+    assert main_pids() == pids, f"the rotation restarted a process: {pids} -> {main_pids()}"
+    print(f"day2: rotation reloaded glance-registry and glance-api (main PIDs unchanged: {pids})")
     _, changed = playbook("rotate-credentials.yml")
     assert changed == 0, "a second rotation changed something"
     playbook("health.yml")
