@@ -34,6 +34,8 @@ INVENTORY = os.environ["DAY2_INVENTORY"]
 WHEELHOUSE = os.environ["DAY2_WHEELHOUSE"]
 VENV = "/opt/glance"
 MANAGE = f"{VENV}/bin/glance-manage --config-file /etc/glance/glance-registry.conf"
+# Nested ansible runs without colour (molecule sets ANSIBLE_FORCE_COLOR for its own output).
+PLAIN = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
 
 
 def call(method, url, token=None, body=None, data=None, timeout=60):
@@ -72,7 +74,7 @@ def login():
 def playbook(name, *extra, expect_failure=False):
     cmd = ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/{name}", *extra]
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"ANSIBLE_NOCOLOR": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
     took = time.monotonic() - started
     if expect_failure:
         if proc.returncode == 0:
@@ -91,8 +93,8 @@ def playbook(name, *extra, expect_failure=False):
 def on_registry(command):
     """stdout of a command on the first registry host (an ad-hoc ansible run)."""
     cmd = ["ansible", "-i", INVENTORY, "glance_registry[0]", "-o", "-m", "command", "-a", command]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"ANSIBLE_NOCOLOR": "1"})
-    found = re.search(r"\(stdout\) (.*)$", proc.stdout.strip())
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
+    found = re.search(r"\(stdout\) (.*)$", re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).strip())
     if proc.returncode != 0 or not found:
         raise SystemExit(
             f"{command!r} on the registry host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
