@@ -81,7 +81,7 @@ def playbook(name, *extra, expect_failure=False):
             print(proc.stdout[-6000:])
             raise SystemExit(f"{name} {' '.join(extra)} succeeded; it should have failed")
         print(f"day2: {name} {' '.join(extra)}: failed as expected in {took:.0f}s")
-        return proc.stdout, None
+        return proc.stdout + proc.stderr, None  # the failure's message may be on stderr
     if proc.returncode != 0:
         print(proc.stdout[-6000:], proc.stderr[-3000:])
         raise SystemExit(f"{name} failed (rc {proc.returncode})")
