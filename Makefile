@@ -7,15 +7,16 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help deps venv test lint
 
-help:
-	@echo "make lab          create the all-in-one lab and deploy the image service into it"
-	@echo "make lab-destroy  remove the lab"
-	@echo "make test         the whole test suite (what CI runs)"
+# Every target has a `## ` note on its rule line: `make help` prints them, one line each
+# (tests/test_makefile.py fails on a target without one).
+help: ## this list
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z0-9_-]+:[^=]*## / { printf "make %-24s %s\n", $$1, $$2 }' \
+		$(MAKEFILE_LIST)
 
-deps:
+deps: ## the deploy host's Debian packages (scripts/host-deps.sh, as root)
 	bash scripts/host-deps.sh
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ## .venv: Ansible, molecule, the linters, the service (editable) and its test tools
 $(VENV)/.installed: requirements.txt service/requirements.txt service/test-requirements.txt service/pyproject.toml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip wheel setuptools
@@ -25,9 +26,9 @@ $(VENV)/.installed: requirements.txt service/requirements.txt service/test-requi
 # Each part of the project owns one mk/*.mk file with its targets.
 include $(sort $(wildcard mk/*.mk))
 
-test: deps venv lint test-service test-toolkit test-molecule bench-smoke
+test: deps venv lint test-service test-toolkit test-molecule bench-smoke ## everything CI runs
 	@echo "make test: all suites passed"
 
-lint: venv
+lint: venv ## ruff check and ruff format --check of service/, bench/, tests/
 	ruff check service bench tests
 	ruff format --check service bench tests

@@ -5,10 +5,10 @@
 # about 3 and 12 min). Not part of `make test` (CI's budget): the README says so.
 .PHONY: test-backends test-backends-service test-backends-molecule
 
-test-backends: test-backends-service test-backends-molecule
+test-backends: test-backends-service test-backends-molecule ## the service on a private Ceph and Swift, then the lab scenarios backends-ceph and backends
 
 # keystone-venv: the Swift tests' proxy authenticates the glance user with a real Keystone
-test-backends-service: deps venv keystone-venv
+test-backends-service: deps venv keystone-venv ## the service against a private Ceph 16 and Swift 2.30 behind Keystone
 	$(VENV)/bin/pip install -q boto3 python-swiftclient -c service/requirements.txt
 	cd service && python -m pytest -q --timeout=900 tests/integration/backends
 
@@ -16,6 +16,6 @@ test-backends-service: deps venv keystone-venv
 # host: the one check of Ceph coming back) and backends (kept separate, not folded in: the whole
 # image service on rbd, s3, swift, file and http stores at once, every store checked in its
 # backend with its own tool, copy-image, throughput; needs the wheelhouse).
-test-backends-molecule: deps venv wheelhouse
+test-backends-molecule: deps venv wheelhouse ## molecule backends-ceph and backends (lab .50, .60-.62)
 	molecule test -s backends-ceph
 	molecule test -s backends

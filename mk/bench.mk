@@ -4,15 +4,15 @@
 # BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--db mariadb --rounds 5"`.
 .PHONY: bench bench-smoke bench-venvs bench-unit
 
-bench-venvs: deps venv keystone-venv
+bench-venvs: deps venv keystone-venv ## upstream Glance 33's virtualenv for the benchmarks
 	bash bench/setup-upstream.sh
 
-bench: bench-venvs
+bench: bench-venvs ## the full benchmark against upstream Glance (BENCH_ARGS="--db mariadb ...")
 	$(VENV)/bin/pip install -q -r bench/requirements-bench.txt -c service/requirements.txt
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-bench-smoke: bench-venvs bench-unit
+bench-smoke: bench-venvs bench-unit ## the benchmark harness on tiny sizes, one round
 	$(VENV)/bin/python bench/run.py --smoke $(BENCH_ARGS)
 
-bench-unit: venv
+bench-unit: venv ## the harness's own tests (bench/tests)
 	$(VENV)/bin/python -m pytest -q bench/tests

@@ -3,6 +3,6 @@
 # controller and a Ceph host. Not part of `make test`: they run under load for many minutes
 # (docs/DAY2.md).
 .PHONY: test-day2
-test-day2: venv wheelhouse
+test-day2: venv wheelhouse ## molecule day2 (lab .40) and backend-switch (lab .70-.71)
 	molecule test -s day2
 	molecule test -s backend-switch

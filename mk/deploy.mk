@@ -6,34 +6,19 @@ LAB_AIO := 198.51.100.10
 
 .PHONY: lab lab-deploy lab-clouds
 
-lab: deps venv wheelhouse lab-hosts lab-deploy lab-clouds
+lab: deps venv wheelhouse lab-hosts lab-deploy lab-clouds ## create the all-in-one lab (198.51.100.10), deploy, write the credentials
 	@echo
 	@echo "Image service:  http://$(LAB_AIO):9292   (Keystone: http://$(LAB_AIO):5000/v3)"
-	@echo "Credentials:    ./clouds.yaml, cloud glance-lab (admin; password in $(LAB_SECRETS)/keystone_admin)"
+	@echo "Credentials:    ./clouds.yaml, cloud glance-lab, and ./admin-openrc (admin; password in $(LAB_SECRETS)/keystone_admin)"
 	@echo "Try:            .venv/bin/openstack --os-cloud glance-lab image list"
+	@echo "                source admin-openrc && .venv/bin/glance image-list"
 	@echo "                .venv/bin/openstack --os-cloud glance-lab image create --disk-format raw \\"
 	@echo "                    --container-format bare --file /etc/hostname demo"
 	@echo "Re-deploy:      .venv/bin/ansible-playbook -i $(LAB_INVENTORY) site.yml"
 
-lab-deploy: venv wheelhouse
+lab-deploy: venv wheelhouse ## run site.yml against the lab again (LAB_INVENTORY)
 	ansible-playbook -i $(LAB_INVENTORY) site.yml
 
 # The password was generated into .lab/secrets by the first deployment.
-lab-clouds: lab-deploy
-	@test -s $(LAB_SECRETS)/keystone_admin || { echo "$(LAB_SECRETS)/keystone_admin is missing: deploy first"; exit 1; }
-	@umask 077 && printf '%s\n' \
-	  '# Written by `make lab`: the lab'"'"'s administrator (openstack --os-cloud glance-lab ...).' \
-	  'clouds:' \
-	  '  glance-lab:' \
-	  '    auth:' \
-	  '      auth_url: http://$(LAB_AIO):5000/v3' \
-	  '      username: admin' \
-	  "      password: $$(cat $(LAB_SECRETS)/keystone_admin)" \
-	  '      project_name: admin' \
-	  '      user_domain_name: Default' \
-	  '      project_domain_name: Default' \
-	  '    region_name: RegionOne' \
-	  '    interface: public' \
-	  '    identity_api_version: 3' \
-	  '    image_api_version: 2' >clouds.yaml
-	@echo "wrote ./clouds.yaml (cloud glance-lab)"
+lab-clouds: lab-deploy ## write ./clouds.yaml and ./admin-openrc (0600) for the lab's administrator
+	@bash scripts/lab-credentials.sh $(LAB_SECRETS)/keystone_admin $(LAB_AIO) $(CURDIR)

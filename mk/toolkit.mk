@@ -12,7 +12,7 @@ SERVICE_SOURCES := $(shell find service/glance_service -type f -name '*.py' -o -
 # pip wheel of ./service constrained by its pins, plus Keystone's pins (the lab's identity
 # host installs Keystone from the same directory). Both pin files travel in the wheelhouse:
 # the targets install with them as constraints, so each virtualenv gets exactly its pins.
-wheelhouse: $(WHEELHOUSE)/.built
+wheelhouse: $(WHEELHOUSE)/.built ## wheelhouse/wheelhouse.tar: the service, Keystone and their pinned wheels
 $(WHEELHOUSE)/.built: $(SERVICE_SOURCES) service/requirements.txt requirements-keystone.txt | venv
 	@test -f requirements-keystone.txt || { echo "requirements-keystone.txt is missing (Keystone's pins)"; exit 1; }
 	mkdir -p $(WHEELHOUSE)
@@ -32,14 +32,14 @@ $(WHEELHOUSE)/.built: $(SERVICE_SOURCES) service/requirements.txt requirements-k
 	@ls $(WHEELHOUSE)/*.whl | wc -l | xargs echo "wheelhouse: wheels:"
 	touch $@
 
-lint-toolkit: venv
+lint-toolkit: venv ## yamllint and ansible-lint (production profile)
 	yamllint -s .
 	ansible-lint
 
-test-toolkit: venv lint-toolkit
+test-toolkit: venv lint-toolkit ## lint-toolkit and the toolkit's own tests (tests/)
 	python -m pytest -q tests
 
 # Each scenario creates its hosts in the lab, deploys, checks idempotence, verifies, destroys.
-test-molecule: venv wheelhouse
+test-molecule: venv wheelhouse ## molecule default (lab .20) and multinode (lab .30-.32)
 	molecule test -s default
 	molecule test -s multinode

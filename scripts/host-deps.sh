@@ -17,13 +17,33 @@ packages=(
   # building wheels
   build-essential python3-dev libffi-dev libssl-dev pkg-config
 )
+# Another apt (unattended-upgrades, a second `make`) may hold apt's locks: wait for them, up
+# to APT_LOCK_TIMEOUT seconds, instead of failing at once. apt-get install waits by itself
+# (DPkg::Lock::Timeout); apt-get update ignores that option for the lists lock (apt 2.6), so it
+# is retried for as long as its error is the lock.
+lock_timeout=${APT_LOCK_TIMEOUT:-600}
+apt_get() { apt-get -o DPkg::Lock::Timeout="$lock_timeout" "$@"; }
+apt_update() {
+  local deadline=$((SECONDS + lock_timeout)) out said=""
+  until out=$(apt_get update -qq 2>&1); do
+    if [[ $out != *"Could not get lock"* ]] || ((SECONDS >= deadline)); then
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+    [ -n "$said" ] || echo "host-deps: another process holds apt's package lists; waiting (up to ${lock_timeout} s)" >&2
+    said=1
+    sleep "${APT_LOCK_POLL:-5}"
+  done
+  [ -z "$out" ] || printf '%s\n' "$out"
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "host-deps: installing ${missing[*]}"
-  apt-get update -qq
+  apt_update
   # The packaged services are not started here: the lab and the tests start their own.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

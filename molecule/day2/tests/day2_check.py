@@ -4,7 +4,11 @@
 Uploads three images with known sha512, backs up, deletes one, restores (same ids and sha512),
 runs health, rotates both credentials while a client downloads in a loop (counting failed
 requests), re-runs the rotation and an upgrade with the same wheelhouse (both changed=0).
-Lines starting with `day2:` are the measurements. Standard library only.
+Then a release that moves the schema (this checkout plus one migration): the upgrade to it, the
+rollback upgrade.yml refuses, the rollback docs/DAY2.md gives (the old release and the backup
+taken before the upgrade, restore.yml), and that backup restored onto the newer release
+(restore.yml migrates it forward; upgrade.yml afterwards changed=0).
+Lines starting with `day2:` are the measurements. Standard library only (pip builds the wheel).
 """
 
 import hashlib
@@ -12,8 +16,10 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -24,6 +30,12 @@ API = os.environ["DAY2_API"]
 AUTH = os.environ["DAY2_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
 PROJECT = os.environ["DAY2_PROJECT"]
 INVENTORY = os.environ["DAY2_INVENTORY"]
+# The release the scenario deployed (its wheelhouse snapshot) and where roles/glance installs it.
+WHEELHOUSE = os.environ["DAY2_WHEELHOUSE"]
+VENV = "/opt/glance"
+MANAGE = f"{VENV}/bin/glance-manage --config-file /etc/glance/glance-registry.conf"
+# Nested ansible runs without colour (molecule sets ANSIBLE_FORCE_COLOR for its own output).
+PLAIN = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
 
 
 def call(method, url, token=None, body=None, data=None, timeout=60):
@@ -59,17 +71,117 @@ def login():
         return resp.headers["X-Subject-Token"]
 
 
-def playbook(name, *extra):
+def playbook(name, *extra, expect_failure=False):
     cmd = ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/{name}", *extra]
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"ANSIBLE_NOCOLOR": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
     took = time.monotonic() - started
+    if expect_failure:
+        if proc.returncode == 0:
+            print(proc.stdout[-6000:])
+            raise SystemExit(f"{name} {' '.join(extra)} succeeded; it should have failed")
+        print(f"day2: {name} {' '.join(extra)}: failed as expected in {took:.0f}s")
+        return proc.stdout + proc.stderr, None  # the failure's message may be on stderr
     if proc.returncode != 0:
         print(proc.stdout[-6000:], proc.stderr[-3000:])
         raise SystemExit(f"{name} failed (rc {proc.returncode})")
     changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout.split("PLAY RECAP")[-1]))
     print(f"day2: {name} {' '.join(extra)}: ok in {took:.0f}s, changed={changed}")
     return proc.stdout, changed
+
+
+def on_registry(command):
+    """stdout of a command on the first registry host (an ad-hoc ansible run)."""
+    cmd = ["ansible", "-i", INVENTORY, "glance_registry[0]", "-o", "-m", "command", "-a", command]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
+    found = re.search(r"\(stdout\) (.*)$", re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).strip())
+    if proc.returncode != 0 or not found:
+        raise SystemExit(
+            f"{command!r} on the registry host failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
+    # The one-line output writes the command's newlines as a backslash and an n.
+    return found.group(1).replace("\\n", "\n").strip()
+
+
+def main_pids():
+    """The systemd main PIDs of glance-registry and glance-api (one all-in-one host)."""
+    return on_registry("systemctl show --property MainPID --value glance-registry glance-api").split()
+
+
+def schema_revision():
+    return on_registry(f"{MANAGE} db version")
+
+
+def installed_release():
+    """sha256 of the wheelhouse archive the host's virtualenv was installed from."""
+    return on_registry(f"cat {VENV}/.wheelhouse-sha256")
+
+
+def sha256_file(path):
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+PROBE_MIGRATION = '''"""A release that moves the schema (molecule/day2 only): one new table."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("day2_probe", sa.Column("id", sa.Integer, primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("day2_probe")
+'''
+
+
+def newer_release(workdir):
+    """The deployed wheelhouse with glance-service rebuilt from this checkout plus one additive
+    migration, as a release that moves the schema would be. Returns (its directory, revision)."""
+    src = os.path.join(workdir, "src")
+    shutil.copytree(
+        os.path.join(PROJECT, "service"),
+        src,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
+    versions = os.path.join(src, "glance_service", "db", "migrations", "versions")
+    parents = {}
+    for name in os.listdir(versions):
+        if name.endswith(".py"):
+            with open(os.path.join(versions, name)) as handle:
+                text = handle.read()
+            rev = re.search(r'^revision = "([^"]+)"', text, re.M).group(1)
+            parents[rev] = re.search(r'^down_revision = "?([^"\n]+)"?', text, re.M).group(1)
+    (head,) = set(parents) - set(parents.values())
+    revision = "9999_day2_probe"
+    with open(os.path.join(versions, f"{revision}.py"), "w") as handle:
+        handle.write(PROBE_MIGRATION.format(revision=revision, down=head))
+    wheels = os.path.join(workdir, "wheels")
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "--wheel-dir", wheels, src], check=True)
+    (wheel,) = os.listdir(wheels)
+    release = os.path.join(workdir, "newer")
+    os.mkdir(release)
+    replaced = False
+    with (
+        tarfile.open(os.path.join(WHEELHOUSE, "wheelhouse.tar")) as old,
+        tarfile.open(os.path.join(release, "wheelhouse.tar"), "w") as new,
+    ):
+        for member in old.getmembers():
+            if member.name == wheel:
+                replaced = True
+                continue
+            new.addfile(member, old.extractfile(member))
+        new.add(os.path.join(wheels, wheel), arcname=wheel)
+    assert replaced, f"{wheel} is not in the deployed wheelhouse (a different version?)"
+    return release, revision
 
 
 def image(token, image_id):
@@ -120,6 +232,47 @@ class Downloader(threading.Thread):
                 time.sleep(0.05)
 
 
+def releases_and_rollback(token, expected):
+    """An upgrade that migrates the schema, its rollback, and a restore onto the newer release."""
+    old_sha = sha256_file(os.path.join(WHEELHOUSE, "wheelhouse.tar"))
+    with tempfile.TemporaryDirectory(prefix="day2-release-") as work:
+        newer, probe = newer_release(work)
+        new_sha = sha256_file(os.path.join(newer, "wheelhouse.tar"))
+        base = schema_revision()
+        assert installed_release() == old_sha
+        backups = os.path.join(work, "backups")
+        playbook("backup.yml", "-e", f"backup_dir={backups}")
+        (stamp,) = os.listdir(backups)
+        pre_upgrade = os.path.join(backups, stamp)
+
+        _, changed = playbook("upgrade.yml", "-e", f"glance_wheelhouse_src={newer}")
+        assert changed > 0, "the upgrade to a new release changed nothing"
+        assert (schema_revision(), installed_release()) == (probe, new_sha)
+        check_images(token, expected)
+        print(f"day2: upgrade to a release with a migration: schema {base} -> {probe}, images intact")
+
+        # The old release does not know the new revision: upgrade.yml must refuse, change nothing.
+        out, _ = playbook("upgrade.yml", expect_failure=True)
+        assert "does not downgrade a schema" in out, out[-3000:]
+        assert (schema_revision(), installed_release()) == (probe, new_sha)
+        check_images(token, expected)
+        print("day2: upgrade.yml back to the old release: refused, nothing changed, images intact")
+
+        # The rollback docs/DAY2.md gives: the old release's wheelhouse + the pre-upgrade backup.
+        playbook("restore.yml", "-e", f"restore_from={pre_upgrade}")
+        assert (schema_revision(), installed_release()) == (base, old_sha)
+        check_images(token, expected)
+        print(f"day2: rollback (restore.yml, old release, pre-upgrade backup): schema {base}, images intact")
+
+        # The same backup onto the newer release: restore.yml migrates it forward.
+        playbook("restore.yml", "-e", f"restore_from={pre_upgrade}", "-e", f"glance_wheelhouse_src={newer}")
+        assert (schema_revision(), installed_release()) == (probe, new_sha)
+        check_images(token, expected)
+        _, changed = playbook("upgrade.yml", "-e", f"glance_wheelhouse_src={newer}")
+        assert changed == 0, "upgrade.yml after a restore onto the newer release changed something"
+        print(f"day2: restore onto the newer release: schema {base} -> {probe}, then upgrade.yml changed=0")
+
+
 def main():
     token = login()
     expected = dict(upload(token, f"day2-{n}") for n in range(3))
@@ -148,6 +301,7 @@ def main():
     for name in ("glance_db", "glance_keystone"):
         with open(os.path.join(secrets_dir, name), "w") as handle:
             handle.write(secrets.token_hex(16) + "\n")
+    pids = main_pids()
     started = time.monotonic()
     playbook("rotate-credentials.yml")
     time.sleep(3)
@@ -162,6 +316,10 @@ def main():
     )
     for _, message in loop.failures[:5]:
         print(f"day2:   {message}")
+    # docs/DAY2.md: the new configuration is applied by a reload (SIGHUP: new workers, same
+    # master, the socket stays open), not a restart.
+    assert main_pids() == pids, f"the rotation restarted a process: {pids} -> {main_pids()}"
+    print(f"day2: rotation reloaded glance-registry and glance-api (main PIDs unchanged: {pids})")
     _, changed = playbook("rotate-credentials.yml")
     assert changed == 0, "a second rotation changed something"
     playbook("health.yml")
@@ -169,6 +327,8 @@ def main():
     _, changed = playbook("upgrade.yml")
     assert changed == 0, "an upgrade with the same wheelhouse changed something"
     check_images(token, expected)
+
+    releases_and_rollback(token, expected)
     print("day2: all checks passed")
     return 0
 
