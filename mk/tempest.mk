@@ -14,7 +14,7 @@ verify: venv
 	ansible-playbook -i $(TEMPEST_INVENTORY) playbooks/verify.yml || rc=$$?; \
 	if [ -f $(TEMPEST_RESULTS)/summary.json ] && [ $(TEMPEST_RESULTS)/summary.json -nt "$$stamp" ]; then \
 	  python -c 'import json, sys; s = json.load(open(sys.argv[1])); \
-	    print("tempest: %(passed)d passed, %(skipped)d skipped, %(failed)d failed (report: %(results_dir)s)" % s)' \
+	    print("tempest: %(passed)d passed, %(skipped)d skipped, %(failed)d failed, %(excluded)d excluded (report: %(results_dir)s)" % s)' \
 	    $(TEMPEST_RESULTS)/summary.json; \
 	fi; \
 	rm -f "$$stamp"; echo "verify: $$(( $$(date +%s) - start )) s"; \

@@ -9,7 +9,8 @@ Run with the tempest virtualenv's Python. Steps:
 2. ``stestr run`` in the workspace (its .stestr.conf, written here, points at the installed
    tempest's test discovery; TEMPEST_CONFIG_DIR at its etc/), console output to ``console.log``.
 3. ``stestr last --subunit`` -> ``tempest.subunit``; from it ``tempest.html`` (subunit2html),
-   ``tempest.txt`` (subunit-trace), ``junit.xml`` (subunit2junitxml), ``skipped.txt``.
+   ``junit.xml`` (subunit2junitxml), ``skipped.txt``; ``tempest.txt`` is ``stestr last``
+   (subunit-trace: every test, the failures' details, totals).
 4. Counts, failed tests and skip reasons -> ``summary.json``, also printed as the last line;
    ``<results>/../latest`` points at this run's directory.
 
@@ -166,18 +167,31 @@ def summarise(tests: list[dict]) -> dict:
     }
 
 
+def next_stream(workspace: Path) -> int:
+    """The id stestr gives the next run (0 before the repository exists)."""
+    path = workspace / ".stestr" / "next-stream"
+    return int(path.read_text().strip() or 0) if path.exists() else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--results", type=Path, required=True, help="directory of this run's reports")
     parser.add_argument("--regex", required=True)
+    parser.add_argument(
+        "--exclude",
+        default="[]",
+        help='JSON list of {"regex": ..., "reason": ...}: tests not run, reported with their reason',
+    )
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--serve-for", help="serve the test image on the address that routes to this host")
     parser.add_argument("--serve-port", type=int, default=80)
     args = parser.parse_args()
+    excluded = json.loads(args.exclude)
 
     bindir = Path(sys.executable).parent
+    stestr = str(bindir / "stestr")
     workspace = args.workspace.resolve()
     results = args.results.resolve()
     results.mkdir(parents=True, exist_ok=True)
@@ -185,19 +199,30 @@ def main() -> int:
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
 
     write_stestr_conf(workspace)
+    argv = [stestr, "run", "--concurrency", str(args.concurrency)]
+    if excluded:
+        argv += ["--exclude-regex", "|".join(f"(?:{e['regex']})" for e in excluded)]
+    argv.append(args.regex)
+    run_id = next_stream(workspace)
     server = None
     if args.serve_for:
         address = route_source(args.serve_for)
-        server = serve_image(workspace / "http-image", address, args.serve_port, results / "http-image.log")
+        try:
+            server = serve_image(
+                workspace / "http-image", address, args.serve_port, results / "http-image.log"
+            )
+        except OSError as exc:
+            print(
+                f"tempest_run: cannot serve the test image on {address}:{args.serve_port} ({exc}): "
+                "free the port, "
+                "or set tempest_http_image_port (allowed by the image service's import filtering) or "
+                "tempest_http_image",
+                file=sys.stderr,
+            )
+            return 2
     started = time.monotonic()
     try:
-        run_rc = run(
-            [str(bindir / "stestr"), "run", "--concurrency", str(args.concurrency), args.regex],
-            workspace,
-            env,
-            results / "console.log",
-            args.timeout,
-        )
+        run_rc = run(argv, workspace, env, results / "console.log", args.timeout)
     finally:
         if server is not None:
             server.shutdown()
@@ -205,23 +230,16 @@ def main() -> int:
     duration = time.monotonic() - started
 
     stream = results / "tempest.subunit"
-    if (
-        run(([str(bindir / "stestr"), "last", "--subunit"]), workspace, env, stream) != 0
-        or not stream.stat().st_size
-    ):
+    if next_stream(workspace) <= run_id or run([stestr, "last", "--subunit"], workspace, env, stream) != 0:
         print(
-            f"tempest_run: no subunit stream (stestr run exit {run_rc}): see {results / 'console.log'}",
+            f"tempest_run: the run recorded nothing (stestr exit {run_rc}): see {results / 'console.log'}",
             file=sys.stderr,
         )
         return 2
-    with stream.open("rb") as data:
-        for argv, name in (
-            ([str(bindir / "subunit-trace"), "--no-summary"], "tempest.txt"),
-            ([str(bindir / "subunit2junitxml")], "junit.xml"),
-        ):
-            data.seek(0)
-            with (results / name).open("wb") as out:
-                subprocess.run(argv, stdin=data, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    # Text report: stestr's subunit-trace (each test, failures with their details, totals).
+    run([stestr, "last"], workspace, env, results / "tempest.txt")
+    with stream.open("rb") as data, (results / "junit.xml").open("wb") as out:
+        subprocess.run([str(bindir / "subunit2junitxml")], stdin=data, stdout=out, env=env, check=False)
     subprocess.run(
         [str(bindir / "subunit2html"), str(stream), str(results / "tempest.html")],
         stdout=subprocess.DEVNULL,
@@ -231,6 +249,8 @@ def main() -> int:
 
     summary = summarise(read_stream(stream))
     summary.update(
+        excluded=len(excluded),
+        excluded_tests=excluded,
         results_dir=str(results),
         report_html=str(results / "tempest.html"),
         report_text=str(results / "tempest.txt"),
@@ -242,6 +262,7 @@ def main() -> int:
         summary["failed"] += 1
     (results / "skipped.txt").write_text(
         "".join(f"{s['id']}: {s['reason']}\n" for s in summary["skipped_tests"])
+        + "".join(f"(excluded) {e['regex']}: {e['reason']}\n" for e in excluded)
     )
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     latest = results.parent / "latest"
