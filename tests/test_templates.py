@@ -91,6 +91,26 @@ def test_overrides_win(name: str) -> None:
     assert conf["oslo_policy"]["policy_file"] == "p.yaml"
 
 
+def test_proxy_headers_parsing_off_and_no_public_endpoint_by_default() -> None:
+    # No load balancer in front by default: X-Forwarded-* from clients are not trusted, and the
+    # versions document takes the URL of the request.
+    conf = parse(render("glance-api.conf.j2"))
+    assert conf["oslo_middleware"]["enable_proxy_headers_parsing"] == "False"
+    assert "public_endpoint" not in conf["DEFAULT"]
+
+
+def test_behind_an_https_load_balancer() -> None:
+    conf = parse(
+        render(
+            "glance-api.conf.j2",
+            glance_enable_proxy_headers_parsing=True,
+            glance_public_endpoint="https://images.example.com:9292",
+        )
+    )
+    assert conf["oslo_middleware"]["enable_proxy_headers_parsing"] == "True"
+    assert conf["DEFAULT"]["public_endpoint"] == "https://images.example.com:9292"
+
+
 def test_noauth_flavor_has_no_keystone_section() -> None:
     conf = parse(render("glance-api.conf.j2", glance_auth_flavor=""))
     assert not conf.has_section("keystone_authtoken")
@@ -112,3 +132,23 @@ def test_units(unit: str, command: str) -> None:
     assert service["User"] == "glance"
     assert service["ExecStart"] == f"/opt/glance/bin/{command} --config-file /etc/glance/{command}.conf"
     assert parser["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_image_cache_on_when_a_directory_is_given_off_when_empty() -> None:
+    # With image_cache_dir the service advertises Image API 2.18 as CURRENT (as Glance 33 does).
+    conf = parse(render("glance-api.conf.j2", glance_image_cache_dir="/var/lib/glance/image-cache"))
+    assert conf["DEFAULT"]["image_cache_dir"] == "/var/lib/glance/image-cache"
+    assert conf["DEFAULT"]["image_cache_max_size"] == "10737418240"
+    off = parse(render("glance-api.conf.j2", glance_image_cache_dir=""))
+    assert "image_cache_dir" not in off["DEFAULT"]
+
+
+def test_role_default_turns_the_image_cache_on() -> None:
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/glance/defaults/main.yml").read_text())
+    specs = yaml.safe_load((ROOT / "roles/glance/meta/argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    for name in ("glance_image_cache_dir", "glance_image_cache_max_size"):
+        assert options[name]["default"] == defaults[name]
+    assert defaults["glance_image_cache_dir"]

@@ -26,6 +26,13 @@ class RequestContext:
     service_roles: list[str] = dataclasses.field(default_factory=list)
     # the request's service catalog as auth_token gives it (X-Service-Catalog), raw JSON
     service_catalog: str | None = None
+    # the caller's own request id (a valid X-Openstack-Request-Id: req-<uuid>), as oslo.context
+    global_request_id: str | None = None
+
+    @property
+    def global_id(self) -> str:
+        """The id to pass on to the services this request calls (oslo.context's ``global_id``)."""
+        return self.global_request_id or self.request_id
 
     @property
     def owner(self) -> str | None:
@@ -46,8 +53,10 @@ class RequestContext:
         }
 
     def to_headers(self) -> dict[str, str]:
-        """Headers that carry this context to the registry (token, or trusted identity headers)."""
-        headers = {"X-Openstack-Request-Id": self.request_id}
+        """Headers that carry this context to the registry (token, or trusted identity headers).
+
+        ``X-Openstack-Request-Id`` carries the global id, so the registry logs the same one."""
+        headers = {"X-Openstack-Request-Id": self.global_id}
         if self.auth_token:
             headers["X-Auth-Token"] = self.auth_token
         if self.user_id:
@@ -75,12 +84,21 @@ def _split_roles(value: str | None) -> list[str]:
     return [r.strip().lower() for r in (value or "").split(",") if r.strip()]
 
 
+# Set by oslo.middleware's RequestId, the outermost middleware of both services: a new id for
+# each request, and the caller's X-Openstack-Request-Id when it is a valid req-<uuid>.
+REQUEST_ID_ENV = "openstack.request_id"
+GLOBAL_REQUEST_ID_ENV = "openstack.global_request_id"
+
+
 def request_id_from_environ(environ: dict) -> str:
-    """The caller's X-Openstack-Request-Id (with the ``req-`` prefix ensured), or a new one."""
-    given = environ.get("HTTP_X_OPENSTACK_REQUEST_ID", "").strip()
-    if given and len(given) <= 64:
-        return given if given.startswith("req-") else "req-" + given
-    return "req-" + str(uuid.uuid4())
+    """This request's id (oslo.middleware's RequestId), or a new one outside that pipeline.
+
+    Never the caller's X-Openstack-Request-Id: that is the global id (below)."""
+    return environ.get(REQUEST_ID_ENV) or "req-" + str(uuid.uuid4())
+
+
+def global_request_id_from_environ(environ: dict) -> str | None:
+    return environ.get(GLOBAL_REQUEST_ID_ENV)
 
 
 def from_environ(environ: dict, admin_role: str = "admin") -> RequestContext:
@@ -92,6 +110,7 @@ def from_environ(environ: dict, admin_role: str = "admin") -> RequestContext:
     roles = _split_roles(environ.get("HTTP_X_ROLES") or environ.get("HTTP_X_ROLE"))
     return RequestContext(
         request_id=request_id_from_environ(environ),
+        global_request_id=global_request_id_from_environ(environ),
         user_id=environ.get("HTTP_X_USER_ID") or environ.get("HTTP_X_USER"),
         project_id=environ.get("HTTP_X_PROJECT_ID") or environ.get("HTTP_X_TENANT_ID"),
         roles=roles,

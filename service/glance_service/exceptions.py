@@ -128,6 +128,15 @@ class ImageStatusConflict(Conflict):
     default_message = "The image is not in a status that allows this operation."
 
 
+class InUseByStore(Conflict):
+    """The store refuses to delete image data that something outside the image service still
+    uses (RBD: the snapshot has copy-on-write clones, as every Nova or Cinder boot from the
+    image makes, or the image is open; glance_store's ``InUseByStore``/``HasSnapshot``). The
+    image and the location stay as they were."""
+
+    default_message = "The image data is in use in the store and cannot be deleted."
+
+
 # -- 410 --------------------------------------------------------------------
 class Gone(GlanceServiceError):
     default_message = "The resource is gone."

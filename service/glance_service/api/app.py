@@ -1,8 +1,11 @@
 """The glance-api WSGI application: the pipeline, built once per worker process.
 
-Order (Glance's paste pipeline, minus what this service does not have): request id →
-``/healthcheck`` → proxy headers → version negotiation (unauthenticated) → auth (keystone
-``auth_token`` or trusted headers) → request context → router → handlers.
+Order (Glance's paste pipeline, minus what this service does not have, plus oslo.middleware's
+request id as the other OpenStack services have it): request id (and the logging context,
+``common.request_log``) → ``/healthcheck`` → proxy headers (``[oslo_middleware]
+enable_proxy_headers_parsing``) → version negotiation (unauthenticated) → auth (keystone
+``auth_token`` or trusted headers) → request context → the caller in the logging context →
+router → handlers.
 """
 
 from __future__ import annotations
@@ -13,17 +16,15 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_middleware import http_proxy_to_wsgi
 
-from glance_service import context as context_mod
 from glance_service.api import options, versions, views, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
+from glance_service.common import request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import policy as policy_mod
 from glance_service.images import schema as schema_mod
 
 LOG = logging.getLogger(__name__)
-
-REQUEST_ID_HEADER = "x-openstack-request-id"
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
@@ -33,27 +34,6 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     views.register_opts(conf)
     options.register_opts(conf)
     schema_mod.register_opts(conf)
-
-
-class RequestId:
-    """Gives every request an id (the client's ``X-Openstack-Request-Id`` if it sent one)
-    and returns it on every response, errors and health checks included."""
-
-    def __init__(self, app: Callable):
-        self.app = app
-
-    def __call__(self, environ: dict, start_response: Callable):
-        request_id = context_mod.request_id_from_environ(environ)
-        # Downstream (the context) reads the same header, so the id is the same everywhere.
-        environ["HTTP_X_OPENSTACK_REQUEST_ID"] = request_id
-        environ["openstack.request_id"] = request_id
-
-        def start(status, headers, exc_info=None):
-            headers = [h for h in headers if h[0].lower() != REQUEST_ID_HEADER]
-            headers.append((REQUEST_ID_HEADER, request_id))
-            return start_response(status, headers, exc_info)
-
-        return self.app(environ, start)
 
 
 class Healthcheck:
@@ -83,12 +63,12 @@ def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
 
 def build_app(services: wiring.Services) -> Callable:
     conf = services.conf
-    app: Callable = Router(routes(), services)
+    app: Callable = request_log.LogIdentity(Router(routes(), services))
     app = with_auth(app, conf, "glance-api")
     app = versions.VersionNegotiation(app, conf)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, {"oslo_config_config": conf})
     app = Healthcheck(app)
-    return RequestId(app)
+    return request_log.with_request_ids(app)
 
 
 def app_factory(conf: cfg.ConfigOpts, services: wiring.Services | None = None) -> Callable:

@@ -1,8 +1,10 @@
 """The image cache admin API (reference 1.11): ``/v2/cache``, all admin-only by policy.
 
 Without ``[DEFAULT] image_cache_dir`` every call is 404 "Caching via API is not supported at
-this site." (after the policy check, as in Glance). The cache itself is ``store/cache.py``;
-this module also hands its queue worker the way to read an image (``for_services``).
+this site." (after the policy check, as in Glance). Calls naming an image look it up first
+(404 for one the caller cannot see), as Glance's ``cached_images.py`` does. The cache itself
+is ``store/cache.py``; this module also hands its queue worker the way to read an image
+(``for_services``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def routes() -> list[Route]:
         Route("/v2/cache", {"GET": list_cache, "DELETE": clear}, "GET, DELETE", frozenset({"GET", "DELETE"})),
         Route("/v2/cache/clean", {"POST": clean}, "POST", frozenset({"POST"})),
         Route("/v2/cache/prune", {"POST": prune}, "POST", frozenset({"POST"})),
+        Route("/v2/cache/nodes/{image_id}", {"GET": cached_nodes}, "GET", frozenset({"GET"})),
         Route(
             "/v2/cache/{image_id}",
             {"PUT": queue_image, "DELETE": delete_image},
@@ -62,8 +65,10 @@ def _fetch(svc: Services, image_id: str):
     raise error
 
 
-def _cache(svc: Services, ctx: RequestContext, rule: str) -> image_cache.ImageCache:
-    svc.policy.enforce(ctx, rule)
+def _cache(
+    svc: Services, ctx: RequestContext, rule: str, image: dict | None = None
+) -> image_cache.ImageCache:
+    svc.policy.enforce(ctx, rule, image)
     cache = for_services(svc)
     if cache is None:
         raise exceptions.NotFound("Caching via API is not supported at this site.")
@@ -82,8 +87,10 @@ def list_cache(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.
 
 
 def queue_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    cache = _cache(svc, ctx, "cache_image")
+    # Glance's order: the image (404 for one the caller cannot see), the policy, the cache
+    # itself (404 when off), then the status (400).
     image = svc.data.image_get(ctx, image_id)
+    cache = _cache(svc, ctx, "cache_image", image)
     if image["status"] != states.ACTIVE:
         raise exceptions.BadRequest("Only images with status active can be targeted for queueing")
     if not image_cache.valid_id(image_id):
@@ -94,17 +101,27 @@ def queue_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id
 
 
 def delete_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    cache = _cache(svc, ctx, "cache_delete")
+    # As Glance: the image first (an id unknown to the database may still have an entry:
+    # removing it is what this call is for), then the policy.
+    image = None
     try:
-        svc.data.image_get(ctx, image_id)
+        image = svc.data.image_get(ctx, image_id)
     except exceptions.ImageNotFound:
-        # A deleted image may still have an entry: that is what this call is for.
-        if not (cache.is_cached(image_id) or cache.is_queued(image_id)):
+        cache = for_services(svc)
+        if cache is None or not (cache.is_cached(image_id) or cache.is_queued(image_id)):
             raise exceptions.ImageNotFound(f"Image {image_id} not found.") from None
+    cache = _cache(svc, ctx, "cache_delete", image)
     if image_cache.valid_id(image_id):
         cache.delete_cached(image_id)
     cache.delete_queued(image_id)
     return common.no_content()
+
+
+def cached_nodes(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    """Glance answers from its ``centralized_db`` cache driver; ours is one node's own cache
+    (Glance's ``sqlite`` driver), for which Glance answers 409."""
+    _cache(svc, ctx, "list_cached_nodes")
+    raise exceptions.Conflict("Centralized caching is not enabled")
 
 
 def clear(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
@@ -121,7 +138,8 @@ def clear(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
 
 def clean(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
     cache = _cache(svc, ctx, "cache_clean")
-    return common.json_response({"total_files_cleaned": cache.clean()})
+    LOG.info("Cache clean removed %d files", cache.clean())
+    return webob.Response(status=200)  # no body, as Glance
 
 
 def prune(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:

@@ -2,7 +2,8 @@
 
 The status is the exception's ``code``; the body is the one WebOb would produce for the
 matching ``webob.exc`` class (negotiated on ``Accept``: JSON ``{"message","code","title"}``,
-HTML, or plain text), because that is what Glance answers and what clients parse.
+HTML, or plain text), because that is what Glance answers and what clients parse. Credentials
+in a URL the message quotes (a location's) are masked (``common.request_log.mask_secrets``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import webob.exc
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common.request_log import mask_secrets
 
 LOG = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def to_response(req: webob.Request, exc: exceptions.GlanceServiceError) -> webob
         headers.append(("Accept-Patch", exc.accept_patch))
     if isinstance(exc, exceptions.RangeNotSatisfiable) and exc.size is not None:
         headers.append(("Content-Range", f"bytes */{exc.size}"))
-    http_exc = cls(explanation=exc.message, headers=headers)
+    http_exc = cls(explanation=mask_secrets(exc.message), headers=headers)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # WebOb's 415 template names only the content type and would drop the explanation.
         http_exc.body_template_obj = webob.exc.WSGIHTTPException.body_template_obj

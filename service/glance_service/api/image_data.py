@@ -4,7 +4,10 @@ of uploads cut by a crash.
 Upload: ``queued → saving`` atomically (the image records which process uploads), stream
 into the store (durable before it returns), then record the location and move to ``active``
 with size and hashes in one transaction. Any failure removes the data and returns the image to
-``queued``. A live upload refreshes the image's ``updated_at`` now and then, so that
+``queued``; when the registry cannot say how the upload ended (down, not answering, or the
+activation's answer lost), the upload's own process asks again in the background until it
+can, then keeps the data (recorded: ``active``) or removes it (``queued``), see
+``_Reconciler``. A live upload refreshes the image's ``updated_at`` now and then, so that
 recovery can tell a dead upload on another host from a long one.
 
 Download: zero-copy for the file store when the client is on another host (the open file
@@ -21,6 +24,7 @@ import os
 import re
 import socket
 import sqlite3
+import threading
 import time
 
 import webob
@@ -123,6 +127,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     )
 
     stored = location = None
+    finalising = False
     try:
         reader = quotas.limit_upload(
             svc.conf, _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id)), remaining
@@ -151,6 +156,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             **({"virtual_size": verdict.virtual_size} if verdict.virtual_size is not None else {}),
         }
         activate = getattr(svc.data, "image_activate", None)
+        finalising = True
         if activate is not None:
             # One transaction (and one registry call): location and 'active' together or not at all.
             activate(ctx, image_id, stored.url, stored.metadata, done, from_state=states.SAVING)
@@ -158,7 +164,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             location = svc.data.image_location_add(ctx, image_id, stored.url, stored.metadata)
             svc.data.image_update(ctx, image_id, done, from_state=states.SAVING)
     except BaseException as exc:
-        _undo(svc, ctx, image_id, stored, location)
+        _undo(svc, ctx, image_id, stored, location, exc, finalising)
         if isinstance(exc, exceptions.ImageNotFound):
             raise exceptions.Gone(f"Image {image_id} was deleted during the upload.") from exc
         raise
@@ -190,12 +196,24 @@ def _expected_size(req: webob.Request) -> int | None:
         raise exceptions.BadRequest(
             f"x-openstack-image-size must be a non-negative integer, not {declared!r}."
         )
-    size = int(declared)
+    size = _header_int(declared)
     if length is not None and length != size:
         raise exceptions.BadRequest(
             f"x-openstack-image-size ({size}) does not match the request's Content-Length ({length})."
         )
     return size
+
+
+# Larger than any image: what a header number with more digits than this means. int() refuses
+# strings of more than 4300 digits (a ValueError, and so a 500).
+_HUGE = 2**63
+_HUGE_DIGITS = len(str(_HUGE))
+
+
+def _header_int(digits: str) -> int:
+    """A run of decimal digits from a header, as an int; any number past ``_HUGE`` is ``_HUGE``."""
+    digits = digits.lstrip("0") or "0"
+    return _HUGE if len(digits) > _HUGE_DIGITS else min(int(digits), _HUGE)
 
 
 def _is_chunked(req: webob.Request) -> bool:
@@ -230,6 +248,10 @@ class _BodyReader:
             raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
 
 
+# A heartbeat the registry did not take is tried again this soon (or at the usual interval).
+HEARTBEAT_RETRY = 10.0
+
+
 def _heartbeat(svc, ctx: RequestContext, image_id: str):
     interval = min(60.0, _conf(svc, "upload_stale_timeout", 3600) / 4)
     state = {"next": time.monotonic() + interval}
@@ -239,36 +261,223 @@ def _heartbeat(svc, ctx: RequestContext, image_id: str):
         if now < state["next"]:
             return
         state["next"] = now + interval
-        # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
-        svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+        try:
+            # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
+            svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+        except exceptions.ServiceUnavailable as exc:
+            # The registry is restarting or down: the data keeps coming, and the
+            # finalisation decides (the registry may be back by then).
+            state["next"] = time.monotonic() + min(interval, HEARTBEAT_RETRY)
+            LOG.warning("Upload of image %s continues without refreshing the image: %s", image_id, exc)
 
     return beat
 
 
-def _undo(svc, ctx: RequestContext, image_id: str, stored, location) -> None:
-    """After a failed upload: no data left behind, image back to ``queued``. Errors here are
-    logged, not raised: the upload's own error is what the client must see; an image that
-    stays ``saving`` is recovered at the next start-up."""
-    if location is not None:
-        try:
-            svc.data.image_location_delete(ctx, image_id, location["id"])
-        except exceptions.ImageNotFound:
-            pass
-        except Exception:
-            LOG.exception("Could not remove location of failed upload for image %s", image_id)
-    if stored is not None:
-        try:
-            svc.stores.delete(stored.url)
-        except Exception:
-            LOG.exception("Could not remove data of failed upload for image %s at %s", image_id, stored.url)
+def _undo(
+    svc, ctx: RequestContext, image_id: str, stored, location, exc: BaseException, finalising: bool
+) -> None:
+    """After a failed upload: no data left behind, image back to ``queued``.
+
+    When the data API is what failed (the registry is down or does not answer), or when the
+    outcome of the finalisation is unknown (the registry may have recorded the upload before
+    its answer was lost), nothing is removed here: removing the data of an image the registry
+    made ``active`` would leave it without data. The upload goes to this process's
+    reconciler instead (see ``_Reconciler``). Errors here are logged, not raised: the
+    upload's own error is what the client must see."""
+    leftover = _Leftover(
+        svc, image_id, stored.url if stored is not None else None, _upload_marker()[UPLOAD_HOST]
+    )
+    if _data_api_down(exc) or (finalising and not _definite(exc)):
+        _reconciler().add(leftover, exc)
+        return
     try:
-        svc.data.image_update(
-            ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+        if location is not None:
+            try:
+                svc.data.image_location_delete(ctx, image_id, location["id"])
+            except exceptions.ImageNotFound:
+                pass
+        if stored is not None:
+            svc.stores.delete(stored.url)
+        try:
+            svc.data.image_update(
+                ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+            )
+        except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+            pass  # deleted, or taken over by recovery: nothing to give back
+    except Exception as err:  # noqa: BLE001 - retried in the background, not the client's error
+        _reconciler().add(leftover, err)
+
+
+def _data_api_down(exc: BaseException) -> bool:
+    """The registry (or the database) could not be reached or did not answer."""
+    return isinstance(exc, exceptions.ServiceUnavailable) and not isinstance(exc, exceptions.StoreUnavailable)
+
+
+def _definite(exc: BaseException) -> bool:
+    """An answer from the data API: the call was refused and changed nothing."""
+    return isinstance(exc, exceptions.GlanceServiceError) and not isinstance(
+        exc, exceptions.ServiceUnavailable
+    )
+
+
+class _Leftover:
+    """A failed upload whose end is not settled yet: the image may still be ``saving`` (with
+    this process's marker), the data may still be in the store at ``url``."""
+
+    def __init__(self, svc, image_id: str, url: str | None, marker: str):
+        self.svc = svc
+        self.image_id = image_id
+        self.url = url
+        self.marker = marker
+        self.failures = 0
+
+    def settle(self) -> str:
+        """Ask the data API how the upload ended and finish it; what happened, for the log.
+        Raises whatever the data API or the store raise (the caller tries again later).
+
+        - the image is ``saving`` with this process's marker: the upload is ours and not
+          recorded (or only its location is, without the two-call path's final update):
+          remove the data, return the image to ``queued``;
+        - a live location holds our URL: the registry recorded the upload (``active``), or
+          the image went on from there (deactivated, pending delete): keep the data;
+        - the image is gone (deleted): the data is nobody's, remove it;
+        - anything else (``queued`` again, another upload or import running): the image was
+          taken over by another process, whose recovery removed the data; leave it alone.
+        """
+        svc, image_id = self.svc, self.image_id
+        ctx = RequestContext.admin()
+        try:
+            image = svc.data.image_get(ctx, image_id, include_deleted=True)
+        except exceptions.ImageNotFound:
+            image = None
+        if image is None or image.get("deleted") or image["status"] == states.DELETED:
+            self._remove_data()
+            return "the image was deleted; its data removed"
+        ours = [
+            loc
+            for loc in image.get("locations") or []
+            if self.url is not None
+            and loc.get("url") == self.url
+            and loc.get("status", "active") != "deleted"
+        ]
+        marker = (image.get("properties") or {}).get(UPLOAD_HOST)
+        if image["status"] == states.SAVING and marker == self.marker:
+            for loc in ours:
+                try:
+                    svc.data.image_location_delete(ctx, image_id, loc["id"])
+                except exceptions.ImageNotFound:
+                    pass
+            self._remove_data()
+            try:
+                svc.data.image_update(
+                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+                )
+            except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+                return "the image changed meanwhile; its data removed"
+            return "returned to 'queued', its data removed"
+        if ours:
+            return f"the registry had recorded it: the image is '{image['status']}' with its data"
+        return f"the image is '{image['status']}', taken over by another process; nothing to do"
+
+    def _remove_data(self) -> None:
+        if self.url is not None:
+            self.svc.stores.delete(self.url)
+        # Partial data of a write cut short (a live upload's partial files are locked).
+        self.svc.stores.discard(self.image_id)
+
+
+class _Reconciler:
+    """Finishes this process's failed uploads that the data API could not confirm: one
+    thread, started on first use, asks again until the registry answers (every 0.5 s at
+    first, then up to every 5 s), then settles each upload (``_Leftover.settle``).
+
+    Why here and not in a periodic sweep: only the process that ran an upload knows where
+    its data went (the store URL) and that the upload is dead rather than slow; another
+    process or host can only guess from ``updated_at`` after ``upload_stale_timeout``, and
+    must not reset uploads it does not own. An upload left by a process that died (a crash,
+    a worker replaced) carries that process's marker and is returned by the start-up
+    recovery (``recover_interrupted_uploads``)."""
+
+    FIRST_DELAY = 0.5
+    MAX_DELAY = 5.0
+    # Errors other than an unavailable registry or store are not expected to go away:
+    # after this many attempts the image is left to the start-up recovery.
+    GIVE_UP_AFTER = 20
+
+    def __init__(self):
+        self._jobs: dict[str, _Leftover] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job: _Leftover, cause: BaseException) -> None:
+        LOG.warning(
+            "Upload of image %s failed (%s) and could not be finished now: finishing it once "
+            "the registry answers",
+            job.image_id,
+            cause,
         )
-    except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
-        pass  # deleted, or taken over by recovery: nothing to give back
-    except Exception:
-        LOG.exception("Could not return image %s to queued after a failed upload", image_id)
+        with self._lock:
+            self._jobs[job.image_id] = job
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="upload-reconciler", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._jobs)
+
+    def _run(self) -> None:
+        delay = self.FIRST_DELAY
+        while True:
+            with self._lock:
+                idle = not self._jobs
+            self._wake.wait(None if idle else delay)
+            self._wake.clear()
+            with self._lock:
+                jobs = list(self._jobs.values())
+            failed = False
+            for job in jobs:
+                if self._attempt(job):
+                    with self._lock:
+                        if self._jobs.get(job.image_id) is job:
+                            del self._jobs[job.image_id]
+                else:
+                    failed = True
+            delay = min(delay * 2, self.MAX_DELAY) if failed else self.FIRST_DELAY
+
+    def _attempt(self, job: _Leftover) -> bool:
+        """True when the job is done (settled, or given up)."""
+        try:
+            outcome = job.settle()
+        except Exception as exc:  # noqa: BLE001 - logged; tried again
+            job.failures += 1
+            expected = isinstance(exc, (exceptions.ServiceUnavailable, OSError))
+            if job.failures == 1 or not expected:
+                LOG.warning("Failed upload of image %s not finished yet, trying again: %s", job.image_id, exc)
+            if not expected and job.failures >= self.GIVE_UP_AFTER:
+                LOG.error(
+                    "Giving up finishing the failed upload of image %s: it stays 'saving' until "
+                    "glance-api's start-up recovery",
+                    job.image_id,
+                )
+                return True
+            return False
+        LOG.warning("Failed upload of image %s finished: %s", job.image_id, outcome)
+        return True
+
+
+_RECONCILER: _Reconciler | None = None
+_RECONCILER_LOCK = threading.Lock()
+
+
+def _reconciler() -> _Reconciler:
+    global _RECONCILER
+    with _RECONCILER_LOCK:
+        if _RECONCILER is None:
+            _RECONCILER = _Reconciler()
+        return _RECONCILER
 
 
 # -- process identity (who is uploading) ---------------------------------------------------------
@@ -386,8 +595,8 @@ def _parse_range(header: str | None) -> tuple[int | None, int | None] | None:
     found = _RANGE.match(value)
     if found is None or found.group(1) == found.group(2) == "":
         raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
-    first = int(found.group(1)) if found.group(1) else None
-    last = int(found.group(2)) if found.group(2) else None
+    first = _header_int(found.group(1)) if found.group(1) else None
+    last = _header_int(found.group(2)) if found.group(2) else None
     if first is not None and last is not None and last < first:
         raise exceptions.RangeNotSatisfiable(message=f"Invalid Range header: {header!r}.")
     return first, last

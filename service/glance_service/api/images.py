@@ -193,6 +193,12 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
 
 
 def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    """Delete an image: its data first, location by location, then the record.
+
+    A store that refuses to delete (``InUseByStore``: RBD with copy-on-write clones) or cannot
+    be reached answers the error and keeps the image, listed and usable, with the locations
+    it still has: upstream's order (the data, then ``image_repo.remove``). A location whose
+    data is already gone is no obstacle, so a delete cut short is finished by the next one."""
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "delete_image", image)
     if image.get("protected"):
@@ -203,15 +209,30 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         # Delayed delete: the data stays until the scrubber removes it (images/scrubber.py).
         svc.data.image_pending_delete(ctx, image_id)
         return no_content()
+    removed = set()
+    for location in image.get("locations") or []:
+        try:
+            locations_mod.remove_location(svc, ctx, image_id, location)
+        except exceptions.InUseByStore as exc:
+            LOG.warning(
+                "Image %s could not be deleted: its data at %s is in use: %s", image_id, location["url"], exc
+            )
+            raise exceptions.InUseByStore(
+                f"Image {image_id} could not be deleted because it is in use: {exc.message}"
+            ) from None
+        removed.add(location["id"])
     before = svc.data.image_destroy(ctx, image_id)
     for location in before.get("locations") or []:
-        url = location.get("url")
+        if location["id"] in removed:
+            continue
+        # Recorded after the read above (an upload or import finishing just now): the record
+        # is gone with the image, so its data must not stay behind.
         try:
-            svc.stores.delete(url)
+            svc.stores.delete(location["url"], (location.get("metadata") or {}).get("store"))
         except Exception:
-            # The record is gone already; leftover data is an operator's cleanup, not the
-            # caller's error.
-            LOG.exception("Image %s deleted, but its data at %s could not be removed", image_id, url)
+            LOG.exception(
+                "Image %s deleted, but its data at %s could not be removed", image_id, location["url"]
+            )
     if before.get("status") == "uploading":
         # Data staged for glance-direct goes with the image (a running import cleans up itself).
         try:

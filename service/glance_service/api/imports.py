@@ -126,6 +126,7 @@ class _Body:
 
 # -- import -------------------------------------------------------------------------------------
 def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
+    """The checks Glance makes before looking at the image (its request deserializer)."""
     if not isinstance(body, dict):
         raise exceptions.BadRequest("The import request must be a JSON object.")
     method = body.get("method")
@@ -139,38 +140,43 @@ def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
     for key in ("all_stores", "all_stores_must_succeed"):
         if key in body and not isinstance(body[key], bool):
             raise exceptions.BadRequest(f"'{key}' must be a boolean (true or false).")
-    stores = body.get("stores")
-    if stores is not None and (
-        not isinstance(stores, list) or not all(isinstance(s, str) and s for s in stores)
-    ):
-        raise exceptions.BadRequest("'stores' must be a list of store identifiers.")
-    if not svc.stores.enabled:
-        if body.get("all_stores_must_succeed") is False:
-            raise exceptions.BadRequest("all_stores_must_succeed can only be false with multiple stores.")
-        if stores or body.get("all_stores"):
-            raise exceptions.BadRequest("Multiple stores are not enabled at this site (enabled_backends).")
-    if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
-        raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
     return name, body
 
 
 def _targets(req: webob.Request, svc: Services, image: dict, name: str, body: dict) -> list[str | None]:
+    """The stores to import to. Without enabled_backends Glance ignores ``stores``,
+    ``all_stores`` and ``X-Image-Meta-Store`` (its one store, ``[None]``); with it they are
+    checked as ``glance.common.utils.get_stores_from_request`` does. An empty list: a
+    copy-image to all stores of an image that is in all of them already (nothing to do)."""
     if not svc.stores.enabled:
         if name == "copy-image":
             raise exceptions.BadRequest("copy-image needs multiple stores (enabled_backends).")
         return [None]
     stores = svc.stores
+    header = req.headers.get("X-Image-Meta-Store")
     existing = {(loc.get("metadata") or {}).get("store") for loc in image.get("locations") or []}
     if body.get("all_stores"):
+        if "stores" in body or header is not None:
+            raise exceptions.BadRequest(
+                "All_stores parameter can't be used with x-image-meta-store header or stores parameter"
+            )
         wanted = [s for s in stores.enabled if not stores.is_read_only(s)]
         if name == "copy-image":
             wanted = [s for s in wanted if s not in existing]
-            if not wanted:
-                raise exceptions.BadRequest("The image is already present in every store.")
         return wanted
-    wanted = list(dict.fromkeys(body.get("stores") or []))
+    if "stores" in body:
+        if header is not None:
+            raise exceptions.BadRequest(
+                "Stores parameter and x-image-meta-store header can't be both specified"
+            )
+        listed = body["stores"]
+        if not isinstance(listed, list) or not all(isinstance(s, str) and s for s in listed):
+            raise exceptions.BadRequest("'stores' must be a list of store identifiers.")
+        wanted = list(dict.fromkeys(listed))
+    else:
+        wanted = []
     if not wanted:
-        wanted = [req.headers.get("X-Image-Meta-Store") or stores.default_backend]
+        wanted = [header or stores.default_backend]
     for store in wanted:
         if store not in stores.enabled:
             raise exceptions.Conflict(f"Store {store} is not available at this site.")
@@ -268,23 +274,28 @@ def start(
 
 
 def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
+    # Glance's order: body, image (404), status (409), policy (403), stores, then
+    # all_stores_must_succeed on a single store and the web-download URI (400).
     name, body = _parse_import(common.read_json(req), svc)
     image = svc.data.image_get(ctx, image_id)
-    svc.policy.enforce_image(ctx, "copy_image" if name == "copy-image" else "modify_image", image)
     _check_status(image, name)
+    svc.policy.enforce_image(ctx, "copy_image" if name == "copy-image" else "modify_image", image)
     targets = _targets(req, svc, image, name, body)
-    props = {imports.WORKER: imports.process_marker()}
-    if svc.stores.enabled:
-        props.update({imports.IMPORTING: ",".join(targets), imports.FAILED: ""})
-    values: dict = {"properties": props}
-    if name != "copy-image":
-        values["status"] = states.IMPORTING
-    task_input = {
-        "image_id": image_id,
-        "import_req": body,
-        "backend": targets if svc.stores.enabled else None,
-    }
-    start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
+    if body.get("all_stores_must_succeed") is False and not svc.stores.enabled:
+        raise exceptions.BadRequest("all_stores_must_succeed can only be set with enabled_backends.")
+    method = body["method"]
+    if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
+        raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
+    if targets:
+        props = {imports.WORKER: imports.process_marker()}
+        if svc.stores.enabled:
+            props.update({imports.IMPORTING: ",".join(targets), imports.FAILED: ""})
+        values: dict = {"properties": props}
+        if name != "copy-image":
+            values["status"] = states.IMPORTING
+        task_input = {"image_id": image_id, "import_req": body, "backend": targets}
+        start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
+    # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
     resp = webob.Response(status=202)
     resp.headers.pop("Content-Type", None)
     return resp
@@ -313,7 +324,7 @@ def _parse_location(body: object) -> tuple[str, dict]:
         algo, value = data.get("os_hash_algo"), data.get("os_hash_value")
         if not algo or not value:
             raise exceptions.BadRequest("os_hash_algo and os_hash_value must be given together.")
-        if algo not in HASH_LENGTHS:
+        if not isinstance(algo, str) or algo not in HASH_LENGTHS:
             raise exceptions.BadRequest(f"os_hash_algo must be one of {', '.join(HASH_LENGTHS)}.")
         if not isinstance(value, str) or not _HEX.match(value):
             raise exceptions.BadRequest("os_hash_value must be a hexadecimal string.")
@@ -323,21 +334,34 @@ def _parse_location(body: object) -> tuple[str, dict]:
     return body["url"], data
 
 
+def _http_store_configured(svc: Services, url: str) -> bool:
+    """glance.common.utils.is_http_store_configured."""
+    if not url.startswith("http"):
+        return False
+    if svc.stores.enabled:
+        return "http" in svc.stores.enabled.values()
+    return "http" in {str(s).strip() for s in svc.conf.glance_store.stores}
+
+
 def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     from glance_service.api.locations import EXTERNAL_SCHEMES
 
+    # Glance's order: body (400), image (404), status (409), policy (403/404), then who may
+    # name which URL (403).
     url, validation = _parse_location(common.read_json(req))
     image = svc.data.image_get(ctx, image_id)
+    if image["status"] != states.QUEUED:
+        raise exceptions.ImageStatusConflict(
+            f"It's not allowed to add locations if image status is {image['status']}."
+        )
     svc.policy.enforce_image(ctx, "add_image_location", image)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in EXTERNAL_SCHEMES:
         raise exceptions.BadRequest(f"Invalid location: {url}")
-    if scheme not in ("http", "https") and not svc.policy.check_target(ctx, "service_api", {}):
-        raise exceptions.Forbidden("Only service users may add locations outside the http store.")
-    if image["status"] != states.QUEUED:
-        raise exceptions.ImageStatusConflict(
-            f"Image {image_id} is {image['status']}: locations are added to queued images."
-        )
+    # As Glance: the 'service' role (of the user or of a service token), not the policy rule,
+    # and for everyone else an http URL with the http store configured.
+    if "service" not in {*ctx.roles, *ctx.service_roles} and not _http_store_configured(svc, url):
+        raise exceptions.Forbidden("http store must be enabled to use location API by normal user.")
     states.check(image, states.IMPORTING)
     props = {imports.WORKER: imports.process_marker()}
     task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}

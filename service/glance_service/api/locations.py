@@ -3,7 +3,8 @@
 Glance's rules: adding needs ``set_image_location`` and a queued or active image (409
 otherwise), and a queued image becomes active once it has a location; removing needs
 ``delete_image_location`` (admin), an active image, and never removes the last location
-(403); replacing may only change the metadata of the current URLs (400 otherwise).
+(403), and removes the location's data from its store first (``remove_location``);
+replacing may only change the metadata of the current URLs (400 otherwise).
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def apply(svc: Services, ctx: RequestContext, image: dict, ops: list[tuple]) -> 
                 raise exceptions.BadRequest(f"Invalid location index {index}.")
             if len(current) == 1:
                 raise exceptions.Forbidden("Cannot remove last location in the image.")
-            svc.data.image_location_delete(ctx, image_id, current.pop(index)["id"])
+            remove_location(svc, ctx, image_id, current[index])
+            current.pop(index)
         else:
             svc.policy.enforce_image(ctx, "set_image_location", image)
             if status not in ("queued", "active"):
@@ -97,6 +99,20 @@ def apply(svc: Services, ctx: RequestContext, image: dict, ops: list[tuple]) -> 
                 svc.data.image_location_update(
                     ctx, image_id, loc["id"], {"metadata": value.get("metadata") or {}}
                 )
+
+
+def remove_location(svc: Services, ctx: RequestContext, image_id: str, location: dict) -> None:
+    """Remove one location's data from its store, then its record.
+
+    In this order nothing is ever lost: a store that refuses (``InUseByStore``, 409: RBD with
+    copy-on-write clones; or unreachable, 503) leaves the location and its data as they were;
+    a process that dies between the two steps leaves a record whose data is gone, and the
+    next removal finishes it (missing data is not an error for any store)."""
+    svc.stores.delete(location["url"], (location.get("metadata") or {}).get("store"))
+    try:
+        svc.data.image_location_delete(ctx, image_id, location["id"])
+    except exceptions.LocationNotFound:
+        pass  # a concurrent removal recorded it first
 
 
 def _validation_values(value: dict) -> dict:

@@ -65,11 +65,16 @@ data_opts = [
     ),
     cfg.ListOpt(
         "enabled_import_methods",
-        # Glance's default (glance-download, which pulls from another region's Glance, is not
-        # supported by this service).
+        # Glance's declaration and default. glance-download (pulls from another region's Glance)
+        # is accepted here but an import that asks for it is refused (400).
+        item_type=cfg.types.String(
+            choices=["glance-direct", "web-download", "copy-image", "glance-download"]
+        ),
+        bounds=True,
         default=["glance-direct", "web-download", "copy-image"],
         help="Interoperable import methods announced in the OpenStack-image-import-methods header and "
-        "in /v2/info/import.",
+        "in /v2/info/import, e.g. [glance-direct, web-download, copy-image]. This service does not "
+        "run glance-download imports.",
     ),
 ]
 
@@ -98,8 +103,9 @@ scrubber_opts = [
     cfg.IntOpt(
         "wakeup_time",
         default=300,
-        min=1,
-        help="Seconds between two runs of the periodic scrubber glance-api starts when delayed_delete is on.",
+        min=0,
+        help="Seconds between two runs of the periodic scrubber glance-api starts when delayed_delete is on "
+        "(below 1: every second).",
     ),
 ]
 

@@ -57,6 +57,28 @@ def _unavailable(name: str) -> Handler:
     return handler
 
 
+# A request refused before its body is read still has body bytes on the way. Unless they are
+# read, the server closes the connection with data unread, the kernel answers with a reset,
+# and a client that sends the whole body before reading never sees the error. Reading this
+# much more gives it the 4xx; past it, the connection is dropped.
+DRAIN_LIMIT = 64 * 1024 * 1024
+_DRAIN_BLOCK = 1024 * 1024
+
+
+def drain(stream, limit: int = DRAIN_LIMIT) -> None:
+    """Read and drop what is left of a request body (at most ``limit`` bytes)."""
+    if stream is None:
+        return
+    try:
+        while limit > 0:
+            buf = stream.read(min(_DRAIN_BLOCK, limit))
+            if not buf:
+                return
+            limit -= len(buf)
+    except Exception:  # noqa: BLE001 - the client is gone or its framing is broken
+        return
+
+
 def has_body(req: webob.Request) -> bool:
     if req.content_length:
         return True
@@ -95,6 +117,9 @@ class Router:
 
     def __call__(self, environ: dict, start_response: Callable):
         req = webob.Request(environ)
+        # The server's own input: a handler that reads the body through WebOb leaves a copy
+        # in the environ, and this one at its end.
+        body_input = environ.get("wsgi.input") if has_body(req) else None
         try:
             route, handler, urlvars = self.match(req.method, req.path_info)
             if req.method in route.body_reject and has_body(req):
@@ -113,4 +138,6 @@ class Router:
         except Exception:
             LOG.exception("Unexpected error in %s %s", req.method, req.path)
             resp = errors.internal_error(req)
+        if body_input is not None:
+            drain(body_input)
         return resp(environ, start_response)

@@ -12,7 +12,7 @@ import webob
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.api import common
+from glance_service.api import common, locations
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
@@ -80,17 +80,13 @@ def delete_from_store(
     if len(live) == len(mine):
         raise exceptions.Forbidden("Cannot delete the image's last location.")
     for loc in mine:
-        # The record goes first: data without a record is only wasted space; a record
-        # without data would be served as a broken image.
-        svc.data.image_location_delete(ctx, image_id, loc["id"])
+        # The data goes first, then the record (locations.remove_location): a store that
+        # refuses (in use: 409) or fails keeps the copy and its location as they were.
         try:
-            svc.stores.delete(loc["url"], store_id)
-        except exceptions.GlanceServiceError as exc:
-            LOG.error(
-                "Image %s removed from store %s, but its data at %s stays: %s",
-                image_id,
-                store_id,
-                loc["url"],
-                exc,
-            )
+            locations.remove_location(svc, ctx, image_id, loc)
+        except exceptions.InUseByStore as exc:
+            LOG.warning("Image %s keeps its data in store %s: it is in use: %s", image_id, store_id, exc)
+            raise exceptions.InUseByStore(
+                f"The data for Image {image_id} could not be deleted because it is in use: {exc.message}"
+            ) from None
     return common.no_content()

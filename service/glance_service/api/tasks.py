@@ -122,8 +122,8 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
 
 
 def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    _enforce(svc, ctx, "add_task")
     body = common.read_json(req)
+    _enforce(svc, ctx, "add_task")
     if not isinstance(body, dict):
         raise exceptions.BadRequest("The task must be a JSON object.")
     unknown = set(body) - {"type", "input"}

@@ -36,6 +36,11 @@ display_opts = [
     cfg.BoolOpt(
         "show_multiple_locations",
         default=False,
+        # As Glance: setting it logs a deprecation warning.
+        deprecated_for_removal=True,
+        deprecated_since="Newton",
+        deprecated_reason="Glance deprecates it (a security risk) and will remove it once the cases "
+        "that need it are covered otherwise.",
         help="Show the image's 'locations' and allow changing them through PATCH. Reveals store "
         "details; deprecated in Glance, kept for compatibility (Nova's rbd snapshots).",
     ),

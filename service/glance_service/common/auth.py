@@ -118,8 +118,9 @@ class LocalTokenCache:
             return self.auth_app(environ, start_response)
         trusted = dict(entry[1])
         trusted["HTTP_X_AUTH_TOKEN"] = token
-        if "HTTP_X_OPENSTACK_REQUEST_ID" in environ:
-            trusted["HTTP_X_OPENSTACK_REQUEST_ID"] = environ["HTTP_X_OPENSTACK_REQUEST_ID"]
+        for key in (context_mod.REQUEST_ID_ENV, context_mod.GLOBAL_REQUEST_ID_ENV):
+            if key in environ:
+                trusted[key] = environ[key]
         environ[CONTEXT_KEY] = context_mod.from_environ(trusted)
         return self.app(environ, start_response)
 

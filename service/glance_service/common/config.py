@@ -73,6 +73,10 @@ def load(prog: str, argv: list[str] | None, default_port: int, conf: cfg.ConfigO
     conf.register_opts(server_opts(default_port))
     conf(argv, project="glance", prog=prog, version=VERSION)
     logging.setup(conf, "glance")
+    # Location URLs can carry store credentials: no log line shows them.
+    from glance_service.common import request_log
+
+    request_log.install_masking()
     return conf
 
 

@@ -33,6 +33,8 @@ from gunicorn.arbiter import Arbiter
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from glance_service.common.request_log import AccessLogger
+
 LOG = logging.getLogger(__name__)
 
 reload_opts = [
@@ -328,14 +330,19 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
         "graceful_timeout": conf.graceful_shutdown_timeout if "graceful_shutdown_timeout" in conf else 30,
         "proc_name": proc_name,
         "preload_app": False,
-        # gunicorn's own access log is off: the service logs requests through oslo.log.
+        # One access line per request, through oslo.log (common.request_log.AccessLogger:
+        # gunicorn's access hook); gunicorn's own access log stays off.
         "accesslog": None,
+        "logger_class": AccessLogger,
         "errorlog": "-",
         "loglevel": "debug" if conf.debug else "info",
         # Image names and filters can make long query strings.
         "limit_request_line": 16384,
         "limit_request_field_size": 16384,
-        "forwarded_allow_ips": "127.0.0.1,::1",
+        # X-Forwarded-Proto and friends are oslo.middleware's HTTPProxyToWSGI's to read, and
+        # only with [oslo_middleware] enable_proxy_headers_parsing: gunicorn trusts none.
+        "forwarded_allow_ips": "",
+        "secure_scheme_headers": {},
         # gunicorn's control socket defaults to one path per user: glance-api and
         # glance-registry on one host would take it from each other. Nothing uses it.
         "control_socket_disable": True,

@@ -223,6 +223,10 @@ class DataAPI(Protocol):
     def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
         """Admin only: a claimed image's location whose data is gone → ``deleted``."""
 
+    def image_scrub_release(self, ctx: RequestContext, image_id: str) -> bool:
+        """Admin only: a claimed image whose data the store kept (refused or failed) goes back
+        to ``pending_delete``; False unless claimed with ``pending_delete`` locations left."""
+
     # -- metadata definitions (db/metadefs.py; records described there) ------------------------
     def metadef_namespace_get_all(
         self,

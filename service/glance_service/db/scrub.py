@@ -9,11 +9,16 @@ others). The life of a delayed delete:
 2. ``image_restore`` (operator): ``pending_delete`` → ``active``, locations back to ``active``.
 3. ``image_scrub_claim`` (scrubber): ``pending_delete`` → ``deleted`` in one conditional UPDATE,
    so of several scrubbers (workers, API hosts) exactly one wins, and a restore can no longer
-   race the removal of the data. From here the image is committed to deletion.
+   race the removal of the data.
 4. ``image_scrub_location_done``: after the data is removed, the location goes
-   ``pending_delete`` → ``deleted``.
+   ``pending_delete`` → ``deleted``; with the last one, the image's properties, tags and
+   members are retired too (the image is gone for good).
+5. ``image_scrub_release``: the store refused or failed for some location (RBD with clones):
+   ``deleted`` → ``pending_delete`` again, nothing else marked deleted. The image waits for
+   the next run, and an operator can still restore it, as in Glance (whose scrubber leaves it
+   ``pending_delete``).
 
-A scrubber killed between 3 and 4 leaves a ``deleted`` image with ``pending_delete``
+A scrubber killed between 3 and 4/5 leaves a ``deleted`` image with ``pending_delete``
 locations: ``image_scrub_list`` keeps listing it, so the next run finishes the job (removing
 data is idempotent: missing data is not an error).
 """
@@ -124,8 +129,9 @@ class ScrubDatabaseMixin:
             return out
 
     def image_scrub_claim(self, ctx: RequestContext, image_id: str) -> bool:
-        """``pending_delete`` → ``deleted`` (with the image's properties, tags and members);
-        False if the image was not ``pending_delete`` any more (claimed elsewhere, restored)."""
+        """``pending_delete`` → ``deleted``; False if the image was not ``pending_delete`` any
+        more (claimed elsewhere, restored). An image without data left to remove is finished
+        here (properties, tags and members retired)."""
         from glance_service.db import api
 
         _admin_only(ctx, "Scrubbing")
@@ -138,30 +144,67 @@ class ScrubDatabaseMixin:
             ).rowcount
             if not changed:
                 return False
-            for table in _CHILDREN:
-                s.execute(
-                    table.update()
-                    .where(table.c.image_id == image_id, table.c.deleted == sa.false())
-                    .values(deleted=True, deleted_at=now, updated_at=now)
-                )
+            if not _has_pending_data(s, image_id):
+                _retire_children(s, image_id, now)
             return True
 
     def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
-        """A claimed image's location whose data is gone: ``pending_delete`` → ``deleted``."""
+        """A claimed image's location whose data is gone: ``pending_delete`` → ``deleted``
+        (with the last one, the image's properties, tags and members are retired)."""
         from glance_service.db import api
 
         _admin_only(ctx, "Scrubbing")
         claimed = sa.exists().where(IMAGES.c.id == image_id, IMAGES.c.status == "deleted")
+        now = api.utcnow()
+        with self.db.writer() as s:
+            done = s.execute(
+                LOCS.update()
+                .where(
+                    LOCS.c.id == location_id,
+                    LOCS.c.image_id == image_id,
+                    LOCS.c.status == "pending_delete",
+                    claimed,
+                )
+                .values(status="deleted", deleted=True, updated_at=now)
+            ).rowcount
+            if done and not _has_pending_data(s, image_id):
+                _retire_children(s, image_id, now)
+            return bool(done)
+
+    def image_scrub_release(self, ctx: RequestContext, image_id: str) -> bool:
+        """A claimed image whose data could not all be removed: ``deleted`` → ``pending_delete``
+        (restorable again, scrubbed again next run). False unless the image is claimed and still
+        has ``pending_delete`` locations."""
+        from glance_service.db import api
+
+        _admin_only(ctx, "Scrubbing")
         with self.db.writer() as s:
             return bool(
                 s.execute(
-                    LOCS.update()
+                    IMAGES.update()
                     .where(
-                        LOCS.c.id == location_id,
-                        LOCS.c.image_id == image_id,
-                        LOCS.c.status == "pending_delete",
-                        claimed,
+                        IMAGES.c.id == image_id,
+                        IMAGES.c.status == "deleted",
+                        IMAGES.c.deleted == sa.true(),
+                        _pending_data(image_id),
                     )
-                    .values(status="deleted", deleted=True, updated_at=api.utcnow())
+                    .values(status="pending_delete", updated_at=api.utcnow())
                 ).rowcount
             )
+
+
+def _pending_data(image_id: str):
+    return sa.exists().where(LOCS.c.image_id == image_id, LOCS.c.status == "pending_delete")
+
+
+def _has_pending_data(s, image_id: str) -> bool:
+    return bool(s.execute(sa.select(_pending_data(image_id))).scalar())
+
+
+def _retire_children(s, image_id: str, now) -> None:
+    for table in _CHILDREN:
+        s.execute(
+            table.update()
+            .where(table.c.image_id == image_id, table.c.deleted == sa.false())
+            .values(deleted=True, deleted_at=now, updated_at=now)
+        )

@@ -33,29 +33,29 @@ database_opts = [
         "mysql+pymysql://glance:PASSWORD@db.example.org/glance (production) or "
         "sqlite:////var/lib/glance/glance.sqlite (embedded default, one host only).",
     ),
+    # oslo.db's declarations (upstream Glance reads these through oslo.db); the values go to
+    # SQLAlchemy's QueuePool unchanged, as oslo.db passes them.
     cfg.IntOpt(
         "max_pool_size",
         default=5,
-        min=1,
-        help="Connections kept open per process (MySQL/MariaDB).",
+        help="Connections kept open per process (MySQL/MariaDB); 0: no limit. Unset, glance-api "
+        "and glance-registry use their thread count (threads_per_worker, at least 5).",
     ),
     cfg.IntOpt(
         "max_overflow",
         default=50,
-        min=0,
-        help="Connections that may be opened beyond max_pool_size under load (MySQL/MariaDB).",
+        help="Connections that may be opened beyond max_pool_size under load (MySQL/MariaDB); -1: no limit.",
     ),
     cfg.IntOpt(
         "pool_timeout",
-        default=30,
-        min=1,
-        help="Seconds to wait for a free connection from the pool before failing.",
+        help="Seconds to wait for a free connection from the pool before failing. "
+        "Unset: SQLAlchemy's default (30).",
     ),
     cfg.IntOpt(
         "connection_recycle_time",
         default=3600,
-        min=1,
-        help="Seconds after which a pooled connection is replaced; keep it below the server's wait_timeout.",
+        help="Seconds after which a pooled connection is replaced; keep it below the server's "
+        "wait_timeout (-1: never).",
     ),
     cfg.IntOpt(
         "sqlite_busy_timeout",
@@ -85,7 +85,7 @@ def create_engine(
     *,
     max_pool_size: int = 5,
     max_overflow: int = 50,
-    pool_timeout: int = 30,
+    pool_timeout: int | None = None,
     recycle: int = 3600,
     busy_timeout_ms: int = 30000,
 ) -> Engine:
@@ -96,13 +96,14 @@ def create_engine(
     if url.get_backend_name() in ("mysql", "mariadb"):
         if "charset" not in url.query:
             url = url.update_query_dict({"charset": "utf8mb4"})
+        pool = {"pool_timeout": pool_timeout} if pool_timeout is not None else {}
         return sa.create_engine(
             url,
             pool_pre_ping=True,
             pool_recycle=recycle,
             pool_size=max_pool_size,
             max_overflow=max_overflow,
-            pool_timeout=pool_timeout,
+            **pool,
         )
     return sa.create_engine(url, pool_pre_ping=True, pool_recycle=recycle)
 

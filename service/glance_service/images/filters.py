@@ -48,6 +48,7 @@ _TIME_KEYS = frozenset({"created_at", "updated_at"})
 _TIME_OPS = frozenset({"gt", "gte", "lt", "lte", "neq", "eq"})
 _RANGE_COLUMNS = frozenset({"size", "virtual_size", "min_disk", "min_ram"})
 _INT_COLUMNS = _RANGE_COLUMNS
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _IN_VALUE_RE = re.compile(
     r"""
     "([^"\\]*(?:\\.[^"\\]*)*)",?   # a double-quoted value (commas allowed inside)
@@ -112,7 +113,7 @@ def split_in_values(value: str) -> list[str]:
 def _normalised_time(key: str, value: str) -> str:
     try:
         parsed = timeutils.normalize_time(timeutils.parse_isotime(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: in range only before the move to UTC
         raise exceptions.InvalidFilter(
             f'Bad "{key}" query filter format. Use ISO 8601 DateTime notation.'
         ) from None
@@ -173,13 +174,22 @@ def _sorting(params: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
     return keys or [DEFAULT_SORT_KEY], dirs or [DEFAULT_SORT_DIR]
 
 
+def _column_int(key: str, value: str, message: str) -> int:
+    """An integer filter value the database can compare (a signed 64-bit integer): past it
+    SQLite's driver fails (a 500); no image column can hold such a value anyway."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise exceptions.InvalidFilter(message) from None
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise exceptions.InvalidFilter(f"Invalid value '{value}' for '{key}' filter: out of range.")
+    return number
+
+
 def _conditions(key: str, value: str) -> list[tuple[str, str, object]]:
     if key.endswith("_min") or key.endswith("_max"):
         column = key[:-4]
-        try:
-            number = int(value)
-        except ValueError:
-            raise exceptions.InvalidFilter("Unable to filter on a range with a non-numeric value.") from None
+        number = _column_int(key, value, "Unable to filter on a range with a non-numeric value.")
         if column not in _RANGE_COLUMNS:
             # Glance would fail on an unknown column; answer 400 instead.
             raise exceptions.InvalidFilter(f"Unable to filter on a range of '{column}'.")
@@ -197,10 +207,7 @@ def _conditions(key: str, value: str) -> list[tuple[str, str, object]]:
             return [(key, "eq", threshold)]
         raise exceptions.InvalidFilter(f"Unable to filter by unknown operator '{op}'.")
     if key in _INT_COLUMNS:
-        try:
-            return [(key, "eq", int(value))]
-        except ValueError:
-            raise exceptions.InvalidFilter(f"Invalid value '{value}' for '{key}' filter.") from None
+        return [(key, "eq", _column_int(key, value, f"Invalid value '{value}' for '{key}' filter."))]
     return [(key, "eq", value)]
 
 

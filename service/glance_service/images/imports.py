@@ -34,6 +34,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common.request_log import mask_secrets
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states
 
@@ -48,26 +49,45 @@ TASK_TYPES = ("api_image_import", "location_import", "import")
 BLOCK = 1024 * 1024
 MAX_REDIRECTS = 5
 
+# Upstream's declarations (``bounds``: a list is written ``[a, b]``, as Glance documents it).
 filtering_opts = [
-    cfg.ListOpt("allowed_schemes", default=["http", "https"], help="web-download: URL schemes allowed."),
+    cfg.ListOpt(
+        "allowed_schemes",
+        bounds=True,
+        default=["http", "https"],
+        help="web-download: URL schemes allowed, e.g. [http, https].",
+    ),
     cfg.ListOpt(
         "disallowed_schemes",
+        bounds=True,
         default=[],
         help="web-download: URL schemes refused (unused if allowed_schemes).",
     ),
-    cfg.ListOpt("allowed_hosts", default=[], help="web-download: the only hosts allowed (empty: any)."),
     cfg.ListOpt(
-        "disallowed_hosts", default=[], help="web-download: hosts refused (unused if allowed_hosts)."
+        "allowed_hosts",
+        item_type=cfg.types.HostAddress(),
+        bounds=True,
+        default=[],
+        help="web-download: the only hosts allowed, e.g. [127.0.0.1, images.example.org] (empty: any).",
+    ),
+    cfg.ListOpt(
+        "disallowed_hosts",
+        item_type=cfg.types.HostAddress(),
+        bounds=True,
+        default=[],
+        help="web-download: hosts refused (unused if allowed_hosts).",
     ),
     cfg.ListOpt(
         "allowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
+        bounds=True,
         default=[80, 443],
-        help="web-download: the only ports allowed (empty: any).",
+        help="web-download: the only ports allowed, e.g. [80, 443] (empty: any).",
     ),
     cfg.ListOpt(
         "disallowed_ports",
         item_type=cfg.types.Integer(min=1, max=65535),
+        bounds=True,
         default=[],
         help="web-download: ports refused (unused if allowed_ports).",
     ),
@@ -80,13 +100,16 @@ worker_opts = [
         help="Imports (and location imports) one glance-api worker process runs at the same time.",
     ),
 ]
-task_opts = [
+# [task] as in Glance; [DEFAULT] task_time_to_live is the old name Glance still reads.
+task_group_opts = [
     cfg.IntOpt(
         "task_time_to_live",
         default=48,
-        min=1,
+        deprecated_opts=[cfg.DeprecatedOpt("task_time_to_live", group="DEFAULT")],
         help="Hours a finished task is kept (its expires_at).",
     ),
+]
+task_opts = [
     cfg.BoolOpt(
         "do_secure_hash",
         default=True,
@@ -108,11 +131,13 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(filtering_opts, group="import_filtering_opts")
     conf.register_opts(worker_opts, group="taskflow_executor")
     conf.register_opts(task_opts)
+    conf.register_opts(task_group_opts, group="task")
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [
         (None, task_opts),
+        ("task", task_group_opts),
         ("import_filtering_opts", filtering_opts),
         ("taskflow_executor", worker_opts),
     ]
@@ -208,11 +233,11 @@ def run_task(svc, task_id: str) -> None:
 
 def finish_task(svc, ctx: RequestContext, task_id: str, ok: bool, message: str = "", result=None) -> None:
     expires = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + datetime.timedelta(
-        hours=svc.conf.task_time_to_live
+        hours=svc.conf.task.task_time_to_live
     )
     values = {
         "status": "success" if ok else "failure",
-        "message": message,
+        "message": mask_secrets(message),  # a web-download URL may carry credentials
         "expires_at": expires.isoformat(),
     }
     if result is not None:
@@ -516,18 +541,20 @@ class _LocationImport:
             store = self.svc.stores.store_for_url(self.url) if self.svc.stores.enabled else None
             if store:
                 metadata["store"] = store
-            values = dict(self._hash(store) if self.svc.conf.do_secure_hash else {})
+            # As Glance's location_import flow: hashed with the caller's algorithm when
+            # validation_data names one (then recorded as os_hash_algo), else hashing_algorithm;
+            # without do_secure_hash the caller's values are recorded unchecked.
             expected = self.validation.get("os_hash_value")
-            if expected and values:
-                if self.validation.get("os_hash_algo") == values.get("os_hash_algo"):
-                    got = values["os_hash_value"]
-                else:
-                    got = values.pop("_other", None)
-                if got != expected:
-                    raise exceptions.Conflict("The data at the location does not match its validation_data.")
-            values.pop("_other", None)
-            if expected and not values:
-                values = {"os_hash_algo": self.validation["os_hash_algo"], "os_hash_value": expected}
+            algo = self.validation.get("os_hash_algo") if expected else None
+            if self.svc.conf.do_secure_hash:
+                values = self._hash(store, algo or self.svc.stores.hash_algo)
+                if expected and values["os_hash_value"] != expected:
+                    raise exceptions.Conflict(
+                        f"The data at the location does not match its validation_data: {algo} "
+                        f"{values['os_hash_value']}, expected {expected}."
+                    )
+            else:
+                values = {"os_hash_algo": algo, "os_hash_value": expected} if expected else {}
             location = self.svc.data.image_location_add(self.ctx, self.image_id, self.url, metadata)
             self.svc.data.image_update(
                 self.ctx, self.image_id, {"status": states.ACTIVE, **values}, from_state=states.IMPORTING
@@ -550,13 +577,10 @@ class _LocationImport:
         finally:
             release_lock(self.svc, self.ctx, self.image_id, self.task_id)
 
-    def _hash(self, store: str | None) -> dict:
+    def _hash(self, store: str | None, algo: str) -> dict:
         import hashlib
 
-        algo = self.svc.stores.hash_algo
-        other = self.validation.get("os_hash_algo")
         md5, main = hashlib.md5(usedforsecurity=False), hashlib.new(algo)
-        extra = hashlib.new(other) if other and other != algo else None
         size = 0
         source = self.svc.stores.open(self.url, backend=store)
         try:
@@ -565,19 +589,14 @@ class _LocationImport:
                 size += len(chunk)
                 md5.update(chunk)
                 main.update(chunk)
-                if extra is not None:
-                    extra.update(chunk)
         finally:
             source.close()
-        out = {
+        return {
             "size": size,
             "checksum": md5.hexdigest(),
             "os_hash_algo": algo,
             "os_hash_value": main.hexdigest(),
         }
-        if extra is not None:
-            out["_other"] = extra.hexdigest()
-        return out
 
 
 # -- start-up recovery ---------------------------------------------------------------------------

@@ -24,11 +24,13 @@ image_format_opts = [
     cfg.ListOpt(
         "container_formats",
         default=DEFAULT_CONTAINER_FORMATS,
+        deprecated_opts=[cfg.DeprecatedOpt("container_formats", group="DEFAULT")],
         help="Container formats an image may declare (the schema's container_format enum).",
     ),
     cfg.ListOpt(
         "disk_formats",
         default=DEFAULT_DISK_FORMATS,
+        deprecated_opts=[cfg.DeprecatedOpt("disk_formats", group="DEFAULT")],
         help="Disk formats an image may declare (the schema's disk_format enum).",
     ),
 ]

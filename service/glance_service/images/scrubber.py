@@ -8,8 +8,10 @@ location, and marks each location ``deleted`` once its data is gone.
 
 Every step can be cut by a crash and re-run: a claimed image whose locations are still
 ``pending_delete`` is listed again and finished, and removing data that is already gone is
-not an error. Data that cannot be removed now (store unreachable) keeps its location
-``pending_delete`` and is retried on the next run; it is never forgotten.
+not an error. Data that cannot be removed now (the store refuses because it is in use, e.g.
+RBD with copy-on-write clones, or cannot be reached) keeps its location ``pending_delete``,
+the image goes back to ``pending_delete`` (so it can still be restored, as in Glance), and
+the next run tries again; it is never forgotten.
 
 Runs periodically (every ``wakeup_time`` seconds) in a process the API starts next to its
 workers, and on demand with ``glance-manage scrub``.
@@ -92,7 +94,7 @@ class Scrubber:
         failed = 0
         for location in image.get("locations") or []:
             try:
-                self.stores.delete(location["url"])
+                self.stores.delete(location["url"], (location.get("metadata") or {}).get("store"))
             except exceptions.GlanceServiceError as exc:
                 LOG.warning(
                     "Scrubber: data of image %s at %s not removed: %s", image_id, location["url"], exc
@@ -108,6 +110,15 @@ class Scrubber:
         counts["failed"] = failed
         if not failed:
             counts["images"] = 1
+            return counts
+        # Nothing of what the store kept is marked deleted: the image waits in pending_delete.
+        self.data.image_scrub_release(ctx, image_id)
+        LOG.warning(
+            "Scrubber: image %s keeps %d location(s) whose data could not be removed; it stays "
+            "pending_delete and is retried at the next run",
+            image_id,
+            failed,
+        )
         return counts
 
     def restore(self, image_id: str) -> dict:

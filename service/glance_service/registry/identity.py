@@ -154,7 +154,9 @@ class SignedIdentityMiddleware:
         except InvalidIdentity as exc:
             LOG.warning("Refused a registry call with an invalid signed identity: %s", exc)
             return auth._unauthorized(environ, start_response)
-        environ[auth.CONTEXT_KEY] = context_from_claims(claims, context_mod.request_id_from_environ(environ))
+        ctx = context_from_claims(claims, context_mod.request_id_from_environ(environ))
+        ctx.global_request_id = context_mod.global_request_id_from_environ(environ)
+        environ[auth.CONTEXT_KEY] = ctx
         return self.app(environ, start_response)
 
 

@@ -23,7 +23,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import auth
+from glance_service.common import auth, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import DataAPI
 from glance_service.registry import identity
@@ -56,7 +56,8 @@ def _status_line(code: int) -> str:
 
 
 def _error(start_response: Callable, exc: exceptions.GlanceServiceError, extra_headers: list | None = None):
-    body = json.dumps({"error": {"type": type(exc).__name__, "message": exc.message}}).encode()
+    message = request_log.mask_secrets(exc.message)
+    body = json.dumps({"error": {"type": type(exc).__name__, "message": message}}).encode()
     return _respond(start_response, _status_line(exc.code), body, [*_JSON, *(extra_headers or [])])
 
 
@@ -153,15 +154,19 @@ class HealthcheckMiddleware:
 
 
 def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable:
-    """The registry's WSGI app: healthcheck, then authentication, then the RPC dispatcher."""
+    """The registry's WSGI app: request id, healthcheck, then authentication, then the RPC
+    dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
+    ``X-Openstack-Request-Id`` (its global id) is the registry's global id."""
     if data_api is None:
         from glance_service.db.api import DatabaseAPI
 
         data_api = DatabaseAPI(conf)
-    rpc = RegistryApp(data_api)
+    rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:
-        return HealthcheckMiddleware(auth.with_auth(rpc, conf, "glance-registry"), data_api)
+        return request_log.with_request_ids(
+            HealthcheckMiddleware(auth.with_auth(rpc, conf, "glance-registry"), data_api)
+        )
     # glance-api's signed identity replaces a second validation of the user's token. Token
     # validation stays for other callers, built on first use: keystonemiddleware and its
     # dependencies are ~20 MiB per process that a registry behind glance-api never needs.
@@ -169,7 +174,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
         rpc, _Lazy(lambda: auth.with_auth(rpc, conf, "glance-registry")), secret,
         conf.registry_identity_max_age, MAX_BODY,
     )  # fmt: skip
-    return HealthcheckMiddleware(inner, data_api)
+    return request_log.with_request_ids(HealthcheckMiddleware(inner, data_api))
 
 
 class _Lazy:

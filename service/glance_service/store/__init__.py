@@ -250,10 +250,15 @@ class Stores:
         return self.backends.open(url, offset, length)
 
     def delete(self, url: str, backend: str | None = None) -> None:
+        """Remove the data at ``url`` (held by ``backend``, a location's ``store``, in
+        multi-store). Data already gone is no error; a store that refuses because the data
+        is in use raises ``InUseByStore`` (409), one that fails another error: callers keep
+        the location then, so the data is never lost track of."""
         if filesystem.owns(url):
             filesystem.delete_url(url)
         elif self.multi is not None:
-            self.multi.delete(url, backend)
+            # a backend since removed from the configuration: glance_store finds one by scheme
+            self.multi.delete(url, backend if backend in self.enabled else None)
         else:
             self.backends.delete(url)
 

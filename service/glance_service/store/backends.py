@@ -22,6 +22,9 @@ from glance_service.store.source import READ_CHUNK, DataSource, StoredData
 LOG = logging.getLogger(__name__)
 
 _ERRORS: list[tuple[type[Exception], type[exceptions.GlanceServiceError]]] = [
+    # a delete the store refuses because the data is in use (rbd: clones, watchers, snapshots)
+    (gs_exc.InUseByStore, exceptions.InUseByStore),
+    (gs_exc.HasSnapshot, exceptions.InUseByStore),
     (gs_exc.NotFound, exceptions.NotFound),
     (gs_exc.Duplicate, exceptions.Duplicate),
     (gs_exc.StorageFull, exceptions.StorageFull),
@@ -42,6 +45,9 @@ _WRITERS = {"rbd": rbd_writer, "s3": s3_writer, "swift+https": swift_store}
 # Stores read and deleted through our own module (swift: ranged GETs, which its driver's get()
 # ignores, and one Keystone token per process instead of one per call).
 _READERS = {"swift+https": swift_store}
+# Stores deleted through our own module's ``delete_location`` (rbd: a refused delete leaves the
+# image and its protected snapshot as they were; swift: see _READERS).
+_DELETERS = {"rbd": rbd_writer, "swift+https": swift_store}
 
 
 def _writer(store):
@@ -50,6 +56,22 @@ def _writer(store):
 
 def _reader(store):
     return _READERS.get(store.get_schemes()[0])
+
+
+def _delete_at(store, loc) -> None:
+    own = _DELETERS.get(store.get_schemes()[0])
+    if own is not None:
+        own.delete_location(store, loc)
+    else:
+        store.delete(loc)
+
+
+def _no_store(url: str) -> None:
+    # No enabled store serves this scheme (a store since removed from the configuration, or an
+    # external location nothing here can reach): the data is not ours to remove.
+    LOG.warning(
+        "Location %s is left as it is: no store of this site serves it", url.split("://", 1)[0] + "://..."
+    )
 
 
 def _source(chunks, size, offset: int, length: int | None, random: bool) -> DataSource:
@@ -190,16 +212,17 @@ class GlanceStoreBackends:
             own.discard(self._store(kind), image_id)
 
     def delete(self, url: str) -> None:
+        """Remove the data at ``url``; gone already is no error. Raises ``InUseByStore`` when
+        the store refuses because the data is in use, another error when it fails."""
         try:
             loc = gs_location.get_location_from_uri(url, conf=self.conf)
             store = gs_backend.get_store_from_uri(url)
-            own = _reader(store)
-            if own is not None:
-                own.delete_location(store, loc)
-            else:
-                store.delete(loc)
+            _delete_at(store, loc)
         except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
             # gone already, or a read-only store (http) whose data is not ours to remove
+            return
+        except gs_exc.UnknownScheme:
+            _no_store(url)
             return
         except exceptions.GlanceServiceError:
             raise
@@ -282,13 +305,15 @@ class MultiBackends:
 
     def delete(self, url: str, backend: str | None) -> None:
         try:
-            store = self.store(backend) if backend else None
-            if store is not None and _reader(store) is not None:
-                loc = gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf)
-                _reader(store).delete_location(store, loc)
+            if backend:
+                store = self.store(backend)
+                _delete_at(store, gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf))
             else:
                 self._mb.delete(url, backend)
         except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
+            return
+        except gs_exc.UnknownScheme:
+            _no_store(url)
             return
         except exceptions.GlanceServiceError:
             raise

@@ -316,14 +316,19 @@ def open_url(url: str, offset: int = 0, length: int | None = None) -> DataSource
 
 
 def delete_url(url: str) -> None:
-    """Remove the data at a ``file://`` location; missing data is not an error."""
+    """Remove the data at a ``file://`` location; missing data is not an error. A file that
+    cannot be removed is ``InUseByStore`` (409) when busy, else ``Forbidden`` (403: glance_store's
+    file driver raises its ``Forbidden`` for any failed unlink, and Glance answers 403)."""
     path = path_from_url(url)
     try:
         os.unlink(path)
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise storage_error(exc, path) from exc
+        LOG.error("Image store could not remove %s: %s", path, exc)
+        if exc.errno in (errno.EBUSY, errno.ETXTBSY):
+            raise exceptions.InUseByStore("The image data is in use in the file store.") from exc
+        raise exceptions.Forbidden("The image data could not be removed from the file store.") from exc
     try:
         fsync_dir(os.path.dirname(path))
     except OSError:

@@ -1,11 +1,12 @@
 """Writes image data to Ceph RBD: our own upload path over python3-rbd/rados.
 
 glance_store's ``rbd`` driver stays in charge of the options (``rbd_store_pool``,
-``rbd_store_user``, ``rbd_store_ceph_conf``, ``rbd_store_chunk_size``, thin provisioning), of
-reads and of deletes; this module only replaces its ``add()``, and writes exactly what that
-``add()`` writes: an RBD image named after the image id in the pool, with the protected snapshot
-``snap`` that copy-on-write clones (Nova, Cinder) start from, at the location
-``rbd://<fsid>/<pool>/<image>/snap``.
+``rbd_store_user``, ``rbd_store_ceph_conf``, ``rbd_store_chunk_size``, thin provisioning) and of
+reads; this module replaces its ``add()`` and its ``delete()`` (``delete_location``: the same
+steps, but a refused delete leaves the image and its protected snapshot as they were). It
+writes exactly what that ``add()`` writes: an RBD image named after the image id in the pool,
+with the protected snapshot ``snap`` that copy-on-write clones (Nova, Cinder) start from, at
+the location ``rbd://<fsid>/<pool>/<image>/snap``.
 
 Why not the driver's ``add()`` (glance_store 5.7.0):
 
@@ -194,14 +195,103 @@ def discard(driver, image_id: str) -> None:
         LOG.error("Could not check the rbd store for partial data of %s: %s", image_id, exc)
 
 
-def _translate(exc: Exception, name: str) -> exceptions.GlanceServiceError:
+def delete_location(driver, location) -> None:
+    """Delete the RBD image of a location (``rbd://fsid/pool/image/snap``) with its snapshot.
+
+    glance_store's ``delete`` in order and outcome (the snapshot is unprotected and removed,
+    then the image; an image that still has other snapshots goes to the RBD trash), with one
+    promise more: a refusal leaves the image as it was. Raises ``InUseByStore`` (409) when the
+    snapshot has copy-on-write clones (every Nova or Cinder boot from the image makes one:
+    librbd refuses to unprotect it) or the image is open elsewhere; the snapshot is then put
+    back, protected, so the location and its clones keep working. ``NotFound`` when the image
+    is gone already."""
+    if not available():
+        raise exceptions.StoreUnavailable("The rbd store needs python3-rbd and python3-rados.")
+    loc = location.store_location
+    pool, name, snap = loc.pool or driver.pool, loc.image, loc.snapshot
+    try:
+        with driver.get_connection(conffile=driver.conf_file, rados_id=driver.user) as conn:
+            with conn.open_ioctx(pool) as ioctx:
+                _delete(ioctx, name, snap)
+    except exceptions.GlanceServiceError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, name, doing="deleting") from exc
+
+
+def _delete(ioctx, name: str, snap: str | None) -> None:
+    unprotected = removed = False
+    if snap:
+        try:
+            image = rbd.Image(ioctx, name)
+        except rbd.ImageNotFound:
+            raise exceptions.NotFound(f"The rbd store holds no image {name}.") from None
+        # Closed before the removal below: an open image is a watcher, and librbd refuses to
+        # remove a watched image.
+        with image:
+            try:
+                image.unprotect_snap(snap)
+                unprotected = True
+            except rbd.InvalidArgument:
+                pass  # not protected (any more)
+            except rbd.ImageNotFound:
+                pass  # no such snapshot: a delete cut short after removing it
+            except rbd.ImageBusy:
+                LOG.warning("RBD snapshot %s@%s has clones: the image is in use", name, snap)
+                raise exceptions.InUseByStore(
+                    f"The rbd snapshot {name}@{snap} has copy-on-write clones (instances or "
+                    "volumes booted from the image)."
+                ) from None
+            try:
+                image.remove_snap(snap)
+                removed = True
+            except rbd.ImageNotFound:
+                pass
+            except BaseException:
+                _put_back(ioctx, name, snap, unprotected, removed)
+                raise
+    try:
+        try:
+            rbd.RBD().remove(ioctx, name)
+        except rbd.ImageHasSnapshots:
+            # Snapshots someone else made: glance_store moves the image to the RBD trash.
+            LOG.warning("RBD image %s has snapshots left; moving it to the trash", name)
+            rbd.RBD().trash_move(ioctx, name)
+    except rbd.ImageNotFound:
+        raise exceptions.NotFound(f"The rbd store holds no image {name}.") from None
+    except rbd.ImageBusy:
+        _put_back(ioctx, name, snap, unprotected, removed)
+        LOG.warning("RBD image %s is open elsewhere: it is in use", name)
+        raise exceptions.InUseByStore(f"The rbd image {name} is in use (open elsewhere).") from None
+    except BaseException:
+        _put_back(ioctx, name, snap, unprotected, removed)
+        raise
+
+
+def _put_back(ioctx, name: str, snap: str | None, unprotected: bool, removed: bool) -> None:
+    """Undo the snapshot steps of a refused delete: the location names ``image@snap``, and
+    clones need it protected. The image is never written after upload, so a snapshot taken
+    again holds the same data."""
+    if not (unprotected or removed):
+        return
+    try:
+        with rbd.Image(ioctx, name) as image:
+            if removed:
+                image.create_snap(snap)
+            image.protect_snap(snap)
+    except Exception as exc:  # noqa: BLE001 - the refusal is the error to report
+        LOG.error("RBD image %s kept, but its snapshot %s could not be restored: %s", name, snap, exc)
+
+
+def _translate(exc: Exception, name: str, doing: str = "writing") -> exceptions.GlanceServiceError:
     if rbd is not None and isinstance(exc, rbd.NoSpace):
         return exceptions.StorageFull()
     if rados is not None and isinstance(exc, rados.PermissionDeniedError | rbd.PermissionError):
-        LOG.error("The rbd store denied access while writing %s: %s", name, exc)
-        return exceptions.StoreUnavailable("The rbd store denied write access.")
+        LOG.error("The rbd store denied access while %s %s: %s", doing, name, exc)
+        what = "write access" if doing == "writing" else f"access while {doing}"
+        return exceptions.StoreUnavailable(f"The rbd store denied {what}.")
     if rados is not None and isinstance(exc, rados.ObjectNotFound):
         LOG.error("The rbd pool is missing: %s", exc)
         return exceptions.StoreUnavailable("The rbd store's pool does not exist.")
-    LOG.error("The rbd store failed while writing %s: %s", name, exc)
+    LOG.error("The rbd store failed while %s %s: %s", doing, name, exc)
     return exceptions.StoreUnavailable(f"The rbd store failed: {exc}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
+import uuid
 
 import requests
 
@@ -52,6 +54,42 @@ def test_valid_token_and_request_id(glance):
     assert resp.status_code == 200, resp.text
     assert "images" in resp.json()
     assert resp.headers.get("x-openstack-request-id", "").startswith("req-")
+
+
+def _access_lines(path, needle: str, timeout: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [
+            line
+            for line in path.read_text().splitlines()
+            if " glance_service.access " in line and needle in line
+        ]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+def test_request_ids_and_caller_in_the_access_lines_of_both_services(glance):
+    # Keystone mode: a validated token (then the same token from the local cache) puts the
+    # caller on the API's access line; the caller's global id reaches the registry's lines.
+    token = glance.keystone.token("alpha-reader")
+    logs = glance.procs.workdir / "log"
+    for _ in range(2):
+        global_id = f"req-{uuid.uuid4()}"
+        resp = requests.get(
+            f"{glance.url}/v2/images",
+            headers={"X-Auth-Token": token, "X-Openstack-Request-Id": global_id},
+            timeout=30,
+        )
+        assert resp.status_code == 200
+        request_id = resp.headers["x-openstack-request-id"]
+        (line,) = _access_lines(logs / "glance-api.log", f"[{global_id} {request_id} ")
+        assert re.search(rf"\[{global_id} {request_id} [0-9a-f]{{32}} [0-9a-f]{{32}} ", line), line
+        assert '"GET /v2/images HTTP/1.1" status: 200' in line
+        registry = _access_lines(logs / "glance-registry.log", f"[{global_id} req-")
+        assert registry and all(re.search(r"req-\S+ [0-9a-f]{32} [0-9a-f]{32} ", r) for r in registry), (
+            registry
+        )
 
 
 def test_token_validation_is_cached_in_memcached(glance, memcached):

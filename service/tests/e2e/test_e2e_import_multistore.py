@@ -39,7 +39,7 @@ def multi(tmp_path_factory, mariadb, memcached, keystone):  # noqa: F811
         "cheap": {"filesystem_store_datadir": str(work / "cheap"), "store_description": "Cheap disks"},
         "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": ""},
+        "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
     }
     procs = start_glance(
         work,

@@ -63,6 +63,7 @@ def build(seconds=30, size=10, expires_in=3600):
 
 def call(cache, token, **headers):
     environ = {"HTTP_X_AUTH_TOKEN": token, "HTTP_X_OPENSTACK_REQUEST_ID": "req-1", **headers}
+    environ.setdefault("openstack.request_id", "req-local")
     status = []
     body = b"".join(cache(environ, lambda s, h, e=None: status.append(s)))
     return status[0], body
@@ -81,6 +82,14 @@ def test_second_request_skips_validation_with_the_same_identity():
         "good",
     )
     assert second.is_admin is False and first.project_id == second.project_id
+
+
+def test_a_cache_hit_keeps_the_request_ids():
+    cache, fake, seen, _ = build()
+    call(cache, "good")
+    call(cache, "good", **{"openstack.request_id": "req-2nd", "openstack.global_request_id": "req-g"})
+    assert fake.calls == 1
+    assert (seen[-1].request_id, seen[-1].global_request_id) == ("req-2nd", "req-g")
 
 
 def test_client_headers_cannot_change_a_cached_identity():

@@ -23,8 +23,9 @@ def list_properties(req: webob.Request, svc: Services, ctx: RequestContext, name
 
 
 def create_property(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
+    body = read_json(req)
     visible_namespace(svc, ctx, namespace, "add_metadef_property")
-    values = schemas.validate("property", read_json(req))
+    values = schemas.validate("property", body)
     created = svc.data.metadef_item_create(ctx, namespace, "property", values)
     return json_response(views.prop(created), status=201)
 
@@ -50,8 +51,9 @@ def show_property(
 def update_property(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, property_name: str
 ) -> webob.Response:
+    body = read_json(req)
     visible_namespace(svc, ctx, namespace, "modify_metadef_property")
-    values = schemas.validate("property", read_json(req))
+    values = schemas.validate("property", body)
     updated = svc.data.metadef_item_update(ctx, namespace, "property", property_name, values)
     return json_response(views.prop(updated))
 
@@ -72,8 +74,8 @@ def list_objects(req: webob.Request, svc: Services, ctx: RequestContext, namespa
 
 
 def create_object(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "add_metadef_object")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "add_metadef_object")
     check_read_only(body)
     created = svc.data.metadef_item_create(ctx, namespace, "object", schemas.validate("object", body))
     return json_response(views.obj(namespace, created), status=201)
@@ -98,8 +100,8 @@ def show_object(
 def update_object(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, object_name: str
 ) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "modify_metadef_object")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "modify_metadef_object")
     check_read_only(body)
     values = schemas.validate("object", body)
     updated = svc.data.metadef_item_update(ctx, namespace, "object", object_name, values)
@@ -121,8 +123,8 @@ def list_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespace:
 
 
 def create_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "add_metadef_tags")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "add_metadef_tags")
     if not isinstance(body, dict) or not isinstance(body.get("tags"), list):
         raise exceptions.BadRequest('The body must be {"tags": [{"name": "..."}, ...]}')
     names = []
@@ -154,6 +156,8 @@ def show_tag(
 def create_tag(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
 ) -> webob.Response:
+    # The name is in the URL; a body is optional, but it must be JSON (Glance's deserializer).
+    read_json(req, required=False)
     visible_namespace(svc, ctx, namespace, "add_metadef_tag")
     created = svc.data.metadef_item_create(ctx, namespace, "tag", {"name": tag_name})
     return json_response(views.tag(created), status=201)
@@ -162,8 +166,8 @@ def create_tag(
 def update_tag(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
 ) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "modify_metadef_tag")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "modify_metadef_tag")
     check_read_only(body)
     values = schemas.validate("tag", body)
     return json_response(views.tag(svc.data.metadef_item_update(ctx, namespace, "tag", tag_name, values)))

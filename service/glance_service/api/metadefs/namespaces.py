@@ -91,8 +91,8 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
 
 
 def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    policy.enforce_collection(svc.policy, ctx, "add_metadef_namespace")
     body = read_json(req)
+    policy.enforce_collection(svc.policy, ctx, "add_metadef_namespace")
     check_read_only(body)
     values = dict(schemas.validate("namespace", body))
     if not values.get("owner"):
@@ -117,8 +117,8 @@ def show(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str)
 
 
 def update(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "modify_metadef_namespace")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "modify_metadef_namespace")
     check_read_only(body)
     schemas.validate("namespace", body)
     values = {key: body[key] for key in _NAMESPACE_FIELDS if key in body}
@@ -146,8 +146,8 @@ def associations(req: webob.Request, svc: Services, ctx: RequestContext, namespa
 
 
 def associate(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "add_metadef_resource_type_association")
     body = read_json(req)
+    visible_namespace(svc, ctx, namespace, "add_metadef_resource_type_association")
     check_read_only(body)
     values = schemas.validate("resource_type", body)
     created = svc.data.metadef_association_create(ctx, namespace, values)

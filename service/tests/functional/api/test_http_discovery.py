@@ -32,9 +32,13 @@ def test_healthcheck(glance):
     assert resp.headers["x-openstack-request-id"].startswith("req-")
 
 
-def test_request_id_honoured(http):
-    resp = http.get("/v2/images", headers={"X-Openstack-Request-Id": "req-1234"})
-    assert resp.headers["x-openstack-request-id"] == "req-1234"
+def test_client_request_id_is_the_global_id_not_the_request_id(http):
+    # oslo.middleware's RequestId (as Nova, Cinder, Neutron): a fresh id for each request; the
+    # caller's own id is logged beside it as the global id (tests/functional/test_request_logging.py).
+    sent = "req-0c5a3bb4-5d7e-4a7e-9a37-8c2b1f6f0e11"
+    resp = http.get("/v2/images", headers={"X-Openstack-Request-Id": sent})
+    assert resp.headers["x-openstack-request-id"].startswith("req-")
+    assert resp.headers["x-openstack-request-id"] != sent
 
 
 def test_unknown_route_404(http):

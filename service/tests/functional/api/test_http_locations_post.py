@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.functional.api.import_helpers import DataServer, new_image, wait_image
+from tests.functional.api.import_helpers import OCTET, DataServer, new_image, wait_image
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def test_location_import_hashes_and_activates(http, admin, web):
     assert image["status"] == "active"
     assert image["size"] == len(data)
     assert image["checksum"] == hashlib.md5(data).hexdigest()
-    assert image["os_hash_algo"] == "sha512" and image["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    # Glance records the algorithm the caller validated with, and the value it computed
+    assert image["os_hash_algo"] == "sha256" and image["os_hash_value"] == sha256
     assert http.get(f"/v2/images/{image_id}/file").content == data
     task = http.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
     assert task["type"] == "location_import" and task["status"] == "success"
@@ -46,6 +47,51 @@ def test_location_import_hashes_and_activates(http, admin, web):
     assert resp.json() == [{"url": web.url("loc.raw"), "metadata": {}}]
     # only queued images take a location this way
     assert add(http, image_id, {"url": web.url("loc.raw")}).status_code == 409
+
+
+@pytest.mark.parametrize("algo", ["md5", "sha1", "sha512"])
+def test_location_import_records_the_callers_algorithm(http, web, algo):
+    data = os.urandom(3_000)
+    web.files[f"{algo}.raw"] = data
+    image_id = new_image(http)
+    value = hashlib.new(algo, data).hexdigest()
+    body = {
+        "url": web.url(f"{algo}.raw"),
+        "validation_data": {"os_hash_algo": algo, "os_hash_value": value.upper()},
+    }
+    assert add(http, image_id, body).status_code == 202
+    image = wait_image(http, image_id)
+    assert image["status"] == "active"
+    assert (image["os_hash_algo"], image["os_hash_value"]) == (algo, value)
+    assert image["checksum"] == hashlib.md5(data).hexdigest() and image["size"] == len(data)
+
+
+def test_location_import_without_validation_data_uses_hashing_algorithm(http, web):
+    data = os.urandom(2_000)
+    web.files["plain.raw"] = data
+    image_id = new_image(http)
+    assert add(http, image_id, {"url": web.url("plain.raw")}).status_code == 202
+    image = wait_image(http, image_id)
+    assert image["status"] == "active"
+    assert (image["os_hash_algo"], image["os_hash_value"]) == ("sha512", hashlib.sha512(data).hexdigest())
+
+
+def test_sha256_mismatch_leaves_the_image_as_it_was(http, admin, web):
+    web.files["other.raw"] = b"some other data"
+    image_id = new_image(http)
+    before = http.get(f"/v2/images/{image_id}").json()
+    wrong = hashlib.sha256(b"what the caller expected").hexdigest()
+    body = {
+        "url": web.url("other.raw"),
+        "validation_data": {"os_hash_algo": "sha256", "os_hash_value": wrong},
+    }
+    assert add(http, image_id, body).status_code == 202
+    image = wait_image(http, image_id)
+    for key in ("status", "size", "checksum", "os_hash_algo", "os_hash_value", "virtual_size"):
+        assert image[key] == before[key], key
+    assert admin.get(f"/v2/images/{image_id}/locations").json() == []
+    task = http.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
+    assert task["status"] == "failure" and "validation_data" in task["message"]
 
 
 def test_hash_mismatch_returns_the_image_to_queued(http, web):
@@ -93,5 +139,27 @@ def test_who_may_add(http, admin):
     assert add(reader, image_id, {"url": "http://127.0.0.1/x"}).status_code == 403
     # only service users may point an image at a store other than http
     assert add(http, image_id, {"url": "rbd://fsid/pool/image/snap"}).status_code == 403
+    # Glance asks for the 'service' role itself (the user's or a service token's): admin is
+    # not enough
+    assert add(admin, image_id, {"url": "rbd://fsid/pool/image/snap"}).status_code == 403
+    assert http.get(f"/v2/images/{image_id}").json()["status"] == "queued"
+    # Glance checks the status before the policy: a reader gets 409 on an active image
+    active = new_image(http)
+    assert http.put(f"/v2/images/{active}/file", data=b"d", headers=OCTET).status_code == 204
+    assert add(reader, active, {"url": "http://127.0.0.1/x"}).status_code == 409
     assert http.put(f"/v2/images/{image_id}/locations", json={}).headers["Allow"] == "POST"
     assert admin.get(f"/v2/images/{'0' * 36}/locations").status_code == 404
+
+
+def test_a_service_token_may_add_other_stores(http):
+    image_id = new_image(http)
+    # nova sends the user's token and its own service token (X-Service-Roles: service)
+    nova = http.as_other(project=http.project)
+    resp = nova.post(
+        f"/v2/images/{image_id}/locations",
+        json={"url": "swift://127.0.0.1/nowhere/x"},
+        headers={"X-Service-Roles": "service"},
+    )
+    assert resp.status_code == 202, resp.text
+    # nothing to read there: the task fails and the image goes back to queued
+    assert wait_image(http, image_id)["status"] == "queued"

@@ -32,7 +32,7 @@ def multi(tmp_path_factory, web):
         "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
         # loopback test server on a random port; 127.0.0.2 stays refused
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": ""},
+        "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
     }
     procs = start_glance(work, extra_api=extra, workers=1)
     procs.dirs = {name: work / name for name in ("fast", "cheap", "staging")}
@@ -124,8 +124,12 @@ def test_copy_image_keeps_id_and_hashes_and_delete_from_one_store(user, admin, m
     assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 400
     body = {"method": {"name": "copy-image"}, "stores": ["nowhere"]}
     assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 409
+    # all stores when it is in every one already: Glance answers 202 and starts nothing
+    tasks = len(admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"])
     body = {"method": {"name": "copy-image"}, "all_stores": True}
-    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 400
+    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    assert len(admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"]) == tasks
+    assert "os_glance_import_task" not in user.get(f"/v2/images/{image_id}").json()
 
     # DELETE /v2/stores/{store}/{image}
     assert user.delete(f"/v2/stores/fast/{image_id}").status_code == 403
@@ -144,6 +148,31 @@ def test_delete_from_store_needs_an_active_image(admin):
     assert admin.delete(f"/v2/stores/fast/{image_id}").status_code == 409
 
 
+def test_delete_from_store_that_keeps_the_data_keeps_the_copy(user, admin, multi):
+    """The store cannot remove its copy (the data path made a directory: unlink refuses even
+    to root): the answer is the store's refusal (403, glance_store's file driver), and the copy
+    and its location stay; once the store takes it, the delete goes through."""
+    image_id = new_image(user)
+    assert upload(user, image_id, b"two copies").status_code == 204
+    body = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    assert admin.post(f"/v2/images/{image_id}/import", json=body).status_code == 202
+    wait_image(user, image_id, prop=lambda i: i.get("os_glance_importing_to_stores") == "")
+    data = multi.dirs["fast"] / image_id
+    aside = data.with_name(image_id + ".aside")
+    data.rename(aside)
+    data.mkdir()
+    try:
+        resp = admin.delete(f"/v2/stores/fast/{image_id}")
+        assert resp.status_code == 403, resp.text
+        assert user.get(f"/v2/images/{image_id}").json()["stores"] == "cheap,fast"
+    finally:
+        data.rmdir()
+        aside.rename(data)
+    assert admin.delete(f"/v2/stores/fast/{image_id}").status_code == 204
+    assert user.get(f"/v2/images/{image_id}").json()["stores"] == "cheap"
+    assert not data.exists()
+
+
 def test_copy_to_all_stores(user, admin, multi):
     image_id = new_image(user)
     assert upload(user, image_id, b"everywhere", store="cheap").status_code == 204
@@ -153,6 +182,36 @@ def test_copy_to_all_stores(user, admin, multi):
     assert image["stores"] == "cheap,fast"
     tasks = admin.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
     assert tasks[-1]["input"]["backend"] == ["fast"]
+
+
+@pytest.mark.parametrize(
+    "fields, headers",
+    [
+        ({"all_stores": True, "stores": ["fast"]}, {}),
+        ({"all_stores": True, "stores": []}, {}),
+        ({"all_stores": True}, {"X-Image-Meta-Store": "fast"}),
+        ({"stores": ["fast"]}, {"X-Image-Meta-Store": "fast"}),
+        ({"stores": "fast"}, {}),
+    ],
+)
+def test_import_store_field_combinations_400(user, multi, fields, headers):
+    # glance.common.utils.get_stores_from_request
+    image_id = new_image(user)
+    assert user.put(f"/v2/images/{image_id}/stage", data=b"x", headers=OCTET).status_code == 204
+    body = {"method": {"name": "glance-direct"}, **fields}
+    resp = user.post(f"/v2/images/{image_id}/import", json=body, headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert user.get(f"/v2/images/{image_id}").json()["status"] == "uploading"
+
+
+def test_import_to_the_store_in_the_header(user, multi):
+    image_id = new_image(user)
+    assert user.put(f"/v2/images/{image_id}/stage", data=b"hdr", headers=OCTET).status_code == 204
+    body = {"method": {"name": "glance-direct"}, "all_stores": False}
+    resp = user.post(f"/v2/images/{image_id}/import", json=body, headers={"X-Image-Meta-Store": "cheap"})
+    assert resp.status_code == 202, resp.text
+    image = wait_image(user, image_id)
+    assert image["status"] == "active" and image["stores"] == "cheap"
 
 
 def test_glance_direct_to_two_stores(user, multi):
@@ -179,6 +238,15 @@ def test_web_download(user, web, multi):
     assert image["status"] == "active" and image["stores"] == "cheap"
     assert image["os_hash_value"] == hashlib.sha512(data).hexdigest()
     assert files(multi, image_id) == {"fast": [], "cheap": [image_id], "staging": []}
+
+
+def test_location_post_needs_an_http_store_for_normal_users(user, web, multi):
+    # no http store among enabled_backends: glance.common.utils.is_http_store_configured
+    web.files["loc.raw"] = b"remote"
+    image_id = new_image(user)
+    resp = user.post(f"/v2/images/{image_id}/locations", json={"url": web.url("loc.raw")})
+    assert resp.status_code == 403 and "http store must be enabled" in resp.text
+    assert user.get(f"/v2/images/{image_id}").json()["status"] == "queued"
 
 
 def test_web_download_refusals(user, web, multi):

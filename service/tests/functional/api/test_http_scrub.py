@@ -131,3 +131,33 @@ def test_periodic_scrubber_in_the_api(delayed, owner):
     finally:
         delayed.api_conf.write_text(render("glance-api.conf.j2", delayed.variables))
         delayed.restart_api()
+
+
+def test_scrub_keeps_data_the_store_refuses_and_retries(delayed, owner):
+    """The store cannot remove the data (its path made a directory, which unlink refuses even
+    to root): the scrubber marks nothing deleted, says so, leaves the image pending_delete
+    (still restorable) and finishes it at a later run once the store takes it."""
+    image_id = _active_image(owner, b"held by the store")
+    data = delayed.datadir / image_id
+    assert owner.delete(f"/v2/images/{image_id}").status_code == 204
+    aside = data.with_name(image_id + ".aside")
+    data.rename(aside)
+    data.mkdir()
+    try:
+        for _ in range(2):
+            run = _manage(delayed, "scrub")
+            assert run.returncode == 1, run.stderr  # some data is left: the run says so
+            assert "0 image(s) deleted" in run.stdout and "1 failed" in run.stdout
+            assert _row(delayed, image_id) == ("pending_delete", 1, ["pending_delete"])
+    finally:
+        data.rmdir()
+        aside.rename(data)
+    # still restorable, whole
+    assert _manage(delayed, "scrub", "--restore", image_id).returncode == 0
+    assert owner.get(f"/v2/images/{image_id}/file").content == b"held by the store"
+    # deleted again, the store now takes it: the next run finishes
+    assert owner.delete(f"/v2/images/{image_id}").status_code == 204
+    run = _manage(delayed, "scrub")
+    assert run.returncode == 0 and "1 image(s) deleted" in run.stdout
+    assert not data.exists()
+    assert _row(delayed, image_id) == ("deleted", 1, ["deleted"])

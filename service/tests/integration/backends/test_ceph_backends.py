@@ -114,3 +114,82 @@ def test_rbd_image_is_cloneable_and_exactly_sized(glance_rbd, ceph):
     assert json.loads(protected)["protected"] == "true"
     assert client.delete(f"/v2/images/{image_id}").status_code == 204
     assert image_id not in ceph.rbd_images()
+
+
+def _rbd_state(ceph, image_id: str) -> dict:
+    """What the pool holds of ``image_id``: images named after it, its snapshots, the trash."""
+    names = [n for n in ceph.rbd_images() if image_id in n]
+    snaps = []
+    if image_id in names:
+        for snap in json.loads(ceph.rbd("snap", "ls", "--format", "json", f"{ceph.pool}/{image_id}")):
+            info = json.loads(ceph.rbd("info", "--format", "json", f"{ceph.pool}/{image_id}@{snap['name']}"))
+            snaps.append((snap["name"], info["protected"]))
+    trash = [t["name"] for t in json.loads(ceph.rbd("trash", "ls", "--format", "json", ceph.pool) or "[]")]
+    return {"images": names, "snaps": snaps, "trash": [t for t in trash if image_id in t]}
+
+
+def _listed(client: Client, image: dict) -> list[str]:
+    found = client.get("/v2/images", params={"name": image["name"]}).json()["images"]
+    return [i["id"] for i in found]
+
+
+def test_rbd_delete_with_a_clone_is_409_until_the_clone_goes(glance_rbd, ceph):
+    """Nova and Cinder boot from an image by cloning its protected snapshot: while the clone
+    exists the image cannot go (409, as upstream), and it stays whole and usable."""
+    client = Client(glance_rbd)
+    image = client.create_image(disk_format="raw", container_format="bare")
+    image_id = image["id"]
+    sent_sha, _ = client.upload(image_id, 6 * MiB + 7, chunked=False)
+    (location,) = client.locations(image_id)
+    child = f"instance-disk-{image_id}"
+    ceph.rbd("clone", f"{ceph.pool}/{image_id}@snap", f"{ceph.pool}/{child}")
+
+    resp = client.delete(f"/v2/images/{image_id}")
+    assert resp.status_code == 409, resp.text
+    assert "in use" in resp.text
+    assert client.status(image_id) == "active"
+    assert _listed(client, image) == [image_id]
+    assert client.locations(image_id) == [location]
+    assert _rbd_state(ceph, image_id) == {
+        "images": sorted([image_id, child]),
+        "snaps": [("snap", "true")],
+        "trash": [],
+    }
+    got_sha, count, _ = client.download(image_id)
+    assert (count, got_sha) == (6 * MiB + 7, sent_sha)
+
+    ceph.rbd("rm", f"{ceph.pool}/{child}")
+    assert client.delete(f"/v2/images/{image_id}").status_code == 204
+    assert client.get(f"/v2/images/{image_id}").status_code == 404
+    assert _rbd_state(ceph, image_id) == {"images": [], "snaps": [], "trash": []}
+
+
+def test_rbd_delete_of_an_open_image_is_409_and_keeps_its_snapshot(glance_rbd, ceph):
+    """An image open elsewhere (a watcher: librbd refuses to remove it) is kept, and the
+    snapshot that the delete had already removed is put back, protected, so the location
+    still reads and clones."""
+    import sys
+
+    from tests.fixtures.ceph import bindings_dir
+
+    sys.path.insert(0, str(bindings_dir(ceph.workdir)))
+    try:
+        import rados
+        import rbd
+    finally:
+        sys.path.pop(0)
+    client = Client(glance_rbd)
+    image = client.create_image(disk_format="raw", container_format="bare")
+    image_id = image["id"]
+    sent_sha, _ = client.upload(image_id, 3 * MiB + 1, chunked=True)
+    with rados.Rados(conffile=str(ceph.conf), rados_id="admin") as cluster:
+        with cluster.open_ioctx(ceph.pool) as ioctx, rbd.Image(ioctx, image_id):
+            resp = client.delete(f"/v2/images/{image_id}")
+    assert resp.status_code == 409, resp.text
+    assert client.status(image_id) == "active" and _listed(client, image) == [image_id]
+    state = _rbd_state(ceph, image_id)
+    assert (state["images"], state["snaps"]) == ([image_id], [("snap", "true")])
+    got_sha, count, _ = client.download(image_id)
+    assert (count, got_sha) == (3 * MiB + 1, sent_sha)
+    assert client.delete(f"/v2/images/{image_id}").status_code == 204
+    assert _rbd_state(ceph, image_id) == {"images": [], "snaps": [], "trash": []}

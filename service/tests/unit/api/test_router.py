@@ -1,3 +1,6 @@
+import re
+import uuid
+
 import pytest
 import webob
 from oslo_config import cfg
@@ -107,9 +110,16 @@ def test_every_response_has_a_request_id(app):
         assert call(app, "GET", path).headers["x-openstack-request-id"].startswith("req-")
 
 
-def test_client_request_id_is_returned(app):
-    resp = call(app, "GET", "/v2/images", headers={"X-Openstack-Request-Id": "abc"})
-    assert resp.headers["x-openstack-request-id"] == "req-abc"
+REQ_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+@pytest.mark.parametrize("sent", ["abc", "req-abc", "req-" + str(uuid.uuid4()), "x" * 500])
+def test_request_id_is_always_a_new_one(app, sent):
+    # oslo.middleware's RequestId: the caller's id is its global id, never this request's id.
+    resp = call(app, "GET", "/v2/images", headers={"X-Openstack-Request-Id": sent})
+    assert REQ_ID.match(resp.headers["x-openstack-request-id"])
+    assert resp.headers["x-openstack-request-id"] != sent
+    assert resp.headers.getall("x-openstack-request-id") == [resp.headers["x-openstack-request-id"]]
 
 
 def test_versions(app):
@@ -165,3 +175,21 @@ def test_missing_handlers_answer_503_not_500():
 def test_route_table_templates_are_unique():
     templates = [r.template for r in routes()]
     assert len(templates) == len(set(templates))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v2/nothing"), ("OPTIONS", "/v2/images"), ("GET", "/v2/images/x"), ("PATCH", "/v2/images/x")],
+)
+def test_refused_requests_have_their_body_read(app, method, path):
+    """So that the server does not close with the body unread (a reset the client sees
+    instead of the 4xx): the router reads what the handler left."""
+    import io
+
+    stream = io.BytesIO(b"x" * (3 * 1024 * 1024))
+    req = webob.Request.blank(path, method=method, headers={"X-Project-Id": "p", "X-Roles": "reader,member"})
+    req.environ["wsgi.input"] = stream
+    req.environ["CONTENT_LENGTH"] = str(len(stream.getvalue()))
+    resp = req.get_response(app)
+    assert 400 <= resp.status_int < 500
+    assert stream.tell() == len(stream.getvalue())

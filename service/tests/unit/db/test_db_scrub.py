@@ -17,15 +17,20 @@ class FileData:
     def __init__(self, root):
         self.root = root
         self.fail = False
+        self.refuse: set[str] = set()
+        self.backends: list[str | None] = []
 
     def put(self, name: str) -> str:
         path = self.root / name
         path.write_bytes(b"data of " + name.encode())
         return "file://" + str(path)
 
-    def delete(self, url: str) -> None:
+    def delete(self, url: str, backend: str | None = None) -> None:
+        self.backends.append(backend)
         if self.fail:
             raise exceptions.StoreUnavailable("the store is down")
+        if url in self.refuse:
+            raise exceptions.InUseByStore("the rbd snapshot has clones")
         filesystem.delete_url(url)
 
 
@@ -38,7 +43,7 @@ class CrashAfterFirst(FileData):
         super().__init__(root)
         self.deleted = 0
 
-    def delete(self, url: str) -> None:
+    def delete(self, url: str, backend: str | None = None) -> None:
         filesystem.delete_url(url)
         self.deleted += 1
         raise Crash()
@@ -49,11 +54,11 @@ def files(tmp_path) -> FileData:
     return FileData(tmp_path)
 
 
-def _image_with_data(dbapi, ctx, files, copies: int = 2) -> tuple[dict, list[str]]:
+def _image_with_data(dbapi, ctx, files, copies: int = 2, stores=None) -> tuple[dict, list[str]]:
     image = dbapi.image_create(ctx, {"status": "active", "properties": {"k": "v"}, "tags": ["t"]})
     urls = [files.put(f"{image['id']}-{i}") for i in range(copies)]
-    for url in urls:
-        dbapi.image_location_add(ctx, image["id"], url)
+    for i, url in enumerate(urls):
+        dbapi.image_location_add(ctx, image["id"], url, {"store": stores[i]} if stores else {})
     return image, urls
 
 
@@ -158,6 +163,68 @@ def test_store_failure_keeps_location_for_the_next_run(dbapi, alice, files):
     counts = Scrubber(dbapi, files).run_once()
     assert counts["failed"] == 1 and counts["images"] == 0
     assert _exists(urls[0]) and _row(dbapi, image["id"])[1] == ["pending_delete"]
+    # not marked deleted: the image went back to pending_delete
+    assert _row(dbapi, image["id"])[0].status == "pending_delete"
     files.fail = False
     assert Scrubber(dbapi, files).run_once()["locations"] == 1
     assert not _exists(urls[0])
+    assert _row(dbapi, image["id"])[0].status == "deleted"
+
+
+def test_store_refusal_keeps_image_pending_delete_and_restorable(dbapi, alice, admin, files, caplog):
+    """RBD with clones: the scrubber marks nothing deleted, logs, and retries at every run; the
+    operator can still restore the image, properties and all."""
+    image, urls = _image_with_data(dbapi, alice, files, copies=1)
+    dbapi.image_pending_delete(alice, image["id"])
+    files.refuse.add(urls[0])
+    for _ in range(2):
+        counts = Scrubber(dbapi, files).run_once()
+        assert counts == {"images": 0, "locations": 0, "failed": 1, "skipped": 0}
+        row, locs, props = _row(dbapi, image["id"])
+        assert (row.status, locs, props) == ("pending_delete", ["pending_delete"], [False])
+        assert _exists(urls[0])
+    assert "in use" in caplog.text or "clones" in caplog.text
+    restored = Scrubber(dbapi, files).restore(image["id"])
+    assert restored["status"] == "active" and restored["properties"] == {"k": "v"}
+    assert [loc["url"] for loc in restored["locations"]] == urls
+
+
+def test_store_refusal_of_one_copy_keeps_only_that_one(dbapi, alice, files):
+    image, (first, second) = _image_with_data(dbapi, alice, files, copies=2)
+    dbapi.image_pending_delete(alice, image["id"])
+    files.refuse.add(second)
+    counts = Scrubber(dbapi, files).run_once()
+    assert (counts["locations"], counts["failed"], counts["images"]) == (1, 1, 0)
+    row, locs, props = _row(dbapi, image["id"])
+    assert (row.status, locs, props) == ("pending_delete", ["deleted", "pending_delete"], [False])
+    assert not _exists(first) and _exists(second)
+    # the clones are gone: the next run finishes the image
+    files.refuse.clear()
+    counts = Scrubber(dbapi, files).run_once()
+    assert (counts["locations"], counts["failed"], counts["images"]) == (1, 0, 1)
+    row, locs, props = _row(dbapi, image["id"])
+    assert (row.status, locs, props) == ("deleted", ["deleted", "deleted"], [True])
+    assert not _exists(second)
+
+
+def test_scrubber_deletes_from_the_locations_store(dbapi, alice, files):
+    image, _ = _image_with_data(dbapi, alice, files, copies=2, stores=["fast", "cheap"])
+    dbapi.image_pending_delete(alice, image["id"])
+    Scrubber(dbapi, files).run_once()
+    assert files.backends == ["fast", "cheap"]
+
+
+def test_release_needs_a_claimed_image_with_data_left(dbapi, alice, admin, files):
+    image, _ = _image_with_data(dbapi, alice, files, copies=1)
+    assert dbapi.image_scrub_release(admin, image["id"]) is False  # active
+    dbapi.image_pending_delete(alice, image["id"])
+    assert dbapi.image_scrub_release(admin, image["id"]) is False  # not claimed
+    assert dbapi.image_scrub_claim(admin, image["id"]) is True
+    with pytest.raises(exceptions.Forbidden):
+        dbapi.image_scrub_release(alice, image["id"])
+    assert dbapi.image_scrub_release(admin, image["id"]) is True
+    assert _row(dbapi, image["id"])[0].status == "pending_delete"
+    # an image deleted at once (no pending data) is never brought back this way
+    other = dbapi.image_create(alice, {"status": "active"})
+    dbapi.image_destroy(alice, other["id"])
+    assert dbapi.image_scrub_release(admin, other["id"]) is False

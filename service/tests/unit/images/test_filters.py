@@ -59,12 +59,29 @@ def test_limit_capped_and_marker():
         'name=in:"a,b',
         'name=in:a"b",c',
         'name=in:"a"b,c',
+        # out of the database's 64-bit integer range (SQLite's driver raised OverflowError: 500)
+        "size_min=9223372036854775808",
+        "size_max=" + "9" * 40,
+        "virtual_size_min=-9223372036854775809",
+        "min_disk=" + "9" * 40,
+        "min_ram_max=99999999999999999999",
+        # valid ISO times that leave datetime's range once moved to UTC (OverflowError: 500)
+        "created_at=gt:9999-12-31T23:59:59-23:59",
+        "updated_at=0001-01-01T00:00:00+23:59",
     ],
 )
 def test_bad_requests(query):
     with pytest.raises(exceptions.BadRequest) as err:
         parse(query)
     assert err.value.code == 400
+
+
+def test_64_bit_bounds_are_accepted():
+    query = parse("size_min=-9223372036854775808&size_max=9223372036854775807")
+    assert query.filters["conditions"] == [
+        ("size", "gte", -9223372036854775808),
+        ("size", "lte", 9223372036854775807),
+    ]
 
 
 def test_sorting_forms():

@@ -49,3 +49,51 @@ def test_marker_of_this_process_is_alive_and_a_foreign_host_unknown():
     host = imports.process_marker().split(":")[0]
     assert imports.marker_alive(f"{host}:999999999:1") is False
     assert imports.marker_alive(None) is None
+
+
+def conf_file(tmp_path, text: str) -> cfg.ConfigOpts:
+    path = tmp_path / "glance-api.conf"
+    path.write_text(text)
+    c = cfg.ConfigOpts()
+    imports.register_opts(c)
+    c(["--config-file", str(path)], default_config_files=[])
+    return c
+
+
+@pytest.mark.parametrize(
+    ("section", "uri", "allowed"),
+    [
+        # Glance's documented syntax: lists in brackets (the options have bounds=True).
+        ("allowed_hosts = [127.0.0.1]", "http://127.0.0.1/a.raw", True),
+        ("allowed_hosts = [127.0.0.1]", "http://127.0.0.2/a.raw", False),
+        ("allowed_hosts = [127.0.0.1, images.example.org]", "https://images.example.org/a", True),
+        ("allowed_hosts = [127.0.0.1]\nallowed_ports = []", "http://127.0.0.1:8080/a", True),
+        ("allowed_ports = [8080]", "http://127.0.0.1:8080/a", True),
+        ("allowed_ports = [8080]", "http://127.0.0.1/a", False),
+        ("disallowed_hosts = [169.254.169.254]", "http://169.254.169.254/latest", False),
+        ("allowed_schemes = [https]", "http://example.org/a", False),
+        ("allowed_schemes = []\ndisallowed_schemes = [http]", "http://example.org/a", False),
+        ("allowed_schemes = []\ndisallowed_schemes = [http]", "https://example.org/a", True),
+    ],
+)
+def test_lists_from_a_config_file_in_glance_syntax(tmp_path, section, uri, allowed):
+    c = conf_file(tmp_path, f"[import_filtering_opts]\n{section}\n")
+    assert imports.uri_allowed(c, uri) is allowed
+
+
+def test_bracketed_values_are_the_items_not_part_of_them(tmp_path):
+    c = conf_file(
+        tmp_path, "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\nallowed_ports = [80, 8080]\n"
+    )
+    assert c.import_filtering_opts.allowed_hosts == ["127.0.0.1"]
+    assert c.import_filtering_opts.allowed_ports == [80, 8080]
+
+
+@pytest.mark.parametrize(
+    "line", ["allowed_hosts = 127.0.0.1", "allowed_ports = 8080", "allowed_hosts = [not a host!]"]
+)
+def test_values_upstream_refuses_are_refused(tmp_path, line):
+    # As in Glance: a list without its brackets (or a bad host) is an invalid value.
+    c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
+    with pytest.raises(cfg.ConfigFileValueError):
+        imports.uri_allowed(c, "http://127.0.0.1/a.raw")
