@@ -34,9 +34,6 @@ import threading
 import time
 from pathlib import Path
 
-import subunit
-import testtools
-
 IMAGE_NAME = "tempest-image.qcow2"
 PASSED = {"success", "xfail"}
 FAILED = {"fail", "uxsuccess"}
@@ -134,6 +131,9 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], out: Path, timeout: flo
 
 def read_stream(path: Path) -> list[dict]:
     """Every test's final record (id, status, details) from a subunit v2 stream."""
+    import subunit
+    import testtools
+
     tests: list[dict] = []
     with path.open("rb") as f:
         case = subunit.ByteStreamToStreamResult(f, non_subunit_name="stdout")
