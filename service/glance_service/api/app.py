@@ -21,6 +21,7 @@ from glance_service.api.router import Router
 from glance_service.api.routes import routes
 from glance_service.common import request_log
 from glance_service.common.auth import with_auth
+from glance_service.images import imports
 from glance_service.images import policy as policy_mod
 from glance_service.images import schema as schema_mod
 
@@ -51,6 +52,7 @@ class Healthcheck:
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
+    imports.check_options(conf)
     return wiring.Services(
         conf=conf,
         data=wiring.build_data_api(conf),

@@ -147,6 +147,35 @@ register_opts(cfg.CONF)
 
 
 # -- URL filtering (Glance's validate_import_uri) ---------------------------------------------
+class ImportOptionsError(ValueError):
+    """A ``[import_filtering_opts]`` value oslo.config cannot read."""
+
+
+def check_options(conf: cfg.ConfigOpts) -> None:
+    """Reads every filtering list once, so that a value written without Glance's brackets
+    stops the service at start-up (and a reload's trial build) with the fix, instead of failing
+    each web-download with a 500."""
+    conf.register_opts(filtering_opts, group="import_filtering_opts")
+    for opt in filtering_opts:
+        try:
+            getattr(conf.import_filtering_opts, opt.dest)
+        except cfg.ConfigFileValueError as exc:
+            raise ImportOptionsError(
+                f"[import_filtering_opts] {opt.dest} is not a valid list ({exc}): write it as "
+                f"Glance does, in brackets, e.g. {opt.dest} = [{_EXAMPLES.get(opt.dest, '')}]"
+            ) from exc
+
+
+_EXAMPLES = {
+    "allowed_schemes": "http, https",
+    "disallowed_schemes": "ftp",
+    "allowed_hosts": "127.0.0.1, images.example.org",
+    "disallowed_hosts": "169.254.169.254",
+    "allowed_ports": "80, 443",
+    "disallowed_ports": "8080",
+}
+
+
 def uri_allowed(conf: cfg.ConfigOpts, uri: object) -> bool:
     """Whether web-download may fetch ``uri``. Where both an allow and a deny list are set,
     only the allow list counts (Glance's rule)."""

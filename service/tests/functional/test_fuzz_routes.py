@@ -83,7 +83,7 @@ def fuzz_glance(tmp_path_factory) -> Iterator[GlanceProcs]:
         "os_glance_staging_store": {"filesystem_store_datadir": str(work / "staging")},
         "os_glance_tasks_store": {"filesystem_store_datadir": str(work / "tasks")},
         # web-download only ever reaches this host
-        "import_filtering_opts": {"allowed_hosts": "127.0.0.1", "allowed_ports": ""},
+        "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
     }
     procs = start_glance(work, extra_api=extra, workers=1)
     yield procs

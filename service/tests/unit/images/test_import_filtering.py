@@ -97,3 +97,21 @@ def test_values_upstream_refuses_are_refused(tmp_path, line):
     c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
     with pytest.raises(cfg.ConfigFileValueError):
         imports.uri_allowed(c, "http://127.0.0.1/a.raw")
+
+
+@pytest.mark.parametrize(
+    ("line", "option"),
+    [("allowed_hosts = 127.0.0.1", "allowed_hosts"), ("disallowed_ports = 8080", "disallowed_ports")],
+)
+def test_a_bad_list_is_refused_when_the_service_is_built_not_per_request(tmp_path, line, option):
+    # Read at start-up (and by a reload's trial build): a bad value stops the service with the
+    # option's name and the syntax, instead of answering 500 to every web-download.
+    c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
+    with pytest.raises(imports.ImportOptionsError) as err:
+        imports.check_options(c)
+    assert f"[import_filtering_opts] {option}" in str(err.value)
+    assert "[" in str(err.value).split(option, 1)[1]
+
+
+def test_good_lists_pass_the_start_up_check(tmp_path):
+    imports.check_options(conf_file(tmp_path, "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\n"))
