@@ -5,11 +5,11 @@ TEMPEST_INVENTORY ?= inventory/lab
 TEMPEST_RESULTS := .tempest/results/latest
 
 .PHONY: test-tempest verify
-test-tempest: lab
+test-tempest: lab ## the lab, then tempest.api.image against it (verify.yml; not in CI)
 	@$(MAKE) --no-print-directory verify TEMPEST_INVENTORY=$(TEMPEST_INVENTORY)
 
 # verify.yml alone, against an already deployed TEMPEST_INVENTORY.
-verify: venv
+verify: venv ## tempest.api.image against TEMPEST_INVENTORY (an already deployed cloud)
 	@start=$$(date +%s); stamp=$$(mktemp); rc=0; \
 	ansible-playbook -i $(TEMPEST_INVENTORY) playbooks/verify.yml || rc=$$?; \
 	if [ -f $(TEMPEST_RESULTS)/summary.json ] && [ $(TEMPEST_RESULTS)/summary.json -nt "$$stamp" ]; then \
