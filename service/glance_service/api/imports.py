@@ -362,6 +362,10 @@ def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_i
     # and for everyone else an http URL with the http store configured.
     if "service" not in {*ctx.roles, *ctx.service_roles} and not _http_store_configured(svc, url):
         raise exceptions.Forbidden("http store must be enabled to use location API by normal user.")
+    # As Glance 33: an http(s) location passes the same filters as web-download (no loopback,
+    # no metadata service) before any task fetches it.
+    if scheme in ("http", "https") and not imports.uri_allowed(svc.conf, url):
+        raise exceptions.BadRequest(f"URI for add location does not pass filtering: {url}")
     states.check(image, states.IMPORTING)
     props = {imports.WORKER: imports.process_marker()}
     task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}

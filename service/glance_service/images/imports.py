@@ -36,7 +36,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.common.request_log import mask_secrets
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, states
+from glance_service.images import format_inspector, states, url_filter
 
 LOG = logging.getLogger(__name__)
 
@@ -177,29 +177,8 @@ _EXAMPLES = {
 
 
 def uri_allowed(conf: cfg.ConfigOpts, uri: object) -> bool:
-    """Whether web-download may fetch ``uri``. Where both an allow and a deny list are set,
-    only the allow list counts (Glance's rule)."""
-    if not isinstance(uri, str) or not uri:
-        return False
-    opts = conf.import_filtering_opts
-    try:
-        parts = urllib.parse.urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        return False
-    scheme, host = parts.scheme, parts.hostname
-    if port is None:
-        port = {"http": 80, "https": 443}.get(scheme)
-
-    def check(value, allowed, denied) -> bool:
-        return value in allowed if allowed else value not in denied
-
-    return (
-        bool(host)
-        and check(scheme, opts.allowed_schemes, opts.disallowed_schemes)
-        and check(host, opts.allowed_hosts, opts.disallowed_hosts)
-        and check(port, opts.allowed_ports, opts.disallowed_ports)
-    )
+    """Whether the service may fetch ``uri`` (``images.url_filter``: Glance's rules)."""
+    return url_filter.uri_allowed(conf.import_filtering_opts, uri)
 
 
 # -- process identity --------------------------------------------------------------------------

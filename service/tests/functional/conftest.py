@@ -13,7 +13,12 @@ from tests.fixtures.glance_procs import GlanceProcs, start_glance
 
 @pytest.fixture(scope="session")
 def glance(tmp_path_factory) -> Iterator[GlanceProcs]:
-    procs = start_glance(tmp_path_factory.mktemp("glance"))
+    # The tests' data servers listen on 127.0.0.1 at free ports: admitted as an operator would
+    # admit an internal mirror (Glance's syntax; loopback is refused unless named).
+    procs = start_glance(
+        tmp_path_factory.mktemp("glance"),
+        extra_api={"import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"}},
+    )
     yield procs
     procs.stop()
 

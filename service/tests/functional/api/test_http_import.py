@@ -106,8 +106,8 @@ def test_stage_refusals(http):
         {"method": {"name": "glance-direct"}, "all_stores_must_succeed": 1},
         {"method": {"name": "web-download"}},
         {"method": {"name": "web-download", "uri": "ftp://127.0.0.1/x"}},
-        # default filtering allows ports 80 and 443 only
-        {"method": {"name": "web-download", "uri": "http://127.0.0.1:8080/x"}},
+        # link-local (the metadata service) is refused unless allowed_hosts names it
+        {"method": {"name": "web-download", "uri": "http://169.254.169.254:80/x"}},
     ],
 )
 def test_import_body_400(http, body):

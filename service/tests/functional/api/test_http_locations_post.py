@@ -163,3 +163,24 @@ def test_a_service_token_may_add_other_stores(http):
     assert resp.status_code == 202, resp.text
     # nothing to read there: the task fails and the image goes back to queued
     assert wait_image(http, image_id)["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",  # the metadata service
+        "http://127.0.0.2/image.raw",  # loopback, not in allowed_hosts
+        "http://[::1]/image.raw",
+        "http://2130706433/image.raw",  # 127.0.0.1, encoded
+    ],
+)
+def test_location_that_does_not_pass_the_import_filters_is_400(http, url):
+    # Glance 33 (add_location): the same filters as web-download, before any task; tempest
+    # looks for this phrase in the 400.
+    image_id = new_image(http)
+    resp = add(http, image_id, {"url": url})
+    assert resp.status_code == 400, resp.text
+    assert "does not pass filtering" in resp.text
+    image = http.get(f"/v2/images/{image_id}").json()
+    assert image["status"] == "queued"
+    assert http.get(f"/v2/images/{image_id}/tasks").json()["tasks"] == []

@@ -39,7 +39,11 @@ CHUNKSIZE = 65536  # glanceclient.common.http.CHUNKSIZE
 def nova_glance(tmp_path_factory):
     procs = start_glance(
         tmp_path_factory.mktemp("glance-nova"),
-        extra_api={"DEFAULT": {"show_multiple_locations": "true", "show_image_direct_url": "true"}},
+        extra_api={
+            "DEFAULT": {"show_multiple_locations": "true", "show_image_direct_url": "true"},
+            # the test's data server is on 127.0.0.1 at a free port
+            "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
+        },
         workers=1,
     )
     yield procs

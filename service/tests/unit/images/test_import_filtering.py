@@ -5,7 +5,29 @@ from __future__ import annotations
 import pytest
 from oslo_config import cfg
 
-from glance_service.images import imports
+from glance_service.images import imports, url_filter
+
+# This machine has no DNS: the names the cases use resolve here, as a resolver would answer.
+NAMES = {
+    "example.org.": ["93.184.215.14"],
+    "images.example.org.": ["198.51.100.99"],
+    "a.example.": ["198.51.100.98"],
+    "metadata.example.": ["169.254.169.254"],
+    "mixed.example.": ["127.0.0.1", "198.51.100.97"],
+    "mapped.example.": ["::ffff:127.0.0.1"],
+}
+
+
+@pytest.fixture(autouse=True)
+def resolver(monkeypatch):
+    import socket
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in NAMES:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in NAMES[host]]
+
+    monkeypatch.setattr(url_filter.socket, "getaddrinfo", getaddrinfo)
 
 
 def conf(**opts):
@@ -28,8 +50,8 @@ def conf(**opts):
         ({}, "http:///nohost", False),
         ({}, "http://example.org:99999/", False),  # invalid port
         ({}, None, False),
-        ({"allowed_ports": []}, "http://127.0.0.1:8080/a", True),
-        ({"allowed_ports": [], "disallowed_ports": [8080]}, "http://127.0.0.1:8080/a", False),
+        ({"allowed_ports": []}, "http://198.51.100.7:8080/a", True),
+        ({"allowed_ports": [], "disallowed_ports": [8080]}, "http://198.51.100.7:8080/a", False),
         ({"allowed_hosts": ["127.0.0.1"]}, "http://127.0.0.2/a", False),
         ({"allowed_hosts": ["127.0.0.1"]}, "http://127.0.0.1/a", True),
         ({"disallowed_hosts": ["169.254.169.254"]}, "http://169.254.169.254/latest", False),
@@ -68,8 +90,10 @@ def conf_file(tmp_path, text: str) -> cfg.ConfigOpts:
         ("allowed_hosts = [127.0.0.1]", "http://127.0.0.2/a.raw", False),
         ("allowed_hosts = [127.0.0.1, images.example.org]", "https://images.example.org/a", True),
         ("allowed_hosts = [127.0.0.1]\nallowed_ports = []", "http://127.0.0.1:8080/a", True),
-        ("allowed_ports = [8080]", "http://127.0.0.1:8080/a", True),
-        ("allowed_ports = [8080]", "http://127.0.0.1/a", False),
+        ("allowed_ports = [8080]", "http://198.51.100.7:8080/a", True),
+        # As upstream: only a port written in the URL is checked against the lists.
+        ("allowed_ports = [8080]", "http://198.51.100.7/a", True),
+        ("allowed_ports = [8080]", "http://198.51.100.7:80/a", False),
         ("disallowed_hosts = [169.254.169.254]", "http://169.254.169.254/latest", False),
         ("allowed_schemes = [https]", "http://example.org/a", False),
         ("allowed_schemes = []\ndisallowed_schemes = [http]", "http://example.org/a", False),
@@ -93,10 +117,47 @@ def test_bracketed_values_are_the_items_not_part_of_them(tmp_path):
     "line", ["allowed_hosts = 127.0.0.1", "allowed_ports = 8080", "allowed_hosts = [not a host!]"]
 )
 def test_values_upstream_refuses_are_refused(tmp_path, line):
-    # As in Glance: a list without its brackets (or a bad host) is an invalid value.
+    # As in Glance: a list without its brackets (or a bad host) is an invalid value, refused
+    # when the service is built; a request never reads it.
     c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
-    with pytest.raises(cfg.ConfigFileValueError):
-        imports.uri_allowed(c, "http://127.0.0.1/a.raw")
+    with pytest.raises(imports.ImportOptionsError):
+        imports.check_options(c)
+    assert imports.uri_allowed(c, "http://198.51.100.7/a.raw") is False
+
+
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [
+        # Loopback and link-local (the metadata service) are refused unless allowed_hosts names
+        # them (Glance 33's resolve_pinned_address), whatever the spelling.
+        ("http://127.0.0.1/a", False),
+        ("http://[::1]/a", False),
+        ("http://169.254.169.254/latest/meta-data", False),
+        ("http://metadata.example/latest", False),
+        ("http://mapped.example/a", False),
+        ("http://mixed.example/a", True),  # one usable address is enough
+        ("http://2130706433/a", False),  # encoded IPv4 forms: SSRF bypasses
+        ("http://127.1/a", False),
+        ("http://0x7f000001/a", False),
+        ("http://no-such-host.example/a", False),
+        ("http://198.51.100.7/a", True),
+        ("https://example.org/a", True),
+    ],
+)
+def test_loopback_link_local_and_encoded_hosts(uri, allowed):
+    assert imports.uri_allowed(conf(), uri) is allowed
+
+
+def test_allowed_hosts_admits_loopback_it_names():
+    c = conf(allowed_hosts=["127.0.0.1"])
+    assert imports.uri_allowed(c, "http://127.0.0.1/a") is True
+    assert imports.uri_allowed(c, "http://[::1]/a") is False
+
+
+def test_a_denied_address_refuses_the_names_that_resolve_to_it():
+    c = conf(disallowed_hosts=["198.51.100.99"])
+    assert imports.uri_allowed(c, "https://images.example.org/a") is False
+    assert imports.uri_allowed(c, "https://example.org/a") is True
 
 
 @pytest.mark.parametrize(
