@@ -330,6 +330,8 @@ class _Leftover:
         self.url = url
         self.marker = marker
         self.failures = 0
+        # Set once this job has returned the image to 'queued': what is left is its data.
+        self.reset = False
 
     def settle(self) -> str:
         """Ask the data API how the upload ended and finish it; what happened, for the log.
@@ -361,19 +363,28 @@ class _Leftover:
             and loc.get("status", "active") != "deleted"
         ]
         marker = (image.get("properties") or {}).get(UPLOAD_HOST)
-        if image["status"] == states.SAVING and marker == self.marker:
+        if not self.reset and image["status"] == states.SAVING and marker == self.marker:
+            # The image leaves 'saving' first, and only then does the data go: the
+            # activation may still be queued in the registry (a registry that stalled), and
+            # whichever of the two lands first wins. Removing the data before the reset
+            # could leave the activation's 'active' image without data.
+            try:
+                svc.data.image_update(
+                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+                )
+            except exceptions.ImageStatusConflict:
+                return self.settle()  # the activation landed first: read the image again
+            except exceptions.ImageNotFound:
+                self._remove_data()
+                return "the image was deleted; its data removed"
+            self.reset = True
+        if self.reset:
             for loc in ours:
                 try:
                     svc.data.image_location_delete(ctx, image_id, loc["id"])
                 except exceptions.ImageNotFound:
                     pass
             self._remove_data()
-            try:
-                svc.data.image_update(
-                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
-                )
-            except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
-                return "the image changed meanwhile; its data removed"
             return "returned to 'queued', its data removed"
         if ours:
             return f"the registry had recorded it: the image is '{image['status']}' with its data"

@@ -100,8 +100,9 @@ def test_registry_hung_at_the_activation_never_leaves_an_active_image_without_da
     image = wait_for(settled, timeout=15)
     if image["status"] == "active":  # the registry ran the activation after all
         assert image["size"] == size
-        data = http.get(f"/v2/images/{image_id}/file").content
-        assert data == block * (size // len(block)), "the data differs"
+        resp = http.get(f"/v2/images/{image_id}/file")
+        assert resp.status_code == 200, (resp.status_code, image_files(procs.datadir, image_id))
+        assert resp.content == block * (size // len(block)), "the data differs"
         assert image_files(procs.datadir, image_id) == [image_id]
     else:
         assert image["status"] == "queued"

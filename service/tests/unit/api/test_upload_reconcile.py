@@ -108,6 +108,36 @@ def test_location_without_the_final_update_is_removed_too():
     assert svc.stores.data == set()
 
 
+class LateActivation(FakeData):
+    """A registry that stalled with the activation queued: it lands between the reconciler's
+    read (still 'saving') and its reset (seen in a real run with SIGSTOP/SIGCONT)."""
+
+    def image_update(self, ctx, image_id, values, purge_props=False, from_state=None):
+        if self.image["status"] == "saving" and values.get("status") == "queued":
+            self.image.update(status="active", size=5, locations=[{"id": 7, "url": URL, "metadata": {}}])
+        return super().image_update(ctx, image_id, values, purge_props, from_state)
+
+
+def test_an_activation_that_lands_during_the_settle_keeps_its_data():
+    svc = Svc(LateActivation(image("saving")))
+    assert "recorded" in leftover(svc).settle()
+    assert svc.data.image["status"] == "active"
+    assert svc.stores.data == {URL} and svc.stores.discarded == []
+
+
+def test_after_the_reset_a_retry_only_removes_what_is_left():
+    # The reset went through, then the registry went away before the data was removed.
+    svc = Svc(FakeData(image("saving", locations=[URL])))
+    job = leftover(svc)
+    svc.stores.delete = lambda url, backend=None: (_ for _ in ()).throw(OSError("store away"))
+    with pytest.raises(OSError):
+        job.settle()
+    assert svc.data.image["status"] == "queued"
+    del svc.stores.delete
+    assert "queued" in job.settle()
+    assert svc.data.image["locations"] == [] and svc.stores.data == set()
+
+
 @pytest.mark.parametrize("gone", [None, "deleted"])
 def test_deleted_image_has_its_data_removed(gone):
     svc = Svc(FakeData(None if gone is None else {**image("deleted"), "deleted": True}))
