@@ -115,7 +115,11 @@ def test_lab_like_deployment(tmp_path: Path) -> None:
     assert features["manage_locations"] == "False"
     assert features["do_secure_hash"] == "True"
     assert features["store_weight_enabled"] == "False"
-    assert conf["image"]["image_caching_enabled"] == "False"
+    # roles/glance turns each API node's image cache on by default
+    assert conf["image"]["image_caching_enabled"] == "True"
+    (tmp_path / "off").mkdir()
+    off, _, _ = render(tmp_path / "off", {**LAB_LIKE, "glance_image_cache_dir": ""})
+    assert off["image"]["image_caching_enabled"] == "False"
     # One writable store (next to the http store): nowhere to copy to, nothing to delete from.
     assert [e["regex"].rsplit("[.]", 1)[-1] for e in exclude] == [
         "test_image_copy_image_import",
