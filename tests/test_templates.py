@@ -152,3 +152,13 @@ def test_role_default_turns_the_image_cache_on() -> None:
     for name in ("glance_image_cache_dir", "glance_image_cache_max_size"):
         assert options[name]["default"] == defaults[name]
     assert defaults["glance_image_cache_dir"]
+
+
+def test_http_store_takes_its_name_from_the_inventory() -> None:
+    stores = [{"name": "file", "type": "file"}]
+    conf = parse(render("glance-api.conf.j2", glance_stores=stores, glance_default_backend="file"))
+    assert conf["DEFAULT"]["enabled_backends"] == "file:file, http:http"
+    named = parse(
+        render("glance-api.conf.j2", glance_stores=stores, glance_default_backend="file", glance_http_store_name="web")
+    )
+    assert named["DEFAULT"]["enabled_backends"] == "file:file, web:http"
