@@ -71,7 +71,11 @@ def node(tmp_path_factory):
     work = tmp_path_factory.mktemp("glance-cache")
     procs = start_glance(
         work,
-        extra_api={"DEFAULT": {"image_cache_dir": str(work / "cache"), "image_cache_max_size": MAX_SIZE}},
+        extra_api={
+            "DEFAULT": {"image_cache_dir": str(work / "cache"), "image_cache_max_size": MAX_SIZE},
+            # the remote store's data server is on 127.0.0.1 at a free port
+            "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
+        },
     )
     procs.cache_dir = work / "cache"
     yield procs
