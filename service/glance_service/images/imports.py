@@ -554,6 +554,10 @@ class _LocationImport:
             # without do_secure_hash the caller's values are recorded unchecked.
             expected = self.validation.get("os_hash_value")
             algo = self.validation.get("os_hash_algo") if expected else None
+            # Glance's flow records the location first and, when hashing or the check fails,
+            # takes it back off except for http(s) URLs (the http store cannot delete a
+            # location, Launchpad bug 2076648): the queued image keeps it, and tempest checks that.
+            location = self.svc.data.image_location_add(self.ctx, self.image_id, self.url, metadata)
             if self.svc.conf.do_secure_hash:
                 values = self._hash(store, algo or self.svc.stores.hash_algo)
                 if expected and values["os_hash_value"] != expected:
@@ -563,14 +567,13 @@ class _LocationImport:
                     )
             else:
                 values = {"os_hash_algo": algo, "os_hash_value": expected} if expected else {}
-            location = self.svc.data.image_location_add(self.ctx, self.image_id, self.url, metadata)
             self.svc.data.image_update(
                 self.ctx, self.image_id, {"status": states.ACTIVE, **values}, from_state=states.IMPORTING
             )
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Location import of image %s failed: %s", self.image_id, message)
-            if location is not None:
+            if location is not None and not self.url.lower().startswith("http"):
                 _quietly(self.svc.data.image_location_delete, self.ctx, self.image_id, location["id"])
             _quietly(
                 self.svc.data.image_update,

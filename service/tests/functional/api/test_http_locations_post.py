@@ -89,7 +89,10 @@ def test_sha256_mismatch_leaves_the_image_as_it_was(http, admin, web):
     image = wait_image(http, image_id)
     for key in ("status", "size", "checksum", "os_hash_algo", "os_hash_value", "virtual_size"):
         assert image[key] == before[key], key
-    assert admin.get(f"/v2/images/{image_id}/locations").json() == []
+    # As Glance 33 (and tempest's LocationImportTest): an http location stays on the queued
+    # image (the http store cannot delete a location, Launchpad bug 2076648).
+    kept = [{"url": web.url("other.raw"), "metadata": {}}]
+    assert admin.get(f"/v2/images/{image_id}/locations").json() == kept
     task = http.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
     assert task["status"] == "failure" and "validation_data" in task["message"]
 
