@@ -159,6 +159,11 @@ def test_http_store_takes_its_name_from_the_inventory() -> None:
     conf = parse(render("glance-api.conf.j2", glance_stores=stores, glance_default_backend="file"))
     assert conf["DEFAULT"]["enabled_backends"] == "file:file, http:http"
     named = parse(
-        render("glance-api.conf.j2", glance_stores=stores, glance_default_backend="file", glance_http_store_name="web")
+        render(
+            "glance-api.conf.j2",
+            glance_stores=stores,
+            glance_default_backend="file",
+            glance_http_store_name="web",
+        )
     )
     assert named["DEFAULT"]["enabled_backends"] == "file:file, web:http"
