@@ -287,6 +287,7 @@ def _undo(
     leftover = _Leftover(
         svc, image_id, stored.url if stored is not None else None, _upload_marker()[UPLOAD_HOST]
     )
+    leftover.reset_first = finalising and getattr(exc, "may_still_run", False)
     if _data_api_down(exc) or (finalising and not _definite(exc)):
         _reconciler().add(leftover, exc)
         return
@@ -332,6 +333,10 @@ class _Leftover:
         self.failures = 0
         # Set once this job has returned the image to 'queued': what is left is its data.
         self.reset = False
+        # The activation may still be run by a registry that stalled: leave 'saving' before
+        # the data goes. Otherwise the data goes first: a new upload may begin the moment the
+        # image is 'queued', and it writes where this one did.
+        self.reset_first = False
 
     def settle(self) -> str:
         """Ask the data API how the upload ended and finish it; what happened, for the log.
@@ -363,6 +368,20 @@ class _Leftover:
             and loc.get("status", "active") != "deleted"
         ]
         marker = (image.get("properties") or {}).get(UPLOAD_HOST)
+        if not self.reset_first and image["status"] == states.SAVING and marker == self.marker:
+            for loc in ours:
+                try:
+                    svc.data.image_location_delete(ctx, image_id, loc["id"])
+                except exceptions.ImageNotFound:
+                    pass
+            self._remove_data()
+            try:
+                svc.data.image_update(
+                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
+                )
+            except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
+                return "the image changed meanwhile; its data removed"
+            return "returned to 'queued', its data removed"
         if not self.reset and image["status"] == states.SAVING and marker == self.marker:
             # The image leaves 'saving' first, and only then does the data go: the
             # activation may still be queued in the registry (a registry that stalled), and
@@ -378,12 +397,17 @@ class _Leftover:
                 self._remove_data()
                 return "the image was deleted; its data removed"
             self.reset = True
+            image = svc.data.image_get(ctx, image_id, include_deleted=True)
         if self.reset:
             for loc in ours:
                 try:
                     svc.data.image_location_delete(ctx, image_id, loc["id"])
                 except exceptions.ImageNotFound:
                     pass
+            if image["status"] != states.QUEUED and not ours:
+                # Queued again, a new upload has begun since: it writes where ours did, so
+                # removing "our" data now would remove the new upload's.
+                return "returned to 'queued'; a new upload has begun since"
             self._remove_data()
             return "returned to 'queued', its data removed"
         if ours:

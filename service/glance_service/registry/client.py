@@ -317,9 +317,12 @@ class RegistryClient:
             command,
             self.timeout,
         )
-        return exceptions.RegistryUnavailable(
+        exc = exceptions.RegistryUnavailable(
             f"The image registry at {self.url} did not answer within {self.timeout} s."
         )
+        # A registry that stalled (not died) still holds the call and may run it later.
+        exc.may_still_run = True
+        return exc
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
