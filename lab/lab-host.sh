@@ -14,6 +14,9 @@
 #   lab-host.sh wait   STATE_DIR NAME ADDRESS TIMEOUT_SECONDS
 #   lab-host.sh stop   STATE_DIR TIMEOUT_SECONDS
 #   lab-host.sh umount STATE_DIR
+# and, for failover tests (molecule/ha), a power loss and the power coming back:
+#   lab-host.sh crash  STATE_DIR NAME             (SIGKILL to the guest's PID 1, the cable pulled)
+#   lab-host.sh revive STATE_DIR NAME ADDRESS/PREFIX BRIDGE TIMEOUT_SECONDS
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -221,7 +224,39 @@ cmd_down() {
   fi
 }
 
+# A power loss: every process of the guest dies at once (SIGKILL to its PID 1 ends its PID
+# namespace) and its cable is pulled (the host end of its veth down), so addresses the guest
+# held, a keepalived VIP included, stop answering: the namespace itself outlives the guest.
+cmd_crash() {
+  local state=$1 name=$2 leader spid
+  spid=$(supervisor_pid "$state" || true)
+  leader=$(leader_pid "$state" || true)
+  [ -n "$spid$leader" ] || return 0
+  changed=1
+  touch "$state/stop"
+  ip link set dev "$("$here/lab-net.sh" veth "$name")" down
+  [ -n "$leader" ] && kill -KILL "$leader" 2>/dev/null
+  local deadline=$(($(date +%s) + 30))
+  while alive "$spid"; do
+    [ "$(date +%s)" -lt "$deadline" ] || { kill -KILL "$spid" 2>/dev/null || true; break; }
+    sleep 0.1
+  done
+}
+
+# The power back: the cable in, the guest's leftover addresses (a VIP it held) removed, boot.
+cmd_revive() {
+  local state=$1 name=$2 cidr=$3 br=$4 timeout=$5 ns
+  supervisor_pid "$state" >/dev/null && return 0
+  ns=$("$here/lab-net.sh" netns "$name")
+  ip -n "$ns" addr flush dev eth0
+  "$here/lab-net.sh" host-up "$br" "$name" "$cidr" >/dev/null
+  cmd_start "$state" "$name" "/run/netns/$ns"
+  cmd_wait "$state" "$name" "${cidr%/*}" "$timeout"
+}
+
 case "${1:-}" in
+  crash) cmd_crash "$2" "$3" ;;
+  revive) cmd_revive "$2" "$3" "$4" "$5" "$6" ;;
   up) cmd_up "$2" "$3" "$4" "$5" "$6" "$7" ;;
   wait-all) shift; cmd_wait_all "$@" ;;
   down) cmd_down "$2" "$3" "$4" ;;

@@ -7,6 +7,7 @@
 #   lab-net.sh bridge-down BRIDGE [--if-unused]   (--if-unused: only while no host is plugged in)
 #   lab-net.sh host-up     BRIDGE NAME ADDRESS/PREFIX
 #   lab-net.sh host-down   NAME
+#   lab-net.sh netns|veth  NAME    (prints the host's namespace or host-side veth name)
 set -euo pipefail
 
 changed=0
@@ -118,6 +119,7 @@ case "${1:-}" in
   host-up) host_up "$2" "$3" "$4" ;;
   host-down) host_down "$2" ;;
   netns) netns_of "$2"; exit 0 ;;
-  *) echo "usage: $0 bridge-up BR CIDR | bridge-down BR [--if-unused] | host-up BR NAME CIDR | host-down NAME | netns NAME" >&2; exit 2 ;;
+  veth) veth_of "$2"; exit 0 ;;
+  *) echo "usage: $0 bridge-up BR CIDR | bridge-down BR [--if-unused] | host-up BR NAME CIDR | host-down NAME | netns NAME | veth NAME" >&2; exit 2 ;;
 esac
 finish

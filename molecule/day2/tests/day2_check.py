@@ -16,15 +16,16 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "files"))
+import release  # noqa: E402
 
 API = os.environ["DAY2_API"]
 AUTH = os.environ["DAY2_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
@@ -122,66 +123,9 @@ def sha256_file(path):
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-PROBE_MIGRATION = '''"""A release that moves the schema (molecule/day2 only): one new table."""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = "{down}"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("day2_probe", sa.Column("id", sa.Integer, primary_key=True))
-
-
-def downgrade() -> None:
-    op.drop_table("day2_probe")
-'''
-
-
 def newer_release(workdir):
-    """The deployed wheelhouse with glance-service rebuilt from this checkout plus one additive
-    migration, as a release that moves the schema would be. Returns (its directory, revision)."""
-    src = os.path.join(workdir, "src")
-    shutil.copytree(
-        os.path.join(PROJECT, "service"),
-        src,
-        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache"),
-    )
-    versions = os.path.join(src, "glance_service", "db", "migrations", "versions")
-    parents = {}
-    for name in os.listdir(versions):
-        if name.endswith(".py"):
-            with open(os.path.join(versions, name)) as handle:
-                text = handle.read()
-            rev = re.search(r'^revision = "([^"]+)"', text, re.M).group(1)
-            parents[rev] = re.search(r'^down_revision = "?([^"\n]+)"?', text, re.M).group(1)
-    (head,) = set(parents) - set(parents.values())
-    revision = "9999_day2_probe"
-    with open(os.path.join(versions, f"{revision}.py"), "w") as handle:
-        handle.write(PROBE_MIGRATION.format(revision=revision, down=head))
-    wheels = os.path.join(workdir, "wheels")
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*pip, "--wheel-dir", wheels, src], check=True)
-    (wheel,) = os.listdir(wheels)
-    release = os.path.join(workdir, "newer")
-    os.mkdir(release)
-    replaced = False
-    with (
-        tarfile.open(os.path.join(WHEELHOUSE, "wheelhouse.tar")) as old,
-        tarfile.open(os.path.join(release, "wheelhouse.tar"), "w") as new,
-    ):
-        for member in old.getmembers():
-            if member.name == wheel:
-                replaced = True
-                continue
-            new.addfile(member, old.extractfile(member))
-        new.add(os.path.join(wheels, wheel), arcname=wheel)
-    assert replaced, f"{wheel} is not in the deployed wheelhouse (a different version?)"
-    return release, revision
+    """This checkout plus one additive migration (molecule/shared/files/release.py)."""
+    return release.newer_release(PROJECT, WHEELHOUSE, workdir, "9999_day2_probe", "day2_probe")
 
 
 def image(token, image_id):
