@@ -2,7 +2,8 @@
 
 Order (Glance's paste pipeline, minus what this service does not have, plus oslo.middleware's
 request id as the other OpenStack services have it): request id (and the logging context,
-``common.request_log``) → ``/healthcheck`` → proxy headers (``[oslo_middleware]
+``common.request_log``) → ``/healthcheck`` (``common.healthcheck``: oslo.middleware's, with
+the registry, database and store checks) → proxy headers (``[oslo_middleware]
 enable_proxy_headers_parsing``) → version negotiation (unauthenticated) → auth (keystone
 ``auth_token`` or trusted headers) → request context → the caller in the logging context →
 router → handlers.
@@ -19,7 +20,7 @@ from oslo_middleware import http_proxy_to_wsgi
 from glance_service.api import options, versions, views, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
-from glance_service.common import request_log
+from glance_service.common import healthcheck, request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import imports
 from glance_service.images import policy as policy_mod
@@ -35,20 +36,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     views.register_opts(conf)
     options.register_opts(conf)
     schema_mod.register_opts(conf)
-
-
-class Healthcheck:
-    """``GET /healthcheck`` → 200 ``OK`` without authentication (load balancers, systemd)."""
-
-    def __init__(self, app: Callable, path: str = "/healthcheck"):
-        self.app = app
-        self.path = path
-
-    def __call__(self, environ: dict, start_response: Callable):
-        if environ.get("PATH_INFO") == self.path and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-            return [b"OK"] if environ["REQUEST_METHOD"] == "GET" else [b""]
-        return self.app(environ, start_response)
+    healthcheck.register_opts(conf)
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
@@ -69,7 +57,8 @@ def build_app(services: wiring.Services) -> Callable:
     app = with_auth(app, conf, "glance-api")
     app = versions.VersionNegotiation(app, conf)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, {"oslo_config_config": conf})
-    app = Healthcheck(app)
+    resources = healthcheck.Resources(conf, "glance-api", data_api=services.data, stores=services.stores)
+    app = healthcheck.build(app, conf, resources)
     return request_log.with_request_ids(app)
 
 

@@ -19,6 +19,13 @@ def _server(port: int) -> list[tuple[str | None, list[cfg.Opt]]]:
     return [(None, config.server_opts(port)), ("paste_deploy", config.paste_deploy_opts)]
 
 
+def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
+    # ours; oslo.middleware's [healthcheck] options come from its namespace
+    from glance_service.common import healthcheck
+
+    return [(group, copy.deepcopy(opts)) for group, opts in healthcheck.list_opts()]
+
+
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
     from glance_service.api import image_data, options, versions, views, wiring
@@ -52,6 +59,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         ("image_format", copy.deepcopy(schema.image_format_opts + options.image_format_opts)),
         *session.list_opts(),
         *import_groups,
+        *_healthcheck(),
     ]
 
 
@@ -67,4 +75,5 @@ def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         ),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         *session.list_opts(),
+        *_healthcheck(),
     ]

@@ -1,6 +1,7 @@
 """glance-registry's WSGI application: the data API as JSON-RPC over HTTP.
 
-    GET  /healthcheck   200 "OK" (503 if the database does not answer); no authentication
+    GET  /healthcheck   200 "OK" (503 if the database does not answer, or drained by
+                        [healthcheck] disable_by_file_path); no authentication
     POST /rpc           {"command": "<DataAPI method>", "kwargs": {...}}
                         → 200 {"result": ...}
                         → <exc.code> {"error": {"type": "<exception class>", "message": "..."}}
@@ -24,7 +25,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import auth, request_log
+from glance_service.common import auth, healthcheck, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import DataAPI
 from glance_service.registry import identity
@@ -41,7 +42,6 @@ COMMANDS = (
 
 MAX_BODY = 16 * 1024 * 1024
 _JSON = [("Content-Type", "application/json")]
-_TEXT = [("Content-Type", "text/plain")]
 
 
 def _respond(start_response: Callable, status: str, body: bytes, headers: list | None = None) -> list[bytes]:
@@ -142,26 +142,6 @@ def _parse(environ: dict) -> tuple[str, dict]:
     return body["command"], kwargs
 
 
-class HealthcheckMiddleware:
-    """``GET /healthcheck`` before authentication: load balancers and systemd probes carry no token."""
-
-    def __init__(self, app: Callable, data_api: DataAPI):
-        self.app = app
-        self.data_api = data_api
-
-    def __call__(self, environ: dict, start_response: Callable):
-        if environ.get("PATH_INFO") != "/healthcheck":
-            return self.app(environ, start_response)
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return _respond(start_response, "405 Method Not Allowed", b"", [("Allow", "GET, HEAD")])
-        try:
-            self.data_api.ping(RequestContext.admin())
-        except Exception as exc:
-            LOG.warning("healthcheck: database unreachable: %s", exc)
-            return _respond(start_response, "503 Service Unavailable", b"DATABASE UNAVAILABLE", _TEXT)
-        return _respond(start_response, "200 OK", b"OK", _TEXT)
-
-
 def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable:
     """The registry's WSGI app: request id, healthcheck, then authentication, then the RPC
     dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
@@ -174,7 +154,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     secret = identity.secret_of(conf)
     if not secret:
         return request_log.with_request_ids(
-            HealthcheckMiddleware(auth.with_auth(rpc, conf, "glance-registry"), data_api)
+            _healthcheck(auth.with_auth(rpc, conf, "glance-registry"), conf, data_api)
         )
     # glance-api's signed identity replaces a second validation of the user's token. Token
     # validation stays for other callers, built on first use: keystonemiddleware and its
@@ -183,7 +163,14 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
         rpc, _Lazy(lambda: auth.with_auth(rpc, conf, "glance-registry")), secret,
         conf.registry_identity_max_age, MAX_BODY,
     )  # fmt: skip
-    return request_log.with_request_ids(HealthcheckMiddleware(inner, data_api))
+    return request_log.with_request_ids(_healthcheck(inner, conf, data_api))
+
+
+def _healthcheck(app: Callable, conf: cfg.ConfigOpts, data_api: DataAPI) -> Callable:
+    """``/healthcheck`` before authentication (load balancers and systemd carry no token):
+    oslo.middleware's, its ``glance_database`` backend 503 when the database does not answer,
+    ``disable_by_file`` to drain the node (``common.healthcheck``)."""
+    return healthcheck.build(app, conf, healthcheck.Resources(conf, "glance-registry", data_api=data_api))
 
 
 class _Lazy:
