@@ -134,3 +134,20 @@ def test_the_receiving_node_checks_the_caller_first(two_nodes):
     assert _staged(staging_a, image_id)
     assert on_b.delete(f"/v2/images/{image_id}").status_code == 204
     assert not _staged(staging_a, image_id)
+
+
+def test_stage_node_down_import_is_504_and_delete_goes_on_locally(two_nodes):
+    """Last in this module: node A's API is killed. As upstream: the import cannot reach the data
+    (504); a delete still deletes the image (the staged data stays on A's disk)."""
+    node_a, node_b, staging_a, _ = two_nodes
+    on_a = Http(node_a.api_url)
+    on_b = Http(node_b.api_url, project=on_a.project, user=on_a.user)
+    image_id = _new_image(on_a)
+    assert on_a.put(f"/v2/images/{image_id}/stage", data=b"abc", headers=OCTET).status_code == 204
+    node_a.kill_api()  # A's API only: the registry (started with A) keeps serving B
+    resp = on_b.post(f"/v2/images/{image_id}/import", json={"method": {"name": "glance-direct"}})
+    assert resp.status_code == 504, resp.text
+    assert on_b.get(f"/v2/images/{image_id}").json()["status"] == "uploading"
+    assert on_b.delete(f"/v2/images/{image_id}").status_code == 204
+    assert on_b.get(f"/v2/images/{image_id}").status_code == 404
+    assert _staged(staging_a, image_id)
