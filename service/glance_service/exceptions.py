@@ -203,6 +203,30 @@ class StoreUnavailable(ServiceUnavailable):
     default_message = "The image store is unavailable."
 
 
+# -- another API node's answers (api/stage_proxy.py) ---------------------------------
+class StageHostFailed(GlanceServiceError):
+    """The API node holding an image's staged data failed to answer (502)."""
+
+    default_message = "Stage host is unavailable"
+    code = 502
+
+
+class StageHostUnreachable(StageHostFailed):
+    """The API node holding an image's staged data could not be reached (504)."""
+
+    code = 504
+
+
+class ProxiedError(GlanceServiceError):
+    """The error answer of the API node a request was handed to: its status and message,
+    and its request id (the one the client is given, as upstream)."""
+
+    def __init__(self, code: int, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.headers = [("x-openstack-request-id", request_id)] if request_id else []
+
+
 def by_name(name: str) -> type[GlanceServiceError]:
     """The exception class called ``name`` (used to re-raise errors that crossed the registry RPC)."""
     found = _registry().get(name)

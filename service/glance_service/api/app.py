@@ -17,7 +17,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_middleware import http_proxy_to_wsgi
 
-from glance_service.api import options, versions, views, wiring
+from glance_service.api import options, stage_proxy, versions, views, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
 from glance_service.common import healthcheck, request_log
@@ -33,6 +33,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     """Every option glance-api reads (idempotent)."""
     wiring.register_opts(conf)
     versions.register_opts(conf)
+    stage_proxy.register_opts(conf)
     views.register_opts(conf)
     options.register_opts(conf)
     schema_mod.register_opts(conf)

@@ -27,6 +27,7 @@ def to_response(req: webob.Request, exc: exceptions.GlanceServiceError) -> webob
         headers.append(("Accept-Patch", exc.accept_patch))
     if isinstance(exc, exceptions.RangeNotSatisfiable) and exc.size is not None:
         headers.append(("Content-Range", f"bytes */{exc.size}"))
+    headers.extend(getattr(exc, "headers", None) or ())
     http_exc = cls(explanation=mask_secrets(exc.message), headers=headers)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         # WebOb's 415 template names only the content type and would drop the explanation.

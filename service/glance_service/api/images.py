@@ -9,6 +9,7 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.api import locations as locations_mod
+from glance_service.api import stage_proxy
 from glance_service.api.common import json_response, no_content, read_json
 from glance_service.api.views import ImageView
 from glance_service.api.wiring import Services
@@ -205,6 +206,20 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ProtectedImageDelete(f"Image {image_id} is protected and cannot be deleted.")
     if image.get("status") == "deleted":
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    host = stage_proxy.stage_host(svc.conf, image, req.headers)
+    if host is not None:
+        # Staged on another API node: that node deletes it, and its staged data with it.
+        try:
+            answer = stage_proxy.forward(req, ctx, host)
+        except exceptions.StageHostFailed:
+            # As upstream: the stage node cannot be reached, the delete goes on here (its staged
+            # data stays on that node). Read the image again: it may be gone meanwhile (404).
+            image = svc.data.image_get(ctx, image_id)
+        else:
+            resp = no_content()
+            if answer.request_id:
+                resp.headers["x-openstack-request-id"] = answer.request_id
+            return resp
     if svc.conf.delayed_delete and image.get("locations"):
         # Delayed delete: the data stays until the scrubber removes it (images/scrubber.py).
         svc.data.image_pending_delete(ctx, image_id)

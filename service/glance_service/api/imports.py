@@ -14,7 +14,7 @@ import webob
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.api import common
+from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _drain, _expected_size
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
@@ -94,10 +94,15 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
             svc.stores.unstage(image_id)
             svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
         verdict = reader.finish()
+        staged: dict = {}
         if verdict.virtual_size is not None:
-            svc.data.image_update(
-                ctx, image_id, {"virtual_size": verdict.virtual_size}, from_state=states.UPLOADING
-            )
+            staged["virtual_size"] = verdict.virtual_size
+        here = imports.self_url(svc.conf)
+        if here:
+            # As upstream: this node holds the data; another node hands it the import.
+            staged["properties"] = {imports.STAGE_HOST: here}
+        if staged:
+            svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
     except BaseException as exc:
         imports._quietly(svc.stores.unstage, image_id)
         try:
@@ -286,8 +291,15 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
     method = body["method"]
     if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
         raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
+    if name == "glance-direct":
+        host = stage_proxy.stage_host(svc.conf, image, req.headers)
+        if host is not None:
+            # Staged on another API node: that node imports it, with the caller's credentials.
+            return _accepted(stage_proxy.forward(req, ctx, host, body).request_id)
     if targets:
         props = {imports.WORKER: imports.process_marker()}
+        if (image.get("properties") or {}).get(imports.STAGE_HOST):
+            props[imports.STAGE_HOST] = ""  # upstream pops it when the import starts
         if svc.stores.enabled:
             props.update({imports.IMPORTING: ",".join(targets), imports.FAILED: ""})
         values: dict = {"properties": props}
@@ -296,8 +308,15 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
         task_input = {"image_id": image_id, "import_req": body, "backend": targets}
         start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
     # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
+    return _accepted()
+
+
+def _accepted(request_id: str | None = None) -> webob.Response:
     resp = webob.Response(status=202)
     resp.headers.pop("Content-Type", None)
+    if request_id:
+        # The id of the node that did the work (upstream answers with the remote's).
+        resp.headers["x-openstack-request-id"] = request_id
     return resp
 
 

@@ -7,7 +7,9 @@ from oslo_config import cfg
 from glance_service.api.common import isotime
 
 # Recorded by the data path; never shown (Glance hides the first two; the third is ours).
-HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host", "os_glance_upload_host"})
+HIDDEN_PROPERTIES = frozenset(
+    {"os_glance_stage_host", "os_glance_hash_op_host", "os_glance_upload_host", "os_glance_import_worker"}
+)
 _ATTRIBUTES = (
     "name",
     "disk_format",

@@ -1,8 +1,14 @@
 """glance-manage: database schema management.
 
-    glance-manage db_sync | db sync      upgrade the schema to head (idempotent)
+    glance-manage db_sync | db sync      upgrade the schema to head (idempotent): expand,
+                                         migrate and contract in one go (offline upgrade)
     glance-manage db_version | db version
-    glance-manage db check               exit 0: schema current; 3: a sync is needed; other: error
+    glance-manage db check               what is pending, as upstream: exit 0 up to date,
+                                         3 expand needed, 4 migrate needed, 5 contract needed
+    glance-manage db expand | db migrate | db contract
+                                         a rolling upgrade's three steps (db/migrate.py): expand
+                                         before the new code starts, migrate the data, contract
+                                         once no node runs the old code
 
 The ``[database] connection`` comes from the same files Glance reads: oslo.config's default
 search for ``glance-registry.conf`` then ``glance-manage.conf`` (later files win), or from
@@ -29,7 +35,12 @@ from glance_service.version import VERSION
 
 EXIT_OK = 0
 EXIT_ERROR = 1
-EXIT_NEEDS_SYNC = 3
+# upstream's db check
+EXIT_NEEDS_SYNC = EXIT_NEEDS_EXPAND = 3
+EXIT_NEEDS_MIGRATE = 4
+EXIT_NEEDS_CONTRACT = 5
+
+UP_TO_DATE = "Database is up to date. No migrations needed."
 
 
 def _db_sync(conf: cfg.ConfigOpts) -> int:
@@ -47,17 +58,52 @@ def _db_version(conf: cfg.ConfigOpts) -> int:
 
 
 def _db_check(conf: cfg.ConfigOpts) -> int:
-    url = conf.database.connection
-    if migrate.needs_sync(url):
-        current = migrate.current(url) or "base"
-        print(
-            f"The database schema is at {current}, this release needs {migrate.head()}: "
-            "run glance-manage db_sync",
-            file=sys.stderr,
-        )
-        return EXIT_NEEDS_SYNC
-    print(f"schema: current ({migrate.head()})")
+    """Upstream's messages and exit codes."""
+    state = migrate.status(conf.database.connection)
+    if state == migrate.CURRENT:
+        print("Database is up to date. No upgrades needed.")
+        return EXIT_OK
+    if state == migrate.EXPAND:
+        print("Your database is not up to date. Your first step is to run `glance-manage db expand`.")
+        return EXIT_NEEDS_EXPAND
+    if state == migrate.MIGRATE:
+        print("Your database is not up to date. Your next step is to run `glance-manage db migrate`.")
+        return EXIT_NEEDS_MIGRATE
+    print("Your database is not up to date. Your next step is to run `glance-manage db contract`.")
+    return EXIT_NEEDS_CONTRACT
+
+
+def _upgraded(before: str | None, after: str | None, nothing: str) -> int:
+    print(nothing if before == after else f"Upgraded database to: {after}, current revision(s): {after}")
     return EXIT_OK
+
+
+def _db_expand(conf: cfg.ConfigOpts) -> int:
+    url = conf.database.connection
+    if not migrate.pending(url):
+        print(UP_TO_DATE)
+        return EXIT_OK
+    before, after = migrate.expand(url)
+    return _upgraded(before, after, "Database expansion is up to date. No expansion needed.")
+
+
+def _db_migrate(conf: cfg.ConfigOpts) -> int:
+    url = conf.database.connection
+    if not migrate.pending(url):
+        print(UP_TO_DATE)
+        return EXIT_OK
+    moved = migrate.migrate_data(url)
+    print(f"Migrated {moved} rows" if moved else "Database migration is up to date. No migration needed.")
+    return EXIT_OK
+
+
+def _db_contract(conf: cfg.ConfigOpts) -> int:
+    url = conf.database.connection
+    if not migrate.pending(url):
+        print(UP_TO_DATE)
+        return EXIT_OK
+    before, after = migrate.contract(url)
+    return _upgraded(before, after, UP_TO_DATE)
 
 
 def _db_load_metadefs(conf: cfg.ConfigOpts) -> int:
@@ -131,7 +177,16 @@ def _scrub(conf: cfg.ConfigOpts) -> int:
 DB_ACTIONS: dict[str, tuple[Callable[[cfg.ConfigOpts], int], str]] = {
     "sync": (_db_sync, "Upgrade the database schema to the newest revision (idempotent)."),
     "version": (_db_version, "Print the database's schema revision ('base' if never synced)."),
-    "check": (_db_check, "Exit 0 if the schema is current, 3 if glance-manage db_sync is needed."),
+    "check": (
+        _db_check,
+        "Report what is pending: exit 0 up to date, 3 expand needed, 4 migrate needed, 5 contract needed.",
+    ),
+    "expand": (
+        _db_expand,
+        "Rolling upgrade, step 1: add what the new release needs (old code keeps running).",
+    ),
+    "migrate": (_db_migrate, "Rolling upgrade, step 2: move the data the new release needs moved."),
+    "contract": (_db_contract, "Rolling upgrade, step 3: remove what only the old release used."),
     "load_metadefs": (_db_load_metadefs, "Load the standard metadata definitions (idempotent)."),
     "purge": (_db_purge, "Remove soft-deleted rows older than --age_in_days (images' rows excepted)."),
     "purge_images_table": (_db_purge_images_table, "Remove deleted images' rows older than --age_in_days."),
@@ -227,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = DB_ACTIONS[conf.command.action][0]
     try:
         return handler(conf)
-    except migrate.UnknownRevision as exc:
+    except (migrate.UnknownRevision, migrate.PhaseOrderError) as exc:
         print(f"glance-manage: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # the operator needs the reason, not a traceback

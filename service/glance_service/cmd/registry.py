@@ -22,11 +22,13 @@ def check_schema(conf: cfg.ConfigOpts) -> str | None:
     from glance_service.db import migrate
 
     try:
-        if migrate.needs_sync(conf.database.connection):
+        # A schema waiting only for its contraction (a rolling upgrade under way) serves this code.
+        if migrate.needs_expand(conf.database.connection):
             current = migrate.current(conf.database.connection) or "empty"
             return (
                 f"The database schema is {current}, this release needs {migrate.head()}: "
-                "run glance-manage db_sync, then start glance-registry again."
+                "run glance-manage db_sync (or db expand in a rolling upgrade), then start "
+                "glance-registry again."
             )
     except migrate.UnknownRevision as exc:
         return str(exc)

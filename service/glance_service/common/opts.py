@@ -28,7 +28,7 @@ def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
-    from glance_service.api import image_data, options, versions, views, wiring
+    from glance_service.api import image_data, options, stage_proxy, versions, views, wiring
     from glance_service.common import auth, server
     from glance_service.db import session
     from glance_service.images import imports, schema
@@ -43,6 +43,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *server.reload_opts,
         *server.memory_opts,
         *versions.versions_opts,
+        *stage_proxy.opts,
         *views.display_opts,
         *options.paging_opts,
         *options.quota_opts,

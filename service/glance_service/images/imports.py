@@ -43,8 +43,12 @@ LOG = logging.getLogger(__name__)
 IMPORT_TASK = "os_glance_import_task"
 IMPORTING = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
-# The process that stages or imports the image's data (hidden by the views, like Glance's).
-WORKER = "os_glance_stage_host"
+# The process that stages or imports the image's data, "<hostname>:<pid>:<start time>", for
+# the recovery of work a dead process left (hidden by the views).
+WORKER = "os_glance_import_worker"
+# Upstream's: the URL of the API node holding the image's staged data (hidden by the views;
+# api/stage_proxy.py). Releases before session 5 kept the process marker under this name.
+STAGE_HOST = "os_glance_stage_host"
 TASK_TYPES = ("api_image_import", "location_import", "import")
 BLOCK = 1024 * 1024
 MAX_REDIRECTS = 5
@@ -194,6 +198,43 @@ def _start_time(pid: int) -> str | None:
     except OSError:
         return None
     return None if fields[0] in ("Z", "X", "x") else fields[19]
+
+
+def worker_marker(props: dict) -> str | None:
+    """The process marker of the image's staging or import (also as older releases kept it)."""
+    marker = props.get(WORKER)
+    if marker is None and not is_url(props.get(STAGE_HOST)):
+        marker = props.get(STAGE_HOST)
+    return marker
+
+
+def is_url(value: object) -> bool:
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def self_url(conf: cfg.ConfigOpts) -> str | None:
+    """This API node's URL for the staged-data hand-off (upstream's ``self_url``):
+    ``worker_self_reference_url``, else ``public_endpoint``; None when neither is set."""
+    for name in ("worker_self_reference_url", "public_endpoint"):
+        try:
+            value = getattr(conf, name)
+        except (cfg.NoSuchOptError, AttributeError):
+            continue
+        if value:
+            return value
+    return None
+
+
+def same_url(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and a.rstrip("/") == b.rstrip("/")
+
+
+def staged_elsewhere(conf: cfg.ConfigOpts, props: dict) -> str | None:
+    """The URL of the other API node that holds the image's staged data, else None."""
+    host = props.get(STAGE_HOST)
+    if not is_url(host) or same_url(host, self_url(conf)):
+        return None
+    return host
 
 
 def marker_alive(marker: str | None) -> bool | None:
@@ -637,7 +678,7 @@ def _task_alive(svc, ctx: RequestContext, task: dict, stale_before: str) -> bool
         image = svc.data.image_get(ctx, task["image_id"])
     except exceptions.ImageNotFound:
         return False
-    alive = marker_alive((image.get("properties") or {}).get(WORKER))
+    alive = marker_alive(worker_marker(image.get("properties") or {}))
     if alive is None:
         return (task.get("updated_at") or "") >= stale_before
     return alive
@@ -690,7 +731,9 @@ def _recover_stagings(svc, ctx: RequestContext) -> None:
         props = image.get("properties") or {}
         if props.get(IMPORT_TASK) or svc.stores.staged_url(image["id"]):
             continue
-        alive = marker_alive(props.get(WORKER))
+        if staged_elsewhere(svc.conf, props):
+            continue  # staged on another API node: that node's own start-up recovers it
+        alive = marker_alive(worker_marker(props))
         if alive or (alive is None and (image.get("updated_at") or "") >= stale_before):
             continue
         _quietly(svc.stores.unstage, image["id"])

@@ -15,6 +15,10 @@ revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
 branch_labels = ${repr(branch_labels)}
 depends_on = ${repr(depends_on)}
+# Rolling upgrades (db/migrate.py): "expand" (only adds: the release before still runs on the
+# result) or "contract" (removes what only the release before used; may carry data_pending()
+# and migrate_data() for glance-manage db migrate).
+phase = "expand"
 
 
 def upgrade() -> None:

@@ -18,6 +18,8 @@ revision = "0001_initial"
 down_revision = None
 branch_labels = None
 depends_on = None
+# Rolling upgrades (db/migrate.py): only adds, so code of the release before runs on it.
+phase = "expand"
 
 TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}

@@ -19,6 +19,8 @@ revision = "0003_metadefs"
 down_revision = "0002_tasks"
 branch_labels = None
 depends_on = None
+# Rolling upgrades (db/migrate.py): only adds, so code of the release before runs on it.
+phase = "expand"
 
 TS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 MYSQL = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
