@@ -20,7 +20,8 @@ revision = "{revision}"
 down_revision = "{down}"
 branch_labels = None
 depends_on = None
-{phase}
+# Additive: the previous release keeps serving on it (glance-manage db expand).
+phase = "expand"
 
 def upgrade() -> None:
     op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))
@@ -43,9 +44,8 @@ def _head(versions: str) -> str:
     return head
 
 
-def newer_release(project: str, wheelhouse: str, workdir: str, revision: str, table: str, phase: str = ""):
-    """Returns (the new release's directory, holding wheelhouse.tar; its schema revision).
-    `phase`: an extra line for the migration module (e.g. the expand/contract phase marker)."""
+def newer_release(project: str, wheelhouse: str, workdir: str, revision: str, table: str):
+    """Returns (the new release's directory, holding wheelhouse.tar; its schema revision)."""
     src = os.path.join(workdir, "src")
     shutil.copytree(
         os.path.join(project, "service"),
@@ -55,7 +55,7 @@ def newer_release(project: str, wheelhouse: str, workdir: str, revision: str, ta
     versions = os.path.join(src, "glance_service", "db", "migrations", "versions")
     head = _head(versions)
     with open(os.path.join(versions, f"{revision}.py"), "w") as handle:
-        handle.write(PROBE_MIGRATION.format(revision=revision, down=head, table=table, phase=phase))
+        handle.write(PROBE_MIGRATION.format(revision=revision, down=head, table=table))
     wheels = os.path.join(workdir, "wheels")
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run([*pip, "--wheel-dir", wheels, src], check=True)
