@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """A stand-in for a controller's services (molecule/loadbalancer): answers on ADDRESS:PORT...
 
-    GET /healthcheck      200 OK (503 while /run/dummy-backend/down exists)
-    GET /slow?seconds=N   200, one line per second for N seconds (an in-flight transfer)
-    GET /headers          200, the request's headers as JSON (X-Forwarded-*)
+GET /healthcheck      200 OK (503 while /run/dummy-backend/down exists)
+GET /slow?seconds=N   200, one line per second for N seconds (an in-flight transfer)
+GET /headers          200, the request's headers as JSON (X-Forwarded-*)
 """
 
 import json
