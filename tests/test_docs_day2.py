@@ -75,14 +75,16 @@ def test_diff_shows_masked_previews_and_the_doc_says_so() -> None:
                 assert hides, f"a doc says --diff shows secrets: {sentence!r}"
 
 
-def test_one_registry_serves_every_api_host_and_the_docs_say_so() -> None:
+def test_registry_host_is_the_first_registry_or_the_vip_and_the_docs_say_so() -> None:
     default = load("roles/glance/defaults/main.yml")["glance_registry_host"]
     assert "groups['glance_registry'][0]" in default
-    for sentence in sentences(DAY2):
+    ha = load("inventory/ha-lab/group_vars/all.yml")
+    assert ha["glance_registry_host"] == "{{ ha_internal_vip }}"
+    for sentence in sentences(section(DAY2, "Credential rotation")):
         if "load balancer" in sentence:
             assert "not" in sentence, f"DAY2.md: a load balancer cannot close the window: {sentence!r}"
     row = next(line for line in DEPLOY.splitlines() if line.startswith("| `glance_registry` |"))
-    assert "one or more" not in row and "first" in row, row
+    assert "first" in row and "internal VIP" in row, row
 
 
 def test_restore_installs_the_release_and_migrates_and_the_doc_says_so() -> None:
