@@ -40,6 +40,15 @@ WORK = os.environ.get("GALERA_WORK", SECRETS)
 USER, DATABASE = "galera_test", "galera_test"
 
 
+# ansible-playbook and ansible-inventory of the same virtualenv as this interpreter, if any.
+BIN = os.path.dirname(sys.executable)
+
+
+def tool(name):
+    path = os.path.join(BIN, name)
+    return path if os.path.exists(path) else name
+
+
 def log(msg):
     print(f"galera: {msg}", flush=True)
 
@@ -51,7 +60,7 @@ def fail(msg):
 
 def nodes():
     out = subprocess.run(
-        ["ansible-inventory", "-i", INVENTORY, "--list"], check=True, capture_output=True, text=True
+        [tool("ansible-inventory"), "-i", INVENTORY, "--list"], check=True, capture_output=True, text=True
     ).stdout
     inv = json.loads(out)
     names = inv[GROUP]["hosts"]
@@ -133,7 +142,7 @@ def wait_serving(addresses, timeout=600):
 def playbook(name, *extra):
     start = time.monotonic()
     proc = subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, os.path.join(PROJECT, "playbooks", name), *extra],
+        [tool("ansible-playbook"), "-i", INVENTORY, os.path.join(PROJECT, "playbooks", name), *extra],
         capture_output=True,
         text=True,
         cwd=PROJECT,
