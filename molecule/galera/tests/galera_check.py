@@ -140,20 +140,26 @@ def wait_serving(addresses, timeout=600):
 
 
 def playbook(name, *extra):
+    """(seconds, changed tasks, output) of a playbook run; fails the check if it fails."""
     start = time.monotonic()
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [tool("ansible-playbook"), "-i", INVENTORY, os.path.join(PROJECT, "playbooks", name), *extra],
         capture_output=True,
         text=True,
         cwd=PROJECT,
+        env=env,
     )
     took = time.monotonic() - start
-    recap = proc.stdout[proc.stdout.rfind("PLAY RECAP") :]
+    output = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
     if proc.returncode != 0:
-        print(proc.stdout[-6000:], proc.stderr[-3000:])
+        print(output[-6000:], proc.stderr[-3000:])
         fail(f"{name} failed (rc={proc.returncode})")
-    changed = sum(int(part.split("=")[1]) for part in recap.split() if part.startswith("changed="))
-    return took, changed, proc.stdout
+    recap = output[output.rfind("PLAY RECAP") :]
+    counts = re.findall(r"\bchanged=(\d+)", recap)
+    if not counts:
+        fail(f"no PLAY RECAP in the output of {name}")
+    return took, sum(int(c) for c in counts), output
 
 
 def verify(endpoints, password, acked_path, what):
