@@ -52,6 +52,9 @@ class Cloud:
             region_name=self.region,
             interface="public",
             cacert=self.cacert,
+            # A request in flight on a host that dies gets no answer: HAProxy waits for that
+            # server up to its image timeout (hours; docs/HA.md). The client gives up first.
+            api_timeout=120,
             **extra,
         )
 
