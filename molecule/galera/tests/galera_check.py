@@ -28,6 +28,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "shared", "files"))
 import galera_writes  # noqa: E402
+from labssh import ssh_argv  # noqa: E402
 
 PROJECT = os.environ["GALERA_PROJECT"]
 INVENTORY = os.environ["GALERA_INVENTORY"]
@@ -69,49 +70,11 @@ def nodes():
 
 
 def ssh(address, command, check=True):
-    return subprocess.run(
-        [
-            "ssh",
-            "-i",
-            SSH_KEY,
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "BatchMode=yes",
-            f"root@{address}",
-            command,
-        ],
-        check=check,
-        capture_output=True,
-        text=True,
-    )
+    return subprocess.run(ssh_argv(SSH_KEY, address, command), check=check, capture_output=True, text=True)
 
 
 def ssh_parallel(addresses, command):
-    procs = [
-        subprocess.Popen(
-            [
-                "ssh",
-                "-i",
-                SSH_KEY,
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "BatchMode=yes",
-                f"root@{a}",
-                command,
-            ]
-        )
-        for a in addresses
-    ]
+    procs = [subprocess.Popen(ssh_argv(SSH_KEY, a, command)) for a in addresses]
     for proc in procs:
         proc.wait()
 

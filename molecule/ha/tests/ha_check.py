@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.environ["HA_PROJECT"], "molecule", "shared", 
 import galera_writes  # noqa: E402
 import ha_load  # noqa: E402
 import release  # noqa: E402
+from labssh import ssh_argv  # noqa: E402
 
 PROJECT = os.environ["HA_PROJECT"]
 INVENTORY = os.environ["HA_INVENTORY"]
@@ -60,21 +61,7 @@ def expect(ok: bool, problem: str) -> None:
 
 
 def ssh(name: str, command: str, check: bool = True) -> str:
-    argv = [
-        "ssh",
-        "-i",
-        KEY,
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "LogLevel=ERROR",
-        "-o",
-        "ConnectTimeout=5",
-        f"root@{CONTROLLERS[name]}",
-        command,
-    ]
+    argv = ssh_argv(KEY, CONTROLLERS[name], command)
     return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=600).stdout
 
 
