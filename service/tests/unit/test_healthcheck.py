@@ -330,3 +330,17 @@ def test_our_backends_are_registered_as_oslo_middleware_healthcheck_entry_points
         module, _, name = target.partition(":")
         cls = getattr(__import__(module, fromlist=[name]), name)
         assert issubclass(cls, pluginbase.HealthcheckBaseExtension)
+
+
+def test_details_do_not_scan_the_heap_for_greenlets():
+    """oslo.middleware's greenlet scan (isinstance over gc.get_objects()) raised ReferenceError on
+    a dead weakref proxy in the heap: the detailed answer was a 500 in the full suite."""
+    import weakref
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    dead = [weakref.proxy(thing)]
+    del thing
+    assert dead and healthcheck.GlanceHealthcheck._get_greenstacks() == []
