@@ -8,10 +8,20 @@ rather than a new code.
 
 
 class GlanceServiceError(Exception):
-    """Base class. ``message`` is safe to show to the API caller."""
+    """Base class. ``message`` is safe to show to the API caller.
+
+    A subclass states its default message and, on the base class of a status, its code as
+    class arguments: ``class TagNotFound(NotFound, message="Tag not found."): ...``."""
 
     default_message = "An unknown error occurred."
     code = 500
+
+    def __init_subclass__(cls, message: str | None = None, code: int | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if message is not None:
+            cls.default_message = message
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
@@ -19,196 +29,145 @@ class GlanceServiceError(Exception):
 
 
 # -- 400 --------------------------------------------------------------------
-class BadRequest(GlanceServiceError):
-    default_message = "The request is invalid."
-    code = 400
+class BadRequest(GlanceServiceError, code=400, message="The request is invalid."): ...
 
 
-class InvalidFilter(BadRequest):
-    default_message = "Invalid filter."
+class InvalidFilter(BadRequest, message="Invalid filter."): ...
 
 
-class InvalidSortKey(BadRequest):
-    default_message = "Invalid sort key."
+class InvalidSortKey(BadRequest, message="Invalid sort key."): ...
 
 
-class InvalidMarker(BadRequest):
-    default_message = "Invalid marker: the image could not be found."
+class InvalidMarker(BadRequest, message="Invalid marker: the image could not be found."): ...
 
 
-class InvalidJsonPatch(BadRequest):
-    default_message = "Invalid JSON patch."
+class InvalidJsonPatch(BadRequest, message="Invalid JSON patch."): ...
 
 
-class SchemaValidationError(BadRequest):
-    default_message = "The body does not match the schema."
+class SchemaValidationError(BadRequest, message="The body does not match the schema."): ...
 
 
 # -- 401 --------------------------------------------------------------------
-class Unauthorized(GlanceServiceError):
-    default_message = "The request needs authentication."
-    code = 401
+class Unauthorized(GlanceServiceError, code=401, message="The request needs authentication."): ...
 
 
 # -- 403 --------------------------------------------------------------------
-class Forbidden(GlanceServiceError):
-    default_message = "You are not authorized to complete this action."
-    code = 403
+class Forbidden(GlanceServiceError, code=403, message="You are not authorized to complete this action."): ...
 
 
-class ReadOnlyProperty(Forbidden):
-    default_message = "Attribute is read-only."
+class ReadOnlyProperty(Forbidden, message="Attribute is read-only."): ...
 
 
-class ReservedProperty(Forbidden):
-    default_message = "Attribute is reserved."
+class ReservedProperty(Forbidden, message="Attribute is reserved."): ...
 
 
-class ProtectedImageDelete(Forbidden):
-    default_message = "Image is protected and cannot be deleted."
+class ProtectedImageDelete(Forbidden, message="Image is protected and cannot be deleted."): ...
 
 
-class InvalidImageStatusTransition(Forbidden):
+class InvalidImageStatusTransition(Forbidden, message="The image status does not allow this operation."):
     """An operation that the image's status does not allow and that upstream answers with 403
     (deactivate/reactivate from the wrong status, format changes after upload)."""
 
-    default_message = "The image status does not allow this operation."
-
 
 # -- 404 --------------------------------------------------------------------
-class NotFound(GlanceServiceError):
-    default_message = "The resource could not be found."
-    code = 404
+class NotFound(GlanceServiceError, code=404, message="The resource could not be found."): ...
 
 
-class ImageNotFound(NotFound):
-    default_message = "No image found."
+class ImageNotFound(NotFound, message="No image found."): ...
 
 
-class MemberNotFound(NotFound):
-    default_message = "No member found."
+class MemberNotFound(NotFound, message="No member found."): ...
 
 
-class TagNotFound(NotFound):
-    default_message = "Tag not found."
+class TagNotFound(NotFound, message="Tag not found."): ...
 
 
-class LocationNotFound(NotFound):
-    default_message = "Location not found."
+class LocationNotFound(NotFound, message="Location not found."): ...
 
 
-class TaskNotFound(NotFound):
-    default_message = "Task not found."
+class TaskNotFound(NotFound, message="Task not found."): ...
 
 
 # -- 405 --------------------------------------------------------------------
-class MethodNotAllowed(GlanceServiceError):
-    default_message = "The method is not allowed for this resource."
-    code = 405
-
+class MethodNotAllowed(GlanceServiceError, code=405, message="The method is not allowed for this resource."):
     def __init__(self, allowed: list[str], message: str | None = None):
         self.allowed = allowed
         super().__init__(message)
 
 
 # -- 409 --------------------------------------------------------------------
-class Conflict(GlanceServiceError):
-    default_message = "The request conflicts with the resource's current state."
-    code = 409
+class Conflict(
+    GlanceServiceError, code=409, message="The request conflicts with the resource's current state."
+): ...
 
 
-class Duplicate(Conflict):
-    default_message = "The resource already exists."
+class Duplicate(Conflict, message="The resource already exists."): ...
 
 
-class ImageStatusConflict(Conflict):
+class ImageStatusConflict(Conflict, message="The image is not in a status that allows this operation."):
     """The image is not in the status the operation needs (e.g. upload to an active image),
     or an atomic status change lost a race (``image_update(..., from_state=...)``)."""
 
-    default_message = "The image is not in a status that allows this operation."
 
-
-class InUseByStore(Conflict):
+class InUseByStore(Conflict, message="The image data is in use in the store and cannot be deleted."):
     """The store refuses to delete image data that something outside the image service still
     uses (RBD: the snapshot has copy-on-write clones, as every Nova or Cinder boot from the
     image makes, or the image is open; glance_store's ``InUseByStore``/``HasSnapshot``). The
     image and the location stay as they were."""
 
-    default_message = "The image data is in use in the store and cannot be deleted."
-
 
 # -- 410 --------------------------------------------------------------------
-class Gone(GlanceServiceError):
-    default_message = "The resource is gone."
-    code = 410
+class Gone(GlanceServiceError, code=410, message="The resource is gone."): ...
 
 
 # -- 413 --------------------------------------------------------------------
-class RequestEntityTooLarge(GlanceServiceError):
-    default_message = "The request is too large."
-    code = 413
+class RequestEntityTooLarge(GlanceServiceError, code=413, message="The request is too large."): ...
 
 
-class ImageSizeLimitExceeded(RequestEntityTooLarge):
-    default_message = "The provided image is too large."
+class ImageSizeLimitExceeded(RequestEntityTooLarge, message="The provided image is too large."): ...
 
 
-class StorageQuotaFull(RequestEntityTooLarge):
-    default_message = "The storage quota is full."
+class StorageQuotaFull(RequestEntityTooLarge, message="The storage quota is full."): ...
 
 
-class LimitExceeded(RequestEntityTooLarge):
-    default_message = "A limit has been exceeded."
+class LimitExceeded(RequestEntityTooLarge, message="A limit has been exceeded."): ...
 
 
-class StorageFull(RequestEntityTooLarge):
-    default_message = "There is not enough disk space in the image store."
+class StorageFull(RequestEntityTooLarge, message="There is not enough disk space in the image store."): ...
 
 
 # -- 415 --------------------------------------------------------------------
-class UnsupportedMediaType(GlanceServiceError):
-    default_message = "Unsupported media type."
-    code = 415
-
+class UnsupportedMediaType(GlanceServiceError, code=415, message="Unsupported media type."):
     def __init__(self, message: str | None = None, accept_patch: str | None = None):
         self.accept_patch = accept_patch
         super().__init__(message)
 
 
-class InvalidImageData(UnsupportedMediaType):
-    default_message = "Image data does not match the declared disk format."
+class InvalidImageData(
+    UnsupportedMediaType, message="Image data does not match the declared disk format."
+): ...
 
 
 # -- 416 --------------------------------------------------------------------
-class RangeNotSatisfiable(GlanceServiceError):
-    default_message = "Requested range not satisfiable."
-    code = 416
-
+class RangeNotSatisfiable(GlanceServiceError, code=416, message="Requested range not satisfiable."):
     def __init__(self, size: int | None = None, message: str | None = None):
         self.size = size
         super().__init__(message)
 
 
 # -- 503 --------------------------------------------------------------------
-class ServiceUnavailable(GlanceServiceError):
-    default_message = "The service is temporarily unavailable."
-    code = 503
+class ServiceUnavailable(GlanceServiceError, code=503, message="The service is temporarily unavailable."): ...
 
 
-class RegistryUnavailable(ServiceUnavailable):
-    default_message = "The image registry is unavailable."
+class RegistryUnavailable(ServiceUnavailable, message="The image registry is unavailable."): ...
 
 
-class StoreUnavailable(ServiceUnavailable):
-    default_message = "The image store is unavailable."
+class StoreUnavailable(ServiceUnavailable, message="The image store is unavailable."): ...
 
 
 # -- another API node's answers (api/stage_proxy.py) ---------------------------------
-class StageHostFailed(GlanceServiceError):
+class StageHostFailed(GlanceServiceError, code=502, message="Stage host is unavailable"):
     """The API node holding an image's staged data failed to answer (502)."""
-
-    default_message = "Stage host is unavailable"
-    code = 502
 
 
 class StageHostUnreachable(StageHostFailed):
