@@ -143,16 +143,11 @@ class StoreCheck(_CachedCheck):
 
     def check(self) -> pluginbase.HealthcheckResult:
         stores = self.resources.stores
-        if stores.enabled:  # multi-store
-            backend = stores.default_backend
-            kind = stores.enabled[backend]
-            if kind == "file":
-                return check_file_dirs(stores.file_stores[backend].datadirs, backend)
-            return check_driver(kind, stores.multi.store(backend), backend)
-        kind = stores.default_store
+        backend = stores.default_backend  # a single store's is its kind
+        kind = stores.backends[backend]
         if kind == "file":
-            return check_file_dirs(stores.file.datadirs, "file")
-        return check_driver(kind, stores.backends._store(kind), kind)
+            return check_file_dirs(stores.file_stores[backend].datadirs, backend)
+        return check_driver(kind, stores.drivers.store(backend), backend)
 
 
 def check_file_dirs(datadirs: list[str], backend: str) -> pluginbase.HealthcheckResult:

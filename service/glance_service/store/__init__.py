@@ -22,10 +22,10 @@ from oslo_config import cfg
 
 from glance_service import exceptions
 from glance_service.store import filesystem
-from glance_service.store.backends import GlanceStoreBackends, MultiBackends
+from glance_service.store.backends import Drivers
 from glance_service.store.filesystem import FileStore
 from glance_service.store.hashing import HASH_ALGO
-from glance_service.store.source import DataSource, StoredData
+from glance_service.store.source import DataSource, Incoming, StoredData
 
 __all__ = ["DataSource", "StoredData", "Stores", "list_opts", "register_opts"]
 
@@ -125,6 +125,15 @@ def _known_kinds() -> set[str]:
     return (names - {"no_conf"}) | set(_FILE_KINDS)
 
 
+class _Section:
+    """The file options of the single store's staging directory (``node_staging_uri``), read
+    like a multi-store backend's section."""
+
+    def __init__(self, datadir: str):
+        self.filesystem_store_datadir = datadir
+        self.filesystem_store_datadirs = None
+
+
 def _check_kinds(kinds: dict[str, str], option: str) -> None:
     """Refuse a configuration naming a kind no driver serves: every request would fail later."""
     known = _known_kinds()
@@ -138,6 +147,16 @@ def _check_kinds(kinds: dict[str, str], option: str) -> None:
 
 
 class Stores:
+    """Every store of the configuration, run one way: backend id -> kind (``backends``), with a
+    default backend; file backends (and the reserved staging store) are ours, every other kind
+    goes through glance_store's drivers.
+
+    Multi-store (``[DEFAULT] enabled_backends``) gives the ids. A single store (``[glance_store]
+    stores``/``default_store``, as upstream still accepts) is run as a multi-store whose ids are
+    the store kinds and whose default is ``default_store``; ``enabled`` stays empty then, since
+    what the API shows (``/v2/info/stores``, ``OpenStack-image-store-ids``, a location's
+    ``store``) exists only in multi-store, as in Glance."""
+
     def __init__(self, conf: cfg.ConfigOpts):
         register_opts(conf)
         self.conf = conf
@@ -156,65 +175,63 @@ class Stores:
             for name, kind in (conf.enabled_backends or {}).items()
             if name not in RESERVED_STORES
         }
-        self.file_stores: dict[str, FileStore] = {}
-        self.default_backend: str | None = None
-        self.multi: MultiBackends | None = None
         if self.enabled:
-            _check_kinds(self.enabled, "[DEFAULT] enabled_backends")
-            self._init_multi(conf)
+            self.backends, self.default_backend, sections = self._multi_store(conf)
         else:
-            self._init_single(conf)
+            self.backends, self.default_backend, sections = self._single_store(conf)
+        self.default_store = self.backends[self.default_backend]
+        self.file_stores: dict[str, FileStore] = {
+            name: FileStore(
+                group.filesystem_store_datadir if not group.filesystem_store_datadirs else None,
+                group.filesystem_store_datadirs,
+                getattr(group, "filesystem_store_file_perm", 0),
+            )
+            for name, group in sections.items()
+        }
+        self.staging = self.file_stores[STAGING_STORE]
+        # glance_store serves the other kinds (and knows every backend's options and weight).
+        self.drivers = Drivers(conf, self.backends, dict(RESERVED_STORES) if self.enabled else None)
 
-    def _init_multi(self, conf: cfg.ConfigOpts) -> None:
+    def _multi_store(self, conf: cfg.ConfigOpts):
+        """``[DEFAULT] enabled_backends``: its ids, ``default_backend``, and the option section of
+        every file backend (the reserved ones included)."""
         from glance_store import multi_backend
 
+        _check_kinds(self.enabled, "[DEFAULT] enabled_backends")
         with _quiet_driver_loading():
             multi_backend.register_store_opts(conf, reserved_stores=dict(RESERVED_STORES))
-        self.default_backend = conf.glance_store.default_backend
-        if self.default_backend not in self.enabled:
+        default = conf.glance_store.default_backend
+        if default not in self.enabled:
             raise exceptions.GlanceServiceError(
                 f"[glance_store] default_backend must name one of [DEFAULT] enabled_backends "
-                f"({', '.join(self.enabled)}), not '{self.default_backend}'."
+                f"({', '.join(self.enabled)}), not '{default}'."
             )
-        self.default_store = self.enabled[self.default_backend]
-        for name, kind in {**self.enabled, **RESERVED_STORES}.items():
-            if kind == "file":
-                group = getattr(conf, name)
-                datadirs = getattr(group, "filesystem_store_datadirs", None)
-                self.file_stores[name] = FileStore(
-                    group.filesystem_store_datadir if not datadirs else None,
-                    datadirs,
-                    getattr(group, "filesystem_store_file_perm", 0),
-                )
-        self.staging = self.file_stores[STAGING_STORE]
-        self.file = self.file_stores.get(self.default_backend)
-        # glance_store serves the other kinds (and knows every backend's options and weight).
-        self.multi = MultiBackends(conf, RESERVED_STORES)
-        self.backends = None
+        sections = {
+            name: getattr(conf, name)
+            for name, kind in {**self.enabled, **RESERVED_STORES}.items()
+            if kind == "file"
+        }
+        return dict(self.enabled), default, sections
 
-    def _init_single(self, conf: cfg.ConfigOpts) -> None:
+    def _single_store(self, conf: cfg.ConfigOpts):
+        """``[glance_store] stores``/``default_store`` as a multi-store: one id per kind, the file
+        backend's options in ``[glance_store]``, staging in ``[DEFAULT] node_staging_uri``."""
         gs = conf.glance_store
-        self.default_store = _kind(gs.default_store)
-        enabled = {_kind(s) for s in gs.stores}
-        _check_kinds({kind: kind for kind in enabled}, "[glance_store] stores")
-        if self.default_store not in enabled:
+        backends = {_kind(s): _kind(s) for s in gs.stores}
+        _check_kinds(backends, "[glance_store] stores")
+        default = _kind(gs.default_store)
+        if default not in backends:
             raise exceptions.GlanceServiceError(
                 f"[glance_store] default_store '{gs.default_store}' is not in [glance_store] stores."
             )
-        self.file: FileStore | None = None
-        if "file" in enabled:
-            self.file = FileStore(
-                gs.filesystem_store_datadir if not gs.filesystem_store_datadirs else None,
-                gs.filesystem_store_datadirs,
-                gs.filesystem_store_file_perm,
-            )
-        self.backends = GlanceStoreBackends(conf)
         staging = conf.node_staging_uri or "file:///tmp/staging/"
         if not filesystem.owns(staging):
             raise exceptions.GlanceServiceError(
                 f"[DEFAULT] node_staging_uri must be a file:// directory, not '{staging}'."
             )
-        self.staging = FileStore(filesystem.path_from_url(staging))
+        sections = {"file": gs} if "file" in backends else {}
+        sections[STAGING_STORE] = _Section(filesystem.path_from_url(staging))
+        return backends, default, sections
 
     def add(
         self,
@@ -225,29 +242,28 @@ class Stores:
         size_cap: int,
         store: str | None = None,
     ) -> StoredData:
-        if self.enabled:
-            return self._add_to_backend(
-                image_id, reader, expected_size=expected_size, size_cap=size_cap, backend=store
-            )
-        kind = _kind(store or self.default_store)
-        if kind == "file":
-            if self.file is None:
-                raise exceptions.BadRequest("The file store is not enabled.")
-            return self.file.add(
-                image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
-            )
-        return self.backends.add(
-            kind, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+        """Store ``reader``'s data in backend ``store`` (default: the default backend)."""
+        data = Incoming(
+            image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
         )
+        backend = store or self.default_backend
+        kind = self.backends.get(backend)
+        if kind is None:
+            raise exceptions.BadRequest(f"Store '{backend}' is not enabled at this site.")
+        if kind == "file":
+            stored = self.file_stores[backend].write(data)
+        else:
+            stored = self.drivers.add(backend, data)
+        if self.enabled:
+            stored.metadata = {**stored.metadata, "store": backend}
+        return stored
 
     def open(
         self, url: str, offset: int = 0, length: int | None = None, backend: str | None = None
     ) -> DataSource:
         if filesystem.owns(url):
             return filesystem.open_url(url, offset, length)
-        if self.multi is not None:
-            return self.multi.open(url, backend, offset, length)
-        return self.backends.open(url, offset, length)
+        return self.drivers.open(url, backend, offset, length)
 
     def delete(self, url: str, backend: str | None = None) -> None:
         """Remove the data at ``url`` (held by ``backend``, a location's ``store``, in
@@ -256,63 +272,29 @@ class Stores:
         the location then, so the data is never lost track of."""
         if filesystem.owns(url):
             filesystem.delete_url(url)
-        elif self.multi is not None:
-            # a backend since removed from the configuration: glance_store finds one by scheme
-            self.multi.delete(url, backend if backend in self.enabled else None)
         else:
-            self.backends.delete(url)
+            # a backend since removed from the configuration: glance_store finds one by scheme
+            self.drivers.delete(url, backend if backend in self.backends else None)
 
     def cleanup_partial(self) -> int:
         """Remove partial files left by crashed uploads (none that a live upload holds)."""
-        stores = list(self.file_stores.values()) or [self.file, self.staging]
-        return sum(store.cleanup_partial() for store in stores if store is not None)
+        return sum(store.cleanup_partial() for store in self.file_stores.values())
 
     def discard(self, image_id: str) -> None:
-        """Remove whatever an interrupted upload of ``image_id`` may have left in the default
-        store: unheld partial files, and complete data never recorded as a location (the
-        process died between the write and the database update). Only for an image that is
-        ``saving`` without a live upload, so no recorded data can be hit."""
-        if self.enabled:
-            # The upload may have targeted any backend; the image holds no data anywhere.
-            for backend in self.enabled:
-                self.discard_from(image_id, backend)
-        elif self.default_store == "file" and self.file is not None:
-            self.file.cleanup_partial(image_id)
-            for url in self.file.url_for(image_id):
-                filesystem.delete_url(url)
-        elif self.default_store != "file":
-            self.backends.discard(self.default_store, image_id)
-
-    # -- multi-store ----------------------------------------------------------------------------
-    def _add_to_backend(
-        self, image_id: str, reader, *, expected_size: int | None, size_cap: int, backend: str | None
-    ) -> StoredData:
-        backend = backend or self.default_backend
-        kind = self.enabled.get(backend)
-        if kind is None:
-            raise exceptions.BadRequest(f"Store '{backend}' is not enabled at this site.")
-        if kind == "file":
-            stored = self.file_stores[backend].add(
-                image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
-            )
-        else:
-            stored = self.multi.add(
-                backend,
-                image_id,
-                reader,
-                expected_size=expected_size,
-                size_cap=size_cap,
-                hash_algo=self.hash_algo,
-            )
-        stored.metadata = {**stored.metadata, "store": backend}
-        return stored
+        """Remove whatever an interrupted upload of ``image_id`` may have left: unheld partial
+        files, and complete data never recorded as a location (the process died between the
+        write and the database update). Only for an image that is ``saving`` without a live
+        upload, so no recorded data can be hit. The upload may have targeted any backend."""
+        for backend in self.backends:
+            self.discard_from(image_id, backend)
 
     def discard_from(self, image_id: str, backend: str) -> None:
-        """Remove unrecorded data of ``image_id`` from one file backend (see ``discard``)."""
+        """Remove unrecorded data of ``image_id`` from one backend (see ``discard``)."""
+        if backend not in self.backends:
+            return
         store = self.file_stores.get(backend)
         if store is None:
-            if self.multi is not None and backend in self.enabled:
-                self.multi.discard(backend, image_id)
+            self.drivers.discard(backend, image_id)
             return
         store.cleanup_partial(image_id)
         for url in store.url_for(image_id):
@@ -322,20 +304,20 @@ class Stores:
         return int(getattr(getattr(self.conf, backend), "weight", 0) or 0)
 
     def is_read_only(self, backend: str) -> bool:
-        return self.enabled.get(backend) == "http"
+        return self.backends.get(backend) == "http"
 
     def store_for_url(self, url: str) -> str | None:
         """The backend id holding ``url`` (file backends by directory, others by scheme)."""
         if filesystem.owns(url):
             path = filesystem.path_from_url(url)
             for name, store in self.file_stores.items():
-                if name in self.enabled and any(
+                if name in self.backends and any(
                     os.path.dirname(path) == d.rstrip("/") for d in store.datadirs
                 ):
                     return name
             return None
         scheme = url.split(":", 1)[0].lower()
-        for name, kind in self.enabled.items():
+        for name, kind in self.backends.items():
             if scheme.startswith(kind):
                 return name
         return None

@@ -16,8 +16,7 @@ from glance_service import exceptions
 from glance_service.store import rbd as rbd_writer
 from glance_service.store import s3 as s3_writer
 from glance_service.store import swift as swift_store
-from glance_service.store.hashing import HASH_ALGO
-from glance_service.store.source import READ_CHUNK, DataSource, StoredData
+from glance_service.store.source import DataSource, Incoming, StoredData
 
 LOG = logging.getLogger(__name__)
 
@@ -99,28 +98,6 @@ def translate(exc: Exception) -> exceptions.GlanceServiceError:
     return exceptions.StoreUnavailable(f"The image store failed: {exc}")
 
 
-class _CheckedReader:
-    """Enforces the size cap and the declared size on data handed to a glance_store driver."""
-
-    def __init__(self, reader, expected_size: int | None, size_cap: int):
-        self._reader = reader
-        self._expected = expected_size
-        self._cap = size_cap
-        self.size = 0
-
-    def read(self, n: int = READ_CHUNK) -> bytes:
-        buf = self._reader.read(n if n and n > 0 else READ_CHUNK)
-        self.size += len(buf)
-        if self.size > self._cap:
-            raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {self._cap} bytes.")
-        if self._expected is not None:
-            if self.size > self._expected or (not buf and self.size != self._expected):
-                raise exceptions.BadRequest(
-                    f"The data size does not match the declared size of {self._expected} bytes."
-                )
-        return buf
-
-
 def _skip_and_limit(chunks, offset: int, length: int | None):
     """Cut ``[offset, offset+length)`` out of a chunk stream (for stores without random access)."""
     left = length
@@ -139,95 +116,19 @@ def _skip_and_limit(chunks, offset: int, length: int | None):
             return
 
 
-def _add_to(
-    store, image_id: str, reader, expected_size: int | None, size_cap: int, hash_algo: str
-) -> StoredData:
+def _add_to(store, data: Incoming) -> StoredData:
     """Write through our own streaming writer for the store's kind when there is one (rbd, s3,
-    swift), else through glance_store's driver with the size checked as the data passes. The
-    declared size is checked against the cap here, once, for both paths."""
-    if expected_size is not None and expected_size > size_cap:
-        raise exceptions.ImageSizeLimitExceeded(
-            f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-        )
+    swift), else through glance_store's driver, which reads ``data`` (size checked as it passes)."""
     own = _writer(store)
     if own is not None:
-        return own.add(
-            store, image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo
-        )
-    checked = _CheckedReader(reader, expected_size, size_cap)
+        return own.add(store, data)
     try:
         url, size, checksum, hash_value, metadata = store.add(
-            image_id, checked, expected_size or 0, hash_algo
+            data.image_id, data, data.expected_size or 0, data.hash_algo
         )
     except Exception as exc:
         raise translate(exc) from exc
-    return StoredData(url, size, checksum, hash_algo, hash_value, dict(metadata or {}))
-
-
-class GlanceStoreBackends:
-    def __init__(self, conf: cfg.ConfigOpts):
-        self.conf = conf
-        self.count = glance_store.create_stores(conf)
-
-    def _store(self, scheme: str):
-        try:
-            return gs_backend.get_store_from_scheme(scheme)
-        except gs_exc.UnknownScheme:
-            raise exceptions.BadRequest(f"The store '{scheme}' is not enabled.") from None
-
-    def add(
-        self,
-        kind: str,
-        image_id: str,
-        reader,
-        *,
-        expected_size: int | None,
-        size_cap: int,
-        hash_algo: str = HASH_ALGO,
-    ) -> StoredData:
-        return _add_to(self._store(kind), image_id, reader, expected_size, size_cap, hash_algo)
-
-    def open(self, url: str, offset: int = 0, length: int | None = None) -> DataSource:
-        try:
-            loc = gs_location.get_location_from_uri(url, conf=self.conf)
-            store = gs_backend.get_store_from_uri(url)
-            own = _reader(store)
-            if own is not None:
-                return own.open_location(store, loc, offset, length)
-            random = _random(store, offset, length)
-            if random:
-                chunks, size = store.get(loc, offset=offset, chunk_size=length)
-            else:
-                chunks, size = store.get(loc)
-        except exceptions.GlanceServiceError:
-            raise
-        except Exception as exc:
-            raise translate(exc) from exc
-        return _source(chunks, size, offset, length, random)
-
-    def discard(self, kind: str, image_id: str) -> None:
-        """Remove what a dead upload of ``image_id`` left in store ``kind`` (rbd, s3, swift)."""
-        own = _writer(self._store(kind))
-        if own is not None:
-            own.discard(self._store(kind), image_id)
-
-    def delete(self, url: str) -> None:
-        """Remove the data at ``url``; gone already is no error. Raises ``InUseByStore`` when
-        the store refuses because the data is in use, another error when it fails."""
-        try:
-            loc = gs_location.get_location_from_uri(url, conf=self.conf)
-            store = gs_backend.get_store_from_uri(url)
-            _delete_at(store, loc)
-        except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
-            # gone already, or a read-only store (http) whose data is not ours to remove
-            return
-        except gs_exc.UnknownScheme:
-            _no_store(url)
-            return
-        except exceptions.GlanceServiceError:
-            raise
-        except Exception as exc:
-            raise translate(exc) from exc
+    return StoredData(url, size, checksum, data.hash_algo, hash_value, dict(metadata or {}))
 
 
 def _random(store, offset: int, length: int | None) -> bool:
@@ -244,53 +145,65 @@ def _translated(chunks):
         raise translate(exc) from exc
 
 
-class MultiBackends:
-    """glance_store's multi-store mode (``[DEFAULT] enabled_backends``): every backend that is
-    not served by our file store, addressed by its store identifier. glance_store keeps its
-    scheme map in module globals read through ``cfg.CONF``, as in Glance."""
+class Drivers:
+    """The stores glance_store's drivers serve, each addressed by a backend id. Multi-store
+    (``[DEFAULT] enabled_backends``): the ids and sections of that option. A single store
+    (``[glance_store] stores``/``default_store``, no ``enabled_backends``) runs the same way as
+    a multi-store whose ids are the store kinds (``http``, ``rbd``, ...), with the options of
+    ``[glance_store]``: only how a driver and a location are looked up differs. glance_store
+    keeps its scheme maps in module globals read through ``cfg.CONF``, as in Glance."""
 
-    def __init__(self, conf: cfg.ConfigOpts, reserved: dict[str, str]):
+    def __init__(self, conf: cfg.ConfigOpts, backends: dict[str, str], reserved: dict[str, str] | None):
+        """``backends``: id -> kind; ``reserved``: Glance's reserved stores in multi-store, None
+        for a single store."""
         from glance_store import multi_backend
 
         self.conf = conf
+        self.backends = backends
+        self.multistore = reserved is not None
         self._mb = multi_backend
-        self.count = multi_backend.create_multi_stores(conf, reserved_stores=dict(reserved))
+        if self.multistore:
+            self.count = multi_backend.create_multi_stores(conf, reserved_stores=dict(reserved))
+        else:
+            self.count = glance_store.create_stores(conf)
 
     def store(self, backend: str):
+        """The driver of ``backend``."""
         try:
-            return self._mb.get_store_from_store_identifier(backend)
+            if self.multistore:
+                return self._mb.get_store_from_store_identifier(backend)
+            return gs_backend.get_store_from_scheme(backend)
         except gs_exc.UnknownScheme:
             raise exceptions.BadRequest(f"The store '{backend}' is not enabled.") from None
 
-    def add(
-        self,
-        backend: str,
-        image_id: str,
-        reader,
-        *,
-        expected_size: int | None,
-        size_cap: int,
-        hash_algo: str = HASH_ALGO,
-    ) -> StoredData:
-        return _add_to(self.store(backend), image_id, reader, expected_size, size_cap, hash_algo)
+    def _locate(self, url: str, backend: str | None):
+        """The driver and glance_store location of ``url`` held by ``backend`` (None: found by
+        the URL's scheme, as glance_store does for a location without its backend)."""
+        if not self.multistore:
+            # a single store's locations name no backend: the URL's scheme picks the driver
+            return gs_backend.get_store_from_uri(url), gs_location.get_location_from_uri(url, conf=self.conf)
+        if backend is None:
+            scheme = url.split(":", 1)[0].lower()
+            backend = next((b for b, kind in self.backends.items() if scheme.startswith(kind)), None)
+            if backend is None:
+                raise gs_exc.NotFound("Image not found in any configured backend")
+        store = self.store(backend)
+        return store, gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf)
+
+    def add(self, backend: str, data: Incoming) -> StoredData:
+        return _add_to(self.store(backend), data)
 
     def open(self, url: str, backend: str | None, offset: int = 0, length: int | None = None) -> DataSource:
         try:
-            if backend is None:
-                # a location without its backend: glance_store searches them by scheme
-                random = not (offset or length is not None)
-                chunks, size = self._mb.get(url, None)
+            store, loc = self._locate(url, backend)
+            own = _reader(store)
+            if own is not None:
+                return own.open_location(store, loc, offset, length)
+            random = _random(store, offset, length)
+            if random:
+                chunks, size = store.get(loc, offset=offset, chunk_size=length)
             else:
-                store = self.store(backend)
-                own = _reader(store)
-                if own is not None:
-                    loc = gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf)
-                    return own.open_location(store, loc, offset, length)
-                random = _random(store, offset, length)
-                if random:
-                    chunks, size = self._mb.get(url, backend, offset=offset, chunk_size=length)
-                else:
-                    chunks, size = self._mb.get(url, backend)
+                chunks, size = store.get(loc)
         except exceptions.GlanceServiceError:
             raise
         except Exception as exc:
@@ -299,18 +212,19 @@ class MultiBackends:
 
     def discard(self, backend: str, image_id: str) -> None:
         """Remove what a dead upload of ``image_id`` left in ``backend`` (rbd, s3, swift)."""
-        own = _writer(self.store(backend))
+        store = self.store(backend)
+        own = _writer(store)
         if own is not None:
-            own.discard(self.store(backend), image_id)
+            own.discard(store, image_id)
 
     def delete(self, url: str, backend: str | None) -> None:
+        """Remove the data at ``url``; gone already is no error. Raises ``InUseByStore`` when
+        the store refuses because the data is in use, another error when it fails."""
         try:
-            if backend:
-                store = self.store(backend)
-                _delete_at(store, gs_location.get_location_from_uri_and_backend(url, backend, conf=self.conf))
-            else:
-                self._mb.delete(url, backend)
+            store, loc = self._locate(url, backend)
+            _delete_at(store, loc)
         except (gs_exc.NotFound, gs_exc.StoreDeleteNotSupported, exceptions.NotFound):
+            # gone already, or a read-only store (http) whose data is not ours to remove
             return
         except gs_exc.UnknownScheme:
             _no_store(url)

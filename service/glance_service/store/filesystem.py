@@ -28,13 +28,10 @@ import urllib.parse
 from glance_service import exceptions
 from glance_service.store.hashing import HASH_ALGO, ParallelHasher
 from glance_service.store.pipeline import Worker
-from glance_service.store.source import BoundedFile, DataSource, StoredData
+from glance_service.store.source import BoundedFile, DataSource, Incoming, StoredData
 
 LOG = logging.getLogger(__name__)
 
-# One read from the client. gunicorn's Body.read() fills at most 1 MiB per step, so a larger
-# request only adds copies; hashlib already releases the GIL at this size.
-READ_SIZE = 1024 * 1024
 # Writeback is started every WRITEBACK_WINDOW bytes and the window before it is waited for:
 # at most two windows are dirty, so the disk writes while the client sends.
 WRITEBACK_WINDOW = 32 * 1024 * 1024
@@ -160,12 +157,14 @@ class FileStore:
     def add(
         self, image_id: str, reader, *, expected_size: int | None, size_cap: int, hash_algo: str = HASH_ALGO
     ) -> StoredData:
-        if expected_size is not None and expected_size > size_cap:
-            raise exceptions.ImageSizeLimitExceeded(
-                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
-            )
+        return self.write(
+            Incoming(image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=hash_algo)
+        )
+
+    def write(self, data: Incoming) -> StoredData:
+        image_id, hash_algo = data.image_id, data.hash_algo
         _check_id(image_id)
-        datadir = self._choose_datadir(expected_size or 0)
+        datadir = self._choose_datadir(data.expected_size or 0)
         final = os.path.join(datadir, image_id)
         if os.path.lexists(final):
             raise exceptions.Duplicate(f"Data for image {image_id} already exists in the store.")
@@ -174,7 +173,10 @@ class FileStore:
         writer = Worker("store-write", _FileWriter(fd, partial).write)
         done = False
         try:
-            size = self._stream(reader, hasher, writer, expected_size, size_cap)
+            for buf in data:
+                hasher.update(buf)
+                writer.put(buf)
+            size = data.size
             writer.finish()
             checksum, hash_value = hasher.hexdigests()
             try:
@@ -201,30 +203,6 @@ class FileStore:
             _unlink_quietly(final)
             raise storage_error(exc, datadir) from exc
         return StoredData("file://" + final, size, checksum, hash_algo, hash_value, {})
-
-    @staticmethod
-    def _stream(
-        reader, hasher: ParallelHasher, writer: Worker, expected_size: int | None, size_cap: int
-    ) -> int:
-        size = 0
-        while True:
-            buf = reader.read(READ_SIZE)
-            if not buf:
-                break
-            size += len(buf)
-            if size > size_cap:
-                raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {size_cap} bytes.")
-            if expected_size is not None and size > expected_size:
-                raise exceptions.BadRequest(
-                    f"The data is larger than the declared size of {expected_size} bytes."
-                )
-            hasher.update(buf)
-            writer.put(buf)
-        if expected_size is not None and size != expected_size:
-            raise exceptions.BadRequest(
-                f"The data ({size} bytes) is smaller than the declared size of {expected_size} bytes."
-            )
-        return size
 
     def _create_partial(self, datadir: str, image_id: str) -> tuple[int, str]:
         """A new partial file, locked for as long as it is open."""

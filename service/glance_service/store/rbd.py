@@ -33,10 +33,9 @@ import math
 import urllib.parse
 
 from glance_service import exceptions
-from glance_service.store.filesystem import FileStore
-from glance_service.store.hashing import HASH_ALGO, ParallelHasher
+from glance_service.store.hashing import ParallelHasher
 from glance_service.store.pipeline import Worker
-from glance_service.store.source import StoredData
+from glance_service.store.source import READ_CHUNK, Incoming, StoredData
 
 try:  # Debian's python3-rbd / python3-rados: only needed when an rbd store is configured
     import rados
@@ -47,7 +46,6 @@ except ImportError:  # pragma: no cover - depends on the host's packages
 LOG = logging.getLogger(__name__)
 
 SNAPSHOT = "snap"  # glance_store's DEFAULT_SNAPNAME: the location names it
-READ_SIZE = 1024 * 1024
 # Unknown size: the image starts at this size and doubles up to MAX_GROW_STEP per step. A thin
 # image costs nothing for the space it does not use; the final size is set at the end.
 FIRST_SIZE = 1024**3
@@ -102,39 +100,29 @@ class _ImageWriter:
         self.offset = end
 
 
-def add(
-    driver,
-    image_id: str,
-    reader,
-    *,
-    expected_size: int | None,
-    size_cap: int,
-    hash_algo: str = HASH_ALGO,
-) -> StoredData:
-    """Store ``reader``'s data as RBD image ``image_id`` with glance_store's ``driver`` settings."""
+def add(driver, data: Incoming) -> StoredData:
+    """Store ``data`` as RBD image ``data.image_id`` with glance_store's ``driver`` settings."""
     if not available():
         raise exceptions.StoreUnavailable("The rbd store needs python3-rbd and python3-rados.")
-    pool, name = driver.pool, str(image_id)
+    pool, name = driver.pool, str(data.image_id)
     chunk = int(driver.WRITE_CHUNKSIZE)
     order = int(math.log(chunk, 2))
     try:
         with driver.get_connection(conffile=driver.conf_file, rados_id=driver.user) as conn:
             fsid = conn.get_fsid()
             with conn.open_ioctx(pool) as ioctx:
-                size, checksum, hash_value = _write_image(
-                    conn, ioctx, name, order, chunk, reader, expected_size, size_cap, hash_algo, driver
-                )
+                size, checksum, hash_value = _write_image(conn, ioctx, name, order, chunk, data, driver)
     except exceptions.GlanceServiceError:
         raise
     except Exception as exc:
         raise _translate(exc, name) from exc
-    return StoredData(location(fsid, pool, name), size, checksum, hash_algo, hash_value, {})
+    return StoredData(location(fsid, pool, name), size, checksum, data.hash_algo, hash_value, {})
 
 
-def _write_image(conn, ioctx, name, order, chunk, reader, expected_size, size_cap, hash_algo, driver):
+def _write_image(conn, ioctx, name, order, chunk, data: Incoming, driver):
     features = conn.conf_get("rbd_default_features")
     features = int(features) if features and int(features) else rbd.RBD_FEATURE_LAYERING
-    initial = expected_size if expected_size is not None else min(FIRST_SIZE, size_cap)
+    initial = data.expected_size if data.expected_size is not None else min(FIRST_SIZE, data.size_cap)
     try:
         rbd.RBD().create(ioctx, name, initial, order, old_format=False, features=features)
     except rbd.ImageExists:
@@ -143,12 +131,14 @@ def _write_image(conn, ioctx, name, order, chunk, reader, expected_size, size_ca
     try:
         with rbd.Image(ioctx, name) as image:
             writer = _ImageWriter(image, chunk, initial, bool(getattr(driver, "thin_provisioning", False)))
-            hasher = ParallelHasher(hash_algo)
+            hasher = ParallelHasher(data.hash_algo)
             # The writer queue holds two object-sized writes' worth of 1 MiB buffers.
-            worker = Worker("rbd-write", writer.put, depth=max(4, 2 * chunk // READ_SIZE), inline_below=0)
+            worker = Worker("rbd-write", writer.put, depth=max(4, 2 * chunk // READ_CHUNK), inline_below=0)
             try:
-                # the file store's loop: the same size checks and messages for every store
-                size = FileStore._stream(reader, hasher, worker, expected_size, size_cap)
+                for buf in data:
+                    hasher.update(buf)
+                    worker.put(buf)
+                size = data.size
                 worker.finish()
                 writer.flush()
                 checksum, hash_value = hasher.hexdigests()

@@ -30,12 +30,11 @@ import logging
 import threading
 
 from glance_service import exceptions
-from glance_service.store.hashing import HASH_ALGO, ParallelHasher
-from glance_service.store.source import StoredData
+from glance_service.store.hashing import ParallelHasher
+from glance_service.store.source import Incoming, StoredData
 
 LOG = logging.getLogger(__name__)
 
-READ_SIZE = 1024 * 1024
 MAX_PARTS = 10000
 MIN_PART = 5 * 1024 * 1024  # S3's minimum for every part but the last
 MAX_IN_FLIGHT = 4
@@ -109,17 +108,9 @@ class _Upload:
         self._pool.shutdown(wait=True)
 
 
-def add(
-    driver,
-    image_id: str,
-    reader,
-    *,
-    expected_size: int | None,
-    size_cap: int,
-    hash_algo: str = HASH_ALGO,
-) -> StoredData:
-    """Store ``reader``'s data as object ``image_id`` with glance_store's ``driver`` settings."""
-    key = str(image_id)
+def add(driver, data: Incoming) -> StoredData:
+    """Store ``data`` as object ``data.image_id`` with glance_store's ``driver`` settings."""
+    key, expected_size = str(data.image_id), data.expected_size
     try:
         client = driver._create_s3_client()
         _ensure_bucket(driver, client)
@@ -132,7 +123,7 @@ def add(
         in_flight = max(1, min(int(driver.s3_store_thread_pools), MAX_IN_FLIGHT))
         upload = _Upload(client, driver.bucket, key, base, in_flight)
         try:
-            size, checksum, hash_value = _stream(upload, reader, expected_size, size_cap, hash_algo)
+            size, checksum, hash_value = _stream(upload, data)
         finally:
             upload.close()
     except exceptions.GlanceServiceError:
@@ -140,7 +131,7 @@ def add(
     except Exception as exc:
         raise _translate(exc, key) from exc
     url = f"{driver.scheme}://{_host(driver.full_s3_host)}/{driver.bucket}/{key}"
-    return StoredData(url, size, checksum, hash_algo, hash_value, {})
+    return StoredData(url, size, checksum, data.hash_algo, hash_value, {})
 
 
 def _host(full_host: str) -> str:
@@ -164,39 +155,24 @@ def _ensure_bucket(driver, client) -> None:
     )
 
 
-def _stream(upload: _Upload, reader, expected_size, size_cap, hash_algo) -> tuple[int, str, str]:
-    hasher = ParallelHasher(hash_algo)
-    size = 0
+def _stream(upload: _Upload, data: Incoming) -> tuple[int, str, str]:
+    hasher = ParallelHasher(data.hash_algo)
     number = 1
     pending: list[bytes] = []
     pending_len = 0
     done = False
     try:
-        while True:
-            buf = reader.read(READ_SIZE)
-            if not buf:
-                break
-            size += len(buf)
-            if size > size_cap:
-                raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {size_cap} bytes.")
-            if expected_size is not None and size > expected_size:
-                raise exceptions.BadRequest(
-                    f"The data is larger than the declared size of {expected_size} bytes."
-                )
+        for buf in data:
             hasher.update(buf)
             pending.append(buf)
             pending_len += len(buf)
             target = part_size(upload.base_part, number)
             if pending_len >= target:
-                data = b"".join(pending)
-                upload.send_part(number, data[:target])
+                joined = b"".join(pending)
+                upload.send_part(number, joined[:target])
                 number += 1
-                rest = data[target:]
+                rest = joined[target:]
                 pending, pending_len = ([rest] if rest else []), len(rest)
-        if expected_size is not None and size != expected_size:
-            raise exceptions.BadRequest(
-                f"The data ({size} bytes) is smaller than the declared size of {expected_size} bytes."
-            )
         checksum, hash_value = hasher.hexdigests()
         if upload.upload_id is None:
             # smaller than one part (or empty): one PUT, nothing to abort if it fails
@@ -210,7 +186,7 @@ def _stream(upload: _Upload, reader, expected_size, size_cap, hash_algo) -> tupl
         if not done:
             hasher.abort()
             upload.abort()
-    return size, checksum, hash_value
+    return data.size, checksum, hash_value
 
 
 def discard(driver, image_id: str) -> None:

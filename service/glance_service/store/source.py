@@ -1,4 +1,5 @@
-"""What the stores hand back: ``StoredData`` after a write, ``DataSource`` for a read."""
+"""What the stores take and hand back: ``Incoming`` data to write, ``StoredData`` after a
+write, ``DataSource`` for a read."""
 
 from __future__ import annotations
 
@@ -7,7 +8,57 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from glance_service import exceptions
+from glance_service.store.hashing import HASH_ALGO
+
+# One read from the client. gunicorn's Body.read() fills at most 1 MiB per step, so a larger
+# request only adds copies; hashlib already releases the GIL at this size.
 READ_CHUNK = 1024 * 1024
+
+
+class Incoming:
+    """Image data on its way into a store: ``reader``'s bytes, counted and checked as they
+    pass against the size cap and the declared size, with one set of checks and messages for
+    every store (file, rbd, s3, swift, and glance_store's drivers, which call ``read``).
+
+    A declared size over the cap fails at once; more data than declared or than the cap fails
+    on the read that crosses it; less than declared fails on the read that finds the end."""
+
+    def __init__(
+        self, image_id: str, reader, *, expected_size: int | None, size_cap: int, hash_algo: str = HASH_ALGO
+    ):
+        if expected_size is not None and expected_size > size_cap:
+            raise exceptions.ImageSizeLimitExceeded(
+                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
+            )
+        self.image_id = image_id
+        self.expected_size = expected_size
+        self.size_cap = size_cap
+        self.hash_algo = hash_algo
+        self.size = 0
+        self._reader = reader
+
+    def read(self, n: int = READ_CHUNK) -> bytes:
+        buf = self._reader.read(n if n and n > 0 else READ_CHUNK)
+        if not buf:
+            if self.expected_size is not None and self.size != self.expected_size:
+                raise exceptions.BadRequest(
+                    f"The data ({self.size} bytes) is smaller than the declared size of "
+                    f"{self.expected_size} bytes."
+                )
+            return buf
+        self.size += len(buf)
+        if self.size > self.size_cap:
+            raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {self.size_cap} bytes.")
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise exceptions.BadRequest(
+                f"The data is larger than the declared size of {self.expected_size} bytes."
+            )
+        return buf
+
+    def __iter__(self) -> Iterator[bytes]:
+        while buf := self.read():
+            yield buf
 
 
 @dataclasses.dataclass

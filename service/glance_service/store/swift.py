@@ -43,14 +43,13 @@ import urllib.parse
 import requests
 
 from glance_service import exceptions
-from glance_service.store.hashing import HASH_ALGO, ParallelHasher
-from glance_service.store.source import DataSource, StoredData
+from glance_service.store.hashing import ParallelHasher
+from glance_service.store.source import READ_CHUNK, DataSource, Incoming, StoredData
 
 LOG = logging.getLogger(__name__)
 # python-swiftclient logs every request with its response headers at INFO (3 lines per call).
 logging.getLogger("swiftclient").setLevel(logging.WARNING)
 
-READ_SIZE = 1024 * 1024
 # connect, and wait for Swift's answer once a body is sent (the proxy's node timeouts are lower)
 TIMEOUT = (10, 300)
 
@@ -61,35 +60,21 @@ def _segment_name(key: str, number: int) -> str:
 
 
 class _Feed:
-    """The client's data read in 1 MiB buffers, counted, checked and hashed on the way."""
+    """The client's data read in 1 MiB buffers (counted and checked by ``Incoming``), hashed on
+    the way."""
 
-    def __init__(self, reader, hasher: ParallelHasher, expected_size: int | None, size_cap: int):
-        self._reader = reader
+    def __init__(self, data: Incoming, hasher: ParallelHasher):
+        self._data = data
         self._hasher = hasher
-        self._expected = expected_size
-        self._cap = size_cap
         self._pending = b""
-        self.size = 0
         self.eof = False
         self.error: BaseException | None = None
 
     def _fill(self) -> None:
-        buf = self._reader.read(READ_SIZE)
+        buf = self._data.read(READ_CHUNK)
         if not buf:
             self.eof = True
-            if self._expected is not None and self.size != self._expected:
-                raise exceptions.BadRequest(
-                    f"The data ({self.size} bytes) is smaller than the declared size of "
-                    f"{self._expected} bytes."
-                )
             return
-        self.size += len(buf)
-        if self.size > self._cap:
-            raise exceptions.ImageSizeLimitExceeded(f"The image exceeds the limit of {self._cap} bytes.")
-        if self._expected is not None and self.size > self._expected:
-            raise exceptions.BadRequest(
-                f"The data is larger than the declared size of {self._expected} bytes."
-            )
         self._hasher.update(buf)
         self._pending = buf
 
@@ -201,18 +186,10 @@ class _SwiftError(Exception):
         self.http_status = status
 
 
-def add(
-    driver,
-    image_id: str,
-    reader,
-    *,
-    expected_size: int | None,
-    size_cap: int,
-    hash_algo: str = HASH_ALGO,
-) -> StoredData:
-    """Store ``reader``'s data as object ``image_id`` with glance_store's ``driver`` settings."""
+def add(driver, data: Incoming) -> StoredData:
+    """Store ``data`` as object ``data.image_id`` with glance_store's ``driver`` settings."""
     _single_tenant(driver)
-    key = str(image_id)
+    key = str(data.image_id)
     try:
         location = driver.create_location(key)
         writer = _Writer(driver, location, location.container, key)
@@ -223,7 +200,7 @@ def add(
                 raise exceptions.Duplicate(f"Data for image {key} already exists in the store.")
             # segments of an upload that died with its process: a manifest would serve them
             writer.remove(_segments(conn, location.container, key))
-            size, checksum, hash_value = _stream(writer, reader, expected_size, size_cap, hash_algo)
+            size, checksum, hash_value = _stream(writer, data)
         finally:
             writer.close()
     except exceptions.GlanceServiceError:
@@ -234,12 +211,13 @@ def add(
 
     by_reference = sutils.is_multiple_swift_store_accounts_enabled(driver.conf, backend=driver.backend_group)
     url = location.get_uri(credentials_included=not by_reference)
-    return StoredData(url, size, checksum, hash_algo, hash_value, {})
+    return StoredData(url, size, checksum, data.hash_algo, hash_value, {})
 
 
-def _stream(writer: _Writer, reader, expected_size, size_cap, hash_algo) -> tuple[int, str, str]:
-    hasher = ParallelHasher(hash_algo)
-    feed = _Feed(reader, hasher, expected_size, size_cap)
+def _stream(writer: _Writer, data: Incoming) -> tuple[int, str, str]:
+    hasher = ParallelHasher(data.hash_algo)
+    feed = _Feed(data, hasher)
+    expected_size = data.expected_size
     done = False
     try:
         if expected_size is not None and expected_size < writer.driver.large_object_size:
@@ -270,7 +248,7 @@ def _stream(writer: _Writer, reader, expected_size, size_cap, hash_algo) -> tupl
         if not done:
             hasher.abort()
             writer.remove(list(reversed(writer.written)))
-    return feed.size, checksum, hash_value
+    return data.size, checksum, hash_value
 
 
 def delete_location(driver, location) -> None:
@@ -412,7 +390,7 @@ def open_location(driver, location, offset: int = 0, length: int | None = None) 
     try:
         conn = _checked_connection(driver, loc)
         resp_headers, body = conn.get_object(
-            loc.container, loc.obj, resp_chunk_size=READ_SIZE, headers=headers
+            loc.container, loc.obj, resp_chunk_size=READ_CHUNK, headers=headers
         )
     except Exception as exc:
         raise _translate(exc, loc.obj, reading=True) from exc

@@ -127,3 +127,25 @@ def test_single_store_legacy_driver_names_still_load(tmp_path):
         make_conf(tmp_path, stores=["glance.store.filesystem.Store", "file"], default_store="file")
     )
     assert stores.default_store == "file"
+
+
+def test_single_store_runs_as_a_multi_store_of_its_kinds(tmp_path):
+    # one code path: [glance_store] stores/default_store become backends named by their kind
+    stores = Stores(make_conf(tmp_path, stores=["file", "http"], default_store="file"))
+    assert stores.backends == {"file": "file", "http": "http"}
+    assert stores.default_backend == "file"
+    assert set(stores.file_stores) == {"file", "os_glance_staging_store"}
+    # what the API shows of multi-store stays off: no enabled backends, no location "store"
+    assert stores.enabled == {}
+    stored = stores.add(IMAGE_ID, io.BytesIO(b"data"), expected_size=4, size_cap=100)
+    assert stored.metadata == {}
+    assert stores.store_for_url(stored.url) == "file"
+
+
+def test_single_store_discard_reaches_every_kind(tmp_path):
+    # the same discard as multi-store: every backend, the file one whether default or not
+    (tmp_path / "images").mkdir()
+    stores = Stores(make_conf(tmp_path, stores=["file", "http"], default_store="http"))
+    (tmp_path / "images" / IMAGE_ID).write_bytes(b"orphan")
+    stores.discard(IMAGE_ID)
+    assert os.listdir(tmp_path / "images") == []
