@@ -16,23 +16,20 @@ from glance_service import exceptions
 from glance_service.store import rbd as rbd_writer
 from glance_service.store import s3 as s3_writer
 from glance_service.store import swift as swift_store
-from glance_service.store.source import DataSource, Incoming, StoredData
+from glance_service.store.source import DataSource, Incoming, StoredData, translated
 
 LOG = logging.getLogger(__name__)
 
-_ERRORS: list[tuple[type[Exception], type[exceptions.GlanceServiceError]]] = [
+# glance_store's errors -> ours, the first match wins.
+_ERRORS: list[tuple[type[Exception] | tuple[type[Exception], ...], type[exceptions.GlanceServiceError]]] = [
     # a delete the store refuses because the data is in use (rbd: clones, watchers, snapshots)
-    (gs_exc.InUseByStore, exceptions.InUseByStore),
-    (gs_exc.HasSnapshot, exceptions.InUseByStore),
+    ((gs_exc.InUseByStore, gs_exc.HasSnapshot), exceptions.InUseByStore),
     (gs_exc.NotFound, exceptions.NotFound),
     (gs_exc.Duplicate, exceptions.Duplicate),
     (gs_exc.StorageFull, exceptions.StorageFull),
     (gs_exc.StoreAddDisabled, exceptions.Gone),
-    (gs_exc.StorageWriteDenied, exceptions.StoreUnavailable),
-    (gs_exc.RemoteServiceUnavailable, exceptions.StoreUnavailable),
-    (gs_exc.UnknownScheme, exceptions.BadRequest),
-    (gs_exc.BadStoreUri, exceptions.BadRequest),
-    (gs_exc.Invalid, exceptions.BadRequest),
+    ((gs_exc.StorageWriteDenied, gs_exc.RemoteServiceUnavailable), exceptions.StoreUnavailable),
+    ((gs_exc.UnknownScheme, gs_exc.BadStoreUri, gs_exc.Invalid), exceptions.BadRequest),
     (gs_exc.Forbidden, exceptions.Forbidden),
 ]
 
@@ -194,7 +191,7 @@ class Drivers:
         return _add_to(self.store(backend), data)
 
     def open(self, url: str, backend: str | None, offset: int = 0, length: int | None = None) -> DataSource:
-        try:
+        with translated(translate):
             store, loc = self._locate(url, backend)
             own = _reader(store)
             if own is not None:
@@ -204,10 +201,6 @@ class Drivers:
                 chunks, size = store.get(loc, offset=offset, chunk_size=length)
             else:
                 chunks, size = store.get(loc)
-        except exceptions.GlanceServiceError:
-            raise
-        except Exception as exc:
-            raise translate(exc) from exc
         return _source(chunks, size, offset, length, random)
 
     def discard(self, backend: str, image_id: str) -> None:

@@ -173,10 +173,7 @@ class FileStore:
         writer = Worker("store-write", _FileWriter(fd, partial).write)
         done = False
         try:
-            for buf in data:
-                hasher.update(buf)
-                writer.put(buf)
-            size = data.size
+            size = data.feed(hasher, writer.put)
             writer.finish()
             checksum, hash_value = hasher.hexdigests()
             try:

@@ -35,7 +35,7 @@ import urllib.parse
 from glance_service import exceptions
 from glance_service.store.hashing import ParallelHasher
 from glance_service.store.pipeline import Worker
-from glance_service.store.source import READ_CHUNK, Incoming, StoredData
+from glance_service.store.source import READ_CHUNK, Incoming, StoredData, translated
 
 try:  # Debian's python3-rbd / python3-rados: only needed when an rbd store is configured
     import rados
@@ -107,15 +107,11 @@ def add(driver, data: Incoming) -> StoredData:
     pool, name = driver.pool, str(data.image_id)
     chunk = int(driver.WRITE_CHUNKSIZE)
     order = int(math.log(chunk, 2))
-    try:
+    with translated(lambda exc: _translate(exc, name)):
         with driver.get_connection(conffile=driver.conf_file, rados_id=driver.user) as conn:
             fsid = conn.get_fsid()
             with conn.open_ioctx(pool) as ioctx:
                 size, checksum, hash_value = _write_image(conn, ioctx, name, order, chunk, data, driver)
-    except exceptions.GlanceServiceError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, name) from exc
     return StoredData(location(fsid, pool, name), size, checksum, data.hash_algo, hash_value, {})
 
 
@@ -135,10 +131,7 @@ def _write_image(conn, ioctx, name, order, chunk, data: Incoming, driver):
             # The writer queue holds two object-sized writes' worth of 1 MiB buffers.
             worker = Worker("rbd-write", writer.put, depth=max(4, 2 * chunk // READ_CHUNK), inline_below=0)
             try:
-                for buf in data:
-                    hasher.update(buf)
-                    worker.put(buf)
-                size = data.size
+                size = data.feed(hasher, worker.put)
                 worker.finish()
                 writer.flush()
                 checksum, hash_value = hasher.hexdigests()
@@ -199,14 +192,10 @@ def delete_location(driver, location) -> None:
         raise exceptions.StoreUnavailable("The rbd store needs python3-rbd and python3-rados.")
     loc = location.store_location
     pool, name, snap = loc.pool or driver.pool, loc.image, loc.snapshot
-    try:
+    with translated(lambda exc: _translate(exc, name, doing="deleting")):
         with driver.get_connection(conffile=driver.conf_file, rados_id=driver.user) as conn:
             with conn.open_ioctx(pool) as ioctx:
                 _delete(ioctx, name, snap)
-    except exceptions.GlanceServiceError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, name, doing="deleting") from exc
 
 
 def _delete(ioctx, name: str, snap: str | None) -> None:

@@ -31,7 +31,7 @@ import threading
 
 from glance_service import exceptions
 from glance_service.store.hashing import ParallelHasher
-from glance_service.store.source import Incoming, StoredData
+from glance_service.store.source import Incoming, StoredData, translated
 
 LOG = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class _Upload:
 def add(driver, data: Incoming) -> StoredData:
     """Store ``data`` as object ``data.image_id`` with glance_store's ``driver`` settings."""
     key, expected_size = str(data.image_id), data.expected_size
-    try:
+    with translated(lambda exc: _translate(exc, key)):
         client = driver._create_s3_client()
         _ensure_bucket(driver, client)
         if driver._object_exists(client, driver.bucket, key):
@@ -126,10 +126,6 @@ def add(driver, data: Incoming) -> StoredData:
             size, checksum, hash_value = _stream(upload, data)
         finally:
             upload.close()
-    except exceptions.GlanceServiceError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, key) from exc
     url = f"{driver.scheme}://{_host(driver.full_s3_host)}/{driver.bucket}/{key}"
     return StoredData(url, size, checksum, data.hash_algo, hash_value, {})
 

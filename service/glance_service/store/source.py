@@ -3,9 +3,10 @@ write, ``DataSource`` for a read."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from glance_service import exceptions
@@ -16,6 +17,19 @@ from glance_service.store.hashing import HASH_ALGO
 READ_CHUNK = 1024 * 1024
 
 
+@contextlib.contextmanager
+def translated(translate: Callable[[Exception], exceptions.GlanceServiceError]):
+    """Let the service's own errors through; raise any other as ``translate(exc)`` (a store's
+    client library errors become the service's, with the original chained)."""
+    try:
+        yield
+    except exceptions.GlanceServiceError:
+        raise
+    except Exception as exc:
+        raise translate(exc) from exc
+
+
+@dataclasses.dataclass
 class Incoming:
     """Image data on its way into a store: ``reader``'s bytes, counted and checked as they
     pass against the size cap and the declared size, with one set of checks and messages for
@@ -24,22 +38,21 @@ class Incoming:
     A declared size over the cap fails at once; more data than declared or than the cap fails
     on the read that crosses it; less than declared fails on the read that finds the end."""
 
-    def __init__(
-        self, image_id: str, reader, *, expected_size: int | None, size_cap: int, hash_algo: str = HASH_ALGO
-    ):
-        if expected_size is not None and expected_size > size_cap:
+    image_id: str
+    reader: object = dataclasses.field(repr=False)
+    expected_size: int | None = dataclasses.field(kw_only=True)
+    size_cap: int = dataclasses.field(kw_only=True)
+    hash_algo: str = dataclasses.field(default=HASH_ALGO, kw_only=True)
+    size: int = dataclasses.field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.expected_size is not None and self.expected_size > self.size_cap:
             raise exceptions.ImageSizeLimitExceeded(
-                f"The image size {expected_size} exceeds the limit of {size_cap} bytes."
+                f"The image size {self.expected_size} exceeds the limit of {self.size_cap} bytes."
             )
-        self.image_id = image_id
-        self.expected_size = expected_size
-        self.size_cap = size_cap
-        self.hash_algo = hash_algo
-        self.size = 0
-        self._reader = reader
 
     def read(self, n: int = READ_CHUNK) -> bytes:
-        buf = self._reader.read(n if n and n > 0 else READ_CHUNK)
+        buf = self.reader.read(n if n and n > 0 else READ_CHUNK)
         if not buf:
             if self.expected_size is not None and self.size != self.expected_size:
                 raise exceptions.BadRequest(
@@ -59,6 +72,13 @@ class Incoming:
     def __iter__(self) -> Iterator[bytes]:
         while buf := self.read():
             yield buf
+
+    def feed(self, hasher, put: Callable[[bytes], object]) -> int:
+        """Hand every buffer to ``hasher`` and to ``put`` (a store's writer); the size read."""
+        for buf in self:
+            hasher.update(buf)
+            put(buf)
+        return self.size
 
 
 @dataclasses.dataclass

@@ -44,7 +44,7 @@ import requests
 
 from glance_service import exceptions
 from glance_service.store.hashing import ParallelHasher
-from glance_service.store.source import READ_CHUNK, DataSource, Incoming, StoredData
+from glance_service.store.source import READ_CHUNK, DataSource, Incoming, StoredData, translated
 
 LOG = logging.getLogger(__name__)
 # python-swiftclient logs every request with its response headers at INFO (3 lines per call).
@@ -190,7 +190,7 @@ def add(driver, data: Incoming) -> StoredData:
     """Store ``data`` as object ``data.image_id`` with glance_store's ``driver`` settings."""
     _single_tenant(driver)
     key = str(data.image_id)
-    try:
+    with translated(lambda exc: _translate(exc, key)):
         location = driver.create_location(key)
         writer = _Writer(driver, location, location.container, key)
         try:
@@ -203,10 +203,6 @@ def add(driver, data: Incoming) -> StoredData:
             size, checksum, hash_value = _stream(writer, data)
         finally:
             writer.close()
-    except exceptions.GlanceServiceError:
-        raise
-    except Exception as exc:
-        raise _translate(exc, key) from exc
     from glance_store._drivers.swift import utils as sutils
 
     by_reference = sutils.is_multiple_swift_store_accounts_enabled(driver.conf, backend=driver.backend_group)
