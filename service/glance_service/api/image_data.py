@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import re
 import socket
 import sqlite3
@@ -34,6 +33,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
 
@@ -518,22 +518,7 @@ def _reconciler() -> _Reconciler:
 # -- process identity (who is uploading) ---------------------------------------------------------
 def _upload_marker() -> dict[str, str]:
     # pid and start time: unique for the life of the host, unlike a bare pid
-    pid = os.getpid()
-    return {UPLOAD_HOST: f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"}
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot), None if no such live process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # the command name may hold spaces and parentheses; the fields after it are fixed
-    fields = stat.rpartition(")")[2].split()
-    if fields[0] in ("Z", "X", "x"):
-        return None  # killed, not yet reaped
-    return fields[19]
+    return {UPLOAD_HOST: process.host_marker()}
 
 
 def _split_marker(marker: str | None) -> tuple[str, str, str]:
@@ -545,7 +530,7 @@ def _split_marker(marker: str | None) -> tuple[str, str, str]:
 def _process_alive(pid: str, start: str) -> bool:
     if not pid.isdigit():
         return False
-    current = _start_time(int(pid))
+    current = process.start_time(int(pid))
     return current is not None and current == start
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import os
-import socket
 import threading
 import time
 import urllib.parse
@@ -34,6 +33,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import process
 from glance_service.common.request_log import mask_secrets
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states, url_filter
@@ -186,18 +186,8 @@ def uri_allowed(conf: cfg.ConfigOpts, uri: object) -> bool:
 
 
 # -- process identity --------------------------------------------------------------------------
-def process_marker() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X", "x") else fields[19]
+process_marker = process.host_marker
+marker_alive = process.host_alive
 
 
 def worker_marker(props: dict) -> str | None:
@@ -235,15 +225,6 @@ def staged_elsewhere(conf: cfg.ConfigOpts, props: dict) -> str | None:
     if not is_url(host) or same_url(host, self_url(conf)):
         return None
     return host
-
-
-def marker_alive(marker: str | None) -> bool | None:
-    """True/False for a process of this host; None when the marker names another host."""
-    host, _, rest = (marker or "").partition(":")
-    if host != socket.gethostname():
-        return None
-    pid, _, start = rest.partition(":")
-    return pid.isdigit() and _start_time(int(pid)) == start
 
 
 # -- the pool -----------------------------------------------------------------------------------

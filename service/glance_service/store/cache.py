@@ -37,7 +37,8 @@ from collections.abc import Iterator
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.store.filesystem import fsync_dir
+from glance_service.common import process
+from glance_service.store.filesystem import fsync_dir, same_file
 from glance_service.store.source import BoundedFile, DataSource
 
 LOG = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ class ImageCache:
             return None  # another writer has it
         # The previous holder may have renamed the file into place (or removed it) between our
         # open and our lock: only the file still at ``path`` may be written.
-        if not _same_file(path, fd) or os.path.exists(self.path(image_id)):
+        if not same_file(path, fd) or os.path.exists(self.path(image_id)):
             os.close(fd)
             return None
         try:
@@ -294,7 +295,7 @@ class ImageCache:
                     dead = True
                 except BlockingIOError:
                     dead = False
-                if (dead or os.fstat(fd).st_mtime < cutoff) and _same_file(path, fd):
+                if (dead or os.fstat(fd).st_mtime < cutoff) and same_file(path, fd):
                     os.unlink(path)
                     removed += 1
             finally:
@@ -418,35 +419,10 @@ def _teeing(source: DataSource, writer: _Writer) -> Iterator[bytes]:
             writer.abort()  # the client went away: a partial entry is never kept
 
 
-def _same_file(path: str, fd: int) -> bool:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    fst = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
-
-
 # -- process identity (claims of the queue) -----------------------------------------------------
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X", "x") else fields[19]
-
-
-def process_marker() -> str:
-    """``<pid>:<start time>``: the cache directory is local to the node, so the pid names a
-    process, and the start time tells a reused pid apart."""
-    pid = os.getpid()
-    return f"{pid}:{_start_time(pid) or ''}"
-
-
-def marker_alive(marker: str) -> bool:
-    pid, _, start = marker.partition(":")
-    return pid.isdigit() and _start_time(int(pid)) == start
+# the cache directory is local to the node: the pid and start time name a process
+process_marker = process.local_marker
+marker_alive = process.local_alive
 
 
 # -- one cache and one worker per process ---------------------------------------------------------

@@ -213,7 +213,7 @@ class FileStore:
                 raise storage_error(exc, path) from exc
             fcntl.flock(fd, fcntl.LOCK_EX)
             # cleanup_partial() may have removed the file between open and flock: start again.
-            if _same_file(path, fd):
+            if same_file(path, fd):
                 return fd, path
             os.close(fd)
 
@@ -320,7 +320,7 @@ def _remove_if_unlocked(path: str) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return 0  # a live upload is writing it
-        if not _same_file(path, fd):
+        if not same_file(path, fd):
             return 0
         os.unlink(path)
         LOG.info("Removed partial image data %s left by an interrupted upload", path)
@@ -329,7 +329,7 @@ def _remove_if_unlocked(path: str) -> int:
         os.close(fd)
 
 
-def _same_file(path: str, fd: int) -> bool:
+def same_file(path: str, fd: int) -> bool:
     try:
         st = os.stat(path)
     except FileNotFoundError:
