@@ -86,29 +86,22 @@ def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
 register_opts(cfg.CONF)
 
 
-# /v2/info/stores/detail "properties" per store kind: Glance's key -> (option, default).
-_PROPERTIES: dict[str, dict[str, tuple[str, object]]] = {
-    "file": {
-        "data_dir": ("filesystem_store_datadir", None),
-        "chunk_size": ("filesystem_store_chunk_size", None),
-        "thin_provisioning": ("filesystem_thin_provisioning", False),
-    },
-    "rbd": {
-        "chunk_size": ("rbd_store_chunk_size", None),
-        "pool": ("rbd_store_pool", None),
-        "thin_provisioning": ("rbd_thin_provisioning", False),
-    },
-    "swift": {
-        "container": ("swift_store_container", None),
-        "large_object_size": ("swift_store_large_object_size", None),
-        "large_object_chunk_size": ("swift_store_large_object_chunk_size", None),
-    },
-    "s3": {
-        "s3_store_large_object_size": ("s3_store_large_object_size", None),
-        "s3_store_large_object_chunk_size": ("s3_store_large_object_chunk_size", None),
-        "s3_store_thread_pools": ("s3_store_thread_pools", None),
-    },
-}
+# /v2/info/stores/detail "properties": (store kind, Glance's key, the backend's option). An
+# option the backend's section lacks shows as None (thin provisioning: False).
+_PROPERTIES: list[tuple[str, str, str]] = [
+    ("file", "data_dir", "filesystem_store_datadir"),
+    ("file", "chunk_size", "filesystem_store_chunk_size"),
+    ("file", "thin_provisioning", "filesystem_thin_provisioning"),
+    ("rbd", "chunk_size", "rbd_store_chunk_size"),
+    ("rbd", "pool", "rbd_store_pool"),
+    ("rbd", "thin_provisioning", "rbd_thin_provisioning"),
+    ("swift", "container", "swift_store_container"),
+    ("swift", "large_object_size", "swift_store_large_object_size"),
+    ("swift", "large_object_chunk_size", "swift_store_large_object_chunk_size"),
+    ("s3", "s3_store_large_object_size", "s3_store_large_object_size"),
+    ("s3", "s3_store_large_object_chunk_size", "s3_store_large_object_chunk_size"),
+    ("s3", "s3_store_thread_pools", "s3_store_thread_pools"),
+]
 
 
 def _kind(name: str) -> str:
@@ -345,8 +338,9 @@ class Stores:
     @staticmethod
     def _properties(kind: str, group) -> dict:
         return {
-            prop: getattr(group, option, default)
-            for prop, (option, default) in _PROPERTIES.get(kind, {}).items()
+            prop: getattr(group, option, False if prop == "thin_provisioning" else None)
+            for of_kind, prop, option in _PROPERTIES
+            if of_kind == kind
         }
 
     # -- staging (interoperable import) ---------------------------------------------------

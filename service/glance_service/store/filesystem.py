@@ -16,6 +16,7 @@ location ``file://<datadir>/<image_id>``) and reads the locations that driver wr
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -192,12 +193,12 @@ class FileStore:
             if not done:
                 writer.abort()
                 hasher.abort()
-            _unlink_quietly(partial)
+            _unlink(partial)
             os.close(fd)  # releases the lock
         try:
             fsync_dir(datadir)
         except OSError as exc:
-            _unlink_quietly(final)
+            _unlink(final)
             raise storage_error(exc, datadir) from exc
         return StoredData("file://" + final, size, checksum, hash_algo, hash_value, {})
 
@@ -295,19 +296,13 @@ def delete_url(url: str) -> None:
     cannot be removed is ``InUseByStore`` (409) when busy, else ``Forbidden`` (403: glance_store's
     file driver raises its ``Forbidden`` for any failed unlink, and Glance answers 403)."""
     path = path_from_url(url)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        LOG.error("Image store could not remove %s: %s", path, exc)
+    exc = _unlink(path, "image data")
+    if exc is not None:
         if exc.errno in (errno.EBUSY, errno.ETXTBSY):
             raise exceptions.InUseByStore("The image data is in use in the file store.") from exc
         raise exceptions.Forbidden("The image data could not be removed from the file store.") from exc
-    try:
+    with contextlib.suppress(OSError):
         fsync_dir(os.path.dirname(path))
-    except OSError:
-        pass
 
 
 def _remove_if_unlocked(path: str) -> int:
@@ -338,13 +333,16 @@ def same_file(path: str, fd: int) -> bool:
     return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink(path: str, what: str = "partial image data") -> OSError | None:
+    """Remove ``path`` (gone already is fine); the error, logged, when it cannot be removed."""
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return None
     except OSError as exc:
-        LOG.error("Could not remove partial image data %s: %s", path, exc)
+        LOG.error("Could not remove %s %s: %s", what, path, exc)
+        return exc
+    return None
 
 
 def _check_id(image_id: str) -> None:
