@@ -21,18 +21,7 @@ from glance_service.images import quotas
 LOG = logging.getLogger(__name__)
 
 # Create: these keys become image columns; every other key is a custom property.
-_CREATE_COLUMNS = (
-    "id",
-    "name",
-    "visibility",
-    "protected",
-    "os_hidden",
-    "owner",
-    "container_format",
-    "disk_format",
-    "min_disk",
-    "min_ram",
-)
+_CREATE_COLUMNS = ("id", *sorted(patch_mod.BASE_ATTRIBUTES - {"tags", "locations"}))
 
 
 def _view(svc: Services) -> ImageView:

@@ -23,24 +23,8 @@ ACCEPT_PATCH = ", ".join(sorted(MEDIA_TYPES))
 
 OPERATIONS = ("add", "remove", "replace")
 
-READ_ONLY = frozenset(
-    {
-        "created_at",
-        "updated_at",
-        "status",
-        "checksum",
-        "size",
-        "virtual_size",
-        "direct_url",
-        "self",
-        "file",
-        "schema",
-        "id",
-        "os_hash_algo",
-        "os_hash_value",
-    }
-)
-# Sent on create: these give "read-only" even though some are not in READ_ONLY (``stores``).
+# Sent on create: these give "read-only" before the body is validated (``stores`` too, which
+# is not in READ_ONLY), then CREATE_READ_ONLY's after it, in this order.
 CREATE_DISALLOWED = ("direct_url", "self", "file", "schema", "stores")
 CREATE_READ_ONLY = (
     "created_at",
@@ -52,6 +36,8 @@ CREATE_READ_ONLY = (
     "os_hash_algo",
     "os_hash_value",
 )
+# A patch may not change these.
+READ_ONLY = frozenset({*CREATE_READ_ONLY, *CREATE_DISALLOWED, "id"} - {"stores"})
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 RESERVED_PREFIX = "os_glance"
 
