@@ -18,6 +18,7 @@ from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import imports
+from glance_service.images.filters import limit_param
 
 STATUSES = ("pending", "processing", "success", "failure")
 TYPES = ("import", "api_image_import", "location_import")
@@ -96,15 +97,7 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
             uuid.UUID(marker)
         except ValueError:
             raise exceptions.BadRequest("Invalid marker format: it must be a task id.") from None
-    limit = svc.conf.limit_param_default
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise exceptions.BadRequest("limit param must be an integer") from None
-        if limit < 0:
-            raise exceptions.BadRequest("limit param must be positive")
-    limit = min(limit, svc.conf.api_limit_max)
+    limit = limit_param(params.get("limit"), svc.conf.limit_param_default, svc.conf.api_limit_max)
     tasks = svc.data.task_get_all(
         ctx, filters=filters, marker=marker, limit=limit, sort_key=sort_key, sort_dir=sort_dir
     )

@@ -129,14 +129,19 @@ def _bool_param(name: str, value: str, lower: bool) -> bool:
     return probe == "true"
 
 
-def _limit(value: str, default: int, maximum: int) -> int:
-    try:
-        limit = int(value)
-    except ValueError:
-        raise exceptions.BadRequest("limit param must be an integer") from None
-    if limit < 0:
-        raise exceptions.BadRequest("limit param must be positive")
-    return min(limit, maximum)
+def limit_param(value: str | None, default: int, maximum: int | None = None) -> int:
+    """A list's ``limit`` parameter: ``default`` when absent, else a non-negative integer (400
+    otherwise); at most ``maximum`` when given."""
+    if value is None:
+        limit = default
+    else:
+        try:
+            limit = int(value)
+        except ValueError:
+            raise exceptions.BadRequest("limit param must be an integer") from None
+        if limit < 0:
+            raise exceptions.BadRequest("limit param must be positive")
+    return limit if maximum is None else min(limit, maximum)
 
 
 def _sort_key(key: str) -> str:
@@ -230,7 +235,7 @@ def parse(params: Iterable[tuple[str, str]], limit_default: int = 25, limit_max:
             singles[key] = value
     for key, value in singles.items():
         if key == "limit":
-            limit = _limit(value, limit_default, limit_max)
+            limit = limit_param(value, limit_default, limit_max)
         elif key == "marker":
             marker = value
         elif key == "member_status":

@@ -11,6 +11,7 @@ from glance_service.api.common import json_response, no_content, read_json
 from glance_service.api.metadefs import policy, schemas, views
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images.filters import limit_param
 
 # Glance answers 403 when a client sends these (they are the server's to set).
 READ_ONLY = ("self", "schema", "created_at", "updated_at")
@@ -35,14 +36,7 @@ def visible_namespace(svc: Services, ctx: RequestContext, namespace: str, rule: 
 # -- list, create -----------------------------------------------------------------------------
 def _list_query(req: webob.Request, svc: Services) -> dict:
     params = req.GET
-    limit = svc.conf.limit_param_default
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise exceptions.BadRequest("limit param must be an integer") from None
-        if limit < 0:
-            raise exceptions.BadRequest("limit param must be positive")
+    limit = limit_param(params.get("limit"), svc.conf.limit_param_default)
     sort_key = params.get("sort_key", "created_at")
     if sort_key not in _SORT_KEYS:
         raise exceptions.InvalidSortKey(

@@ -17,6 +17,19 @@ _TYPES = ["array", "boolean", "integer", "number", "object", "string", "null"]
 _STAMP = {"type": "string", "readOnly": True, "format": "date-time"}
 _STRING_ARRAY = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
 _POSITIVE = {"type": "integer", "minimum": 0}
+_NAME = {"type": "string", "maxLength": 80}
+_LINK = {"type": "string", "readOnly": True}
+
+
+def _record(name: str, required: str, properties: dict) -> dict:
+    """A metadef record's schema: a closed object with its ``required`` key and timestamps."""
+    return {
+        "name": name,
+        "type": "object",
+        "required": [required],
+        "additionalProperties": False,
+        "properties": {**properties, "created_at": _STAMP, "updated_at": _STAMP},
+    }
 
 
 def _property_body() -> dict:
@@ -52,7 +65,7 @@ def _property_body() -> dict:
 
 def property_schema() -> dict:
     schema = _property_body()
-    schema["properties"] = {"name": {"type": "string", "maxLength": 80}, **schema["properties"]}
+    schema["properties"] = {"name": _NAME, **schema["properties"]}
     schema["required"] = ["name", "title", "type"]
     return {"name": "property", **schema}
 
@@ -62,56 +75,34 @@ def _properties_map() -> dict:
 
 
 def object_schema() -> dict:
-    return {
-        "name": "object",
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "maxLength": 80},
+    return _record(
+        "object",
+        "name",
+        {
+            "name": _NAME,
             "description": {"type": "string"},
             "required": _STRING_ARRAY,
             "properties": _properties_map(),
-            "schema": {"type": "string", "readOnly": True},
-            "self": {"type": "string", "readOnly": True},
-            "created_at": _STAMP,
-            "updated_at": _STAMP,
+            "schema": _LINK,
+            "self": _LINK,
         },
-    }
+    )
 
 
 def tag_schema() -> dict:
-    return {
-        "name": "tag",
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "maxLength": 80},
-            "created_at": _STAMP,
-            "updated_at": _STAMP,
-        },
-    }
+    return _record("tag", "name", {"name": _NAME})
 
 
 def association_schema() -> dict:
-    return {
-        "name": "resource_type_association",
-        "type": "object",
-        "required": ["name"],
-        "additionalProperties": False,
-        "properties": {
-            "name": {
-                "type": "string",
-                "maxLength": 80,
-                "description": "Resource type name, e.g. OS::Nova::Flavor",
-            },
-            "prefix": {"type": "string", "maxLength": 80},
-            "properties_target": {"type": "string", "maxLength": 80},
-            "created_at": _STAMP,
-            "updated_at": _STAMP,
+    return _record(
+        "resource_type_association",
+        "name",
+        {
+            "name": {**_NAME, "description": "Resource type name, e.g. OS::Nova::Flavor"},
+            "prefix": _NAME,
+            "properties_target": _NAME,
         },
-    }
+    )
 
 
 def namespace_schema() -> dict:
@@ -120,28 +111,24 @@ def namespace_schema() -> dict:
         schema.pop("name")
         return schema
 
-    return {
-        "name": "namespace",
-        "type": "object",
-        "required": ["namespace"],
-        "additionalProperties": False,
-        "properties": {
-            "namespace": {"type": "string", "maxLength": 80},
-            "display_name": {"type": "string", "maxLength": 80},
+    return _record(
+        "namespace",
+        "namespace",
+        {
+            "namespace": _NAME,
+            "display_name": _NAME,
             "description": {"type": "string", "maxLength": 500},
             "visibility": {"type": "string", "enum": ["public", "private"]},
             "protected": {"type": "boolean"},
             "owner": {"type": "string", "maxLength": 255},
-            "created_at": _STAMP,
-            "updated_at": _STAMP,
-            "schema": {"type": "string", "readOnly": True},
-            "self": {"type": "string", "readOnly": True},
+            "schema": _LINK,
+            "self": _LINK,
             "resource_type_associations": {"type": "array", "items": _nested(association_schema())},
             "properties": _properties_map(),
             "objects": {"type": "array", "items": _nested(object_schema())},
             "tags": {"type": "array", "items": _nested(tag_schema())},
         },
-    }
+    )
 
 
 def _collection(name: str, key: str, item: dict, paged: bool = False) -> dict:
@@ -163,7 +150,7 @@ def associations_schema() -> dict:
 
 def properties_schema() -> dict:
     body = _property_body()
-    body["properties"] = {"name": {"type": "string", "maxLength": 80}, **body["properties"]}
+    body["properties"] = {"name": _NAME, **body["properties"]}
     return {
         "name": "properties",
         "type": "object",
