@@ -16,26 +16,81 @@ def _not_found(kind: str, name: str, namespace: str) -> exceptions.NotFound:
     return exceptions.NotFound(f"Metadata definition {kind}={name} not found in namespace={namespace}.")
 
 
+# The handlers that differ only by kind (property, object, tag), its policy rule and its view
+# are made here; each takes the namespace and, for one item, the item's name (``<kind>_name``).
+def _creator(kind: str, rule: str, view, check: bool = True):
+    def create(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
+        body = read_json(req)
+        visible_namespace(svc, ctx, namespace, rule)
+        if check:
+            check_read_only(body)
+        created = svc.data.metadef_item_create(ctx, namespace, kind, schemas.validate(kind, body))
+        return json_response(view(namespace, created), status=201)
+
+    return create
+
+
+def _finder(kind: str, rule: str, view):
+    def show(
+        req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, **named
+    ) -> webob.Response:
+        (name,) = named.values()
+        record = visible_namespace(svc, ctx, namespace, rule)
+        for found in record.get(f"{kind}s") or []:
+            if found["name"] == name:
+                return json_response(view(namespace, found))
+        raise _not_found(kind, name, namespace)
+
+    return show
+
+
+def _updater(kind: str, rule: str, view, check: bool = True):
+    def update(
+        req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, **named
+    ) -> webob.Response:
+        (name,) = named.values()
+        body = read_json(req)
+        visible_namespace(svc, ctx, namespace, rule)
+        if check:
+            check_read_only(body)
+        values = schemas.validate(kind, body)
+        return json_response(
+            view(namespace, svc.data.metadef_item_update(ctx, namespace, kind, name, values))
+        )
+
+    return update
+
+
+def _deleter(kind: str, rule: str):
+    """DELETE of one item (its name in the URL) or, without a name, of every item of ``kind``."""
+
+    def delete(
+        req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, **named
+    ) -> webob.Response:
+        visible_namespace(svc, ctx, namespace, rule)
+        svc.data.metadef_item_delete(ctx, namespace, kind, *named.values())
+        return no_content()
+
+    return delete
+
+
+def _prop_view(namespace: str, record: dict) -> dict:
+    return views.prop(record)
+
+
+def _tag_view(namespace: str, record: dict) -> dict:
+    return views.tag(record)
+
+
 # -- properties ----------------------------------------------------------------------------------
 def list_properties(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
     record = visible_namespace(svc, ctx, namespace, "get_metadef_properties")
     return json_response({"properties": views.properties(record.get("properties") or {})})
 
 
-def create_property(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    body = read_json(req)
-    visible_namespace(svc, ctx, namespace, "add_metadef_property")
-    values = schemas.validate("property", body)
-    created = svc.data.metadef_item_create(ctx, namespace, "property", values)
-    return json_response(views.prop(created), status=201)
-
-
-def delete_properties(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str
-) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "remove_metadef_property")
-    svc.data.metadef_item_delete(ctx, namespace, "property")
-    return no_content()
+create_property = _creator("property", "add_metadef_property", _prop_view, check=False)
+update_property = _updater("property", "modify_metadef_property", _prop_view, check=False)
+delete_property = delete_properties = _deleter("property", "remove_metadef_property")
 
 
 def show_property(
@@ -48,24 +103,6 @@ def show_property(
     return json_response(views.prop({"name": property_name, **found}))
 
 
-def update_property(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, property_name: str
-) -> webob.Response:
-    body = read_json(req)
-    visible_namespace(svc, ctx, namespace, "modify_metadef_property")
-    values = schemas.validate("property", body)
-    updated = svc.data.metadef_item_update(ctx, namespace, "property", property_name, values)
-    return json_response(views.prop(updated))
-
-
-def delete_property(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, property_name: str
-) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "remove_metadef_property")
-    svc.data.metadef_item_delete(ctx, namespace, "property", property_name)
-    return no_content()
-
-
 # -- objects ---------------------------------------------------------------------------------------
 def list_objects(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
     record = visible_namespace(svc, ctx, namespace, "get_metadef_objects")
@@ -73,47 +110,10 @@ def list_objects(req: webob.Request, svc: Services, ctx: RequestContext, namespa
     return json_response({"objects": objects, "schema": "/v2/schemas/metadefs/objects"})
 
 
-def create_object(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    body = read_json(req)
-    visible_namespace(svc, ctx, namespace, "add_metadef_object")
-    check_read_only(body)
-    created = svc.data.metadef_item_create(ctx, namespace, "object", schemas.validate("object", body))
-    return json_response(views.obj(namespace, created), status=201)
-
-
-def delete_objects(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "delete_metadef_object")
-    svc.data.metadef_item_delete(ctx, namespace, "object")
-    return no_content()
-
-
-def show_object(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, object_name: str
-) -> webob.Response:
-    record = visible_namespace(svc, ctx, namespace, "get_metadef_object")
-    for found in record.get("objects") or []:
-        if found["name"] == object_name:
-            return json_response(views.obj(namespace, found))
-    raise _not_found("object", object_name, namespace)
-
-
-def update_object(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, object_name: str
-) -> webob.Response:
-    body = read_json(req)
-    visible_namespace(svc, ctx, namespace, "modify_metadef_object")
-    check_read_only(body)
-    values = schemas.validate("object", body)
-    updated = svc.data.metadef_item_update(ctx, namespace, "object", object_name, values)
-    return json_response(views.obj(namespace, updated))
-
-
-def delete_object(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, object_name: str
-) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "delete_metadef_object")
-    svc.data.metadef_item_delete(ctx, namespace, "object", object_name)
-    return no_content()
+create_object = _creator("object", "add_metadef_object", views.obj)
+show_object = _finder("object", "get_metadef_object", views.obj)
+update_object = _updater("object", "modify_metadef_object", views.obj)
+delete_object = delete_objects = _deleter("object", "delete_metadef_object")
 
 
 # -- tags --------------------------------------------------------------------------------------------
@@ -137,22 +137,6 @@ def create_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespac
     return json_response({"tags": [views.tag(t) for t in created]}, status=201)
 
 
-def delete_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "delete_metadef_tags")
-    svc.data.metadef_item_delete(ctx, namespace, "tag")
-    return no_content()
-
-
-def show_tag(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
-) -> webob.Response:
-    record = visible_namespace(svc, ctx, namespace, "get_metadef_tag")
-    for found in record.get("tags") or []:
-        if found["name"] == tag_name:
-            return json_response(views.tag(found))
-    raise _not_found("tag", tag_name, namespace)
-
-
 def create_tag(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
 ) -> webob.Response:
@@ -163,19 +147,7 @@ def create_tag(
     return json_response(views.tag(created), status=201)
 
 
-def update_tag(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
-) -> webob.Response:
-    body = read_json(req)
-    visible_namespace(svc, ctx, namespace, "modify_metadef_tag")
-    check_read_only(body)
-    values = schemas.validate("tag", body)
-    return json_response(views.tag(svc.data.metadef_item_update(ctx, namespace, "tag", tag_name, values)))
-
-
-def delete_tag(
-    req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, tag_name: str
-) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "delete_metadef_tag")
-    svc.data.metadef_item_delete(ctx, namespace, "tag", tag_name)
-    return no_content()
+show_tag = _finder("tag", "get_metadef_tag", _tag_view)
+update_tag = _updater("tag", "modify_metadef_tag", _tag_view)
+delete_tag = _deleter("tag", "delete_metadef_tag")
+delete_tags = _deleter("tag", "delete_metadef_tags")
