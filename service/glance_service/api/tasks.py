@@ -19,6 +19,7 @@ from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import imports
 from glance_service.images.filters import limit_param
+from glance_service.images.schema import paged_collection
 
 STATUSES = ("pending", "processing", "success", "failure")
 TYPES = ("import", "api_image_import", "location_import")
@@ -223,20 +224,7 @@ def task_schema() -> dict:
 
 
 def tasks_schema() -> dict:
-    return {
-        "name": "tasks",
-        "properties": {
-            "tasks": {"type": "array", "items": task_schema()},
-            "first": {"type": "string"},
-            "next": {"type": "string"},
-            "schema": {"type": "string"},
-        },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
-    }
+    return paged_collection("tasks", task_schema())
 
 
 def schema(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:

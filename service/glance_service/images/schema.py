@@ -276,20 +276,7 @@ class ImageSchema:
         return self._raw
 
     def collection_raw(self) -> dict:
-        return {
-            "name": "images",
-            "properties": {
-                "images": {"type": "array", "items": self._raw},
-                "first": {"type": "string"},
-                "next": {"type": "string"},
-                "schema": {"type": "string"},
-            },
-            "links": [
-                {"rel": "first", "href": "{first}"},
-                {"rel": "next", "href": "{next}"},
-                {"rel": "describedby", "href": "{schema}"},
-            ],
-        }
+        return paged_collection("images", self._raw)
 
     def validate(self, obj: object) -> None:
         """Raise ``SchemaValidationError`` (400) with jsonschema's first message."""
@@ -298,6 +285,25 @@ class ImageSchema:
             raise exceptions.SchemaValidationError(
                 f"Provided object does not match schema 'image': {err.message}"
             )
+
+
+def paged_collection(name: str, item: dict) -> dict:
+    """The schema of a paged list (images, tasks): ``name`` holds the items, with links to the
+    first and next pages."""
+    return {
+        "name": name,
+        "properties": {
+            name: {"type": "array", "items": item},
+            "first": {"type": "string"},
+            "next": {"type": "string"},
+            "schema": {"type": "string"},
+        },
+        "links": [
+            {"rel": "first", "href": "{first}"},
+            {"rel": "next", "href": "{next}"},
+            {"rel": "describedby", "href": "{schema}"},
+        ],
+    }
 
 
 def member_schema() -> dict:
