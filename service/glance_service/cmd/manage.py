@@ -24,6 +24,7 @@ search for ``glance-registry.conf`` then ``glance-manage.conf`` (later files win
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 
@@ -78,30 +79,36 @@ def _upgraded(before: str | None, after: str | None, nothing: str) -> int:
     return EXIT_OK
 
 
-def _db_expand(conf: cfg.ConfigOpts) -> int:
-    url = conf.database.connection
-    if not migrate.pending(url):
-        print(UP_TO_DATE)
-        return EXIT_OK
+def _rolling_step(step: Callable[[str], int]) -> Callable[[cfg.ConfigOpts], int]:
+    """A rolling-upgrade step on ``[database] connection``: with no migration pending, upstream's
+    "up to date" and nothing run."""
+
+    @functools.wraps(step)
+    def run(conf: cfg.ConfigOpts) -> int:
+        url = conf.database.connection
+        if not migrate.pending(url):
+            print(UP_TO_DATE)
+            return EXIT_OK
+        return step(url)
+
+    return run
+
+
+@_rolling_step
+def _db_expand(url: str) -> int:
     before, after = migrate.expand(url)
     return _upgraded(before, after, "Database expansion is up to date. No expansion needed.")
 
 
-def _db_migrate(conf: cfg.ConfigOpts) -> int:
-    url = conf.database.connection
-    if not migrate.pending(url):
-        print(UP_TO_DATE)
-        return EXIT_OK
+@_rolling_step
+def _db_migrate(url: str) -> int:
     moved = migrate.migrate_data(url)
     print(f"Migrated {moved} rows" if moved else "Database migration is up to date. No migration needed.")
     return EXIT_OK
 
 
-def _db_contract(conf: cfg.ConfigOpts) -> int:
-    url = conf.database.connection
-    if not migrate.pending(url):
-        print(UP_TO_DATE)
-        return EXIT_OK
+@_rolling_step
+def _db_contract(url: str) -> int:
     before, after = migrate.contract(url)
     return _upgraded(before, after, UP_TO_DATE)
 
