@@ -34,6 +34,18 @@ def _timestamps() -> list[sa.Column]:
     ]
 
 
+def _image_table(table: str, *items: sa.Column | sa.Constraint) -> None:
+    """A table of rows that belong to an image (properties, tags, members, locations)."""
+    op.create_table(
+        table,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
+        *items,
+        *_timestamps(),
+        **MYSQL,
+    )
+
+
 def upgrade() -> None:
     op.create_table(
         "images",
@@ -69,56 +81,40 @@ def upgrade() -> None:
     ):
         op.create_index(f"ix_images_{column}", "images", [column])
 
-    op.create_table(
+    _image_table(
         "image_properties",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("value", sa.Text()),
-        *_timestamps(),
         sa.UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
-        **MYSQL,
     )
     op.create_index("ix_image_properties_name", "image_properties", ["name"])
     op.create_index("ix_image_properties_deleted", "image_properties", ["deleted"])
 
-    op.create_table(
+    _image_table(
         "image_tags",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
         sa.Column("value", sa.String(255), nullable=False),
-        *_timestamps(),
-        **MYSQL,
     )
     op.create_index("ix_image_tags_image_id_tag_value", "image_tags", ["image_id", "value"])
     op.create_index("ix_image_tags_value", "image_tags", ["value"])
 
-    op.create_table(
+    _image_table(
         "image_members",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
         sa.Column("member", sa.String(255), nullable=False),
         sa.Column("can_share", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("status", sa.String(20), nullable=False, server_default="pending"),
-        *_timestamps(),
         sa.UniqueConstraint(
             "image_id", "member", "deleted_at", name="image_members_image_id_member_deleted_at_key"
         ),
-        **MYSQL,
     )
     op.create_index("ix_image_members_member", "image_members", ["member"])
     op.create_index("ix_image_members_image_id_member", "image_members", ["image_id", "member"])
     op.create_index("ix_image_members_deleted", "image_members", ["deleted"])
 
-    op.create_table(
+    _image_table(
         "image_locations",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id"), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("meta_data", sa.Text()),
         sa.Column("status", sa.String(30), nullable=False, server_default="active"),
-        *_timestamps(),
-        **MYSQL,
     )
     op.create_index("ix_image_locations_image_id", "image_locations", ["image_id"])
     op.create_index("ix_image_locations_deleted", "image_locations", ["deleted"])

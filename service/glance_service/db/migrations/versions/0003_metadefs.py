@@ -30,8 +30,18 @@ def _timestamps() -> list[sa.Column]:
     return [sa.Column("created_at", TS, nullable=False), sa.Column("updated_at", TS)]
 
 
-def _namespace_fk() -> sa.Column:
-    return sa.Column("namespace_id", sa.Integer(), sa.ForeignKey("metadef_namespaces.id"), nullable=False)
+def _namespace_items(table: str, *columns: sa.Column) -> None:
+    """A table of named items of a namespace (properties, objects, tags)."""
+    op.create_table(
+        table,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("namespace_id", sa.Integer(), sa.ForeignKey("metadef_namespaces.id"), nullable=False),
+        sa.Column("name", sa.String(80), nullable=False),
+        *columns,
+        *_timestamps(),
+        sa.UniqueConstraint("namespace_id", "name", name=f"uq_{table}_namespace_id_name"),
+        **MYSQL,
+    )
 
 
 def upgrade() -> None:
@@ -75,39 +85,14 @@ def upgrade() -> None:
         "ix_metadef_ns_res_types_namespace_id", "metadef_namespace_resource_types", ["namespace_id"]
     )
 
-    op.create_table(
-        "metadef_properties",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _namespace_fk(),
-        sa.Column("name", sa.String(80), nullable=False),
-        sa.Column("json_schema", sa.Text(), nullable=False),
-        *_timestamps(),
-        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
-        **MYSQL,
-    )
-
-    op.create_table(
+    _namespace_items("metadef_properties", sa.Column("json_schema", sa.Text(), nullable=False))
+    _namespace_items(
         "metadef_objects",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _namespace_fk(),
-        sa.Column("name", sa.String(80), nullable=False),
         sa.Column("description", sa.Text()),
         sa.Column("required", sa.Text()),
         sa.Column("json_schema", sa.Text(), nullable=False),
-        *_timestamps(),
-        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
-        **MYSQL,
     )
-
-    op.create_table(
-        "metadef_tags",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        _namespace_fk(),
-        sa.Column("name", sa.String(80), nullable=False),
-        *_timestamps(),
-        sa.UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
-        **MYSQL,
-    )
+    _namespace_items("metadef_tags")
 
 
 def downgrade() -> None:
