@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 # Microsecond timestamps on MySQL/MariaDB (their DATETIME drops fractions by default).
 Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -39,6 +39,14 @@ class _SoftDelete:
     updated_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
     deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class _ImageRow(_SoftDelete):
+    """A row that belongs to an image (a property, tag, member or location). ``sort_order``
+    keeps these columns first, where the migrations put them."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-1)
+    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False, sort_order=-1)
 
 
 class Image(_SoftDelete, Base):
@@ -79,7 +87,7 @@ class Image(_SoftDelete, Base):
     locations: Mapped[list[ImageLocation]] = relationship(back_populates="image")
 
 
-class ImageProperty(_SoftDelete, Base):
+class ImageProperty(_ImageRow, Base):
     __tablename__ = "image_properties"
     __table_args__ = (
         UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
@@ -88,15 +96,13 @@ class ImageProperty(_SoftDelete, Base):
         MYSQL_TABLE_ARGS,
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     value: Mapped[str | None] = mapped_column(Text)
 
     image: Mapped[Image] = relationship(back_populates="properties")
 
 
-class ImageTag(_SoftDelete, Base):
+class ImageTag(_ImageRow, Base):
     __tablename__ = "image_tags"
     __table_args__ = (
         Index("ix_image_tags_image_id_tag_value", "image_id", "value"),
@@ -104,14 +110,12 @@ class ImageTag(_SoftDelete, Base):
         MYSQL_TABLE_ARGS,
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
     value: Mapped[str] = mapped_column(String(255), nullable=False)
 
     image: Mapped[Image] = relationship(back_populates="tags")
 
 
-class ImageMember(_SoftDelete, Base):
+class ImageMember(_ImageRow, Base):
     __tablename__ = "image_members"
     __table_args__ = (
         # Glance's constraint: one live row per (image, member); deleted rows differ by deleted_at.
@@ -124,8 +128,6 @@ class ImageMember(_SoftDelete, Base):
         MYSQL_TABLE_ARGS,
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
     member: Mapped[str] = mapped_column(String(255), nullable=False)
     can_share: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False, default="pending")
@@ -133,7 +135,7 @@ class ImageMember(_SoftDelete, Base):
     image: Mapped[Image] = relationship(back_populates="members")
 
 
-class ImageLocation(_SoftDelete, Base):
+class ImageLocation(_ImageRow, Base):
     __tablename__ = "image_locations"
     __table_args__ = (
         Index("ix_image_locations_image_id", "image_id"),
@@ -141,8 +143,6 @@ class ImageLocation(_SoftDelete, Base):
         MYSQL_TABLE_ARGS,
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    image_id: Mapped[str] = mapped_column(String(36), ForeignKey("images.id"), nullable=False)
     value: Mapped[str] = mapped_column(Text, nullable=False)
     meta_data: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(30), nullable=False, default="active")
@@ -197,6 +197,23 @@ class _Timestamps:
     updated_at: Mapped[datetime.datetime | None] = mapped_column(Timestamp)
 
 
+class _NamespaceItem(_Timestamps):
+    """A named item of a namespace (a property, object or tag): one of a name per namespace."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True, sort_order=-1)
+    namespace_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("metadef_namespaces.id"), nullable=False, sort_order=-1
+    )
+    name: Mapped[str] = mapped_column(String(80), nullable=False, sort_order=-1)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        return (
+            UniqueConstraint("namespace_id", "name", name=f"uq_{cls.__tablename__}_namespace_id_name"),
+            MYSQL_TABLE_ARGS,
+        )
+
+
 class MetadefNamespace(_Timestamps, Base):
     __tablename__ = "metadef_namespaces"
     __table_args__ = (
@@ -241,41 +258,17 @@ class MetadefNamespaceResourceType(_Timestamps, Base):
     prefix: Mapped[str | None] = mapped_column(String(80))
 
 
-class MetadefProperty(_Timestamps, Base):
+class MetadefProperty(_NamespaceItem, Base):
     __tablename__ = "metadef_properties"
-    __table_args__ = (
-        UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_id_name"),
-        MYSQL_TABLE_ARGS,
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(String(80), nullable=False)
     json_schema: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class MetadefObject(_Timestamps, Base):
+class MetadefObject(_NamespaceItem, Base):
     __tablename__ = "metadef_objects"
-    __table_args__ = (
-        UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_id_name"),
-        MYSQL_TABLE_ARGS,
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(String(80), nullable=False)
     description: Mapped[str | None] = mapped_column(Text)
     required: Mapped[str | None] = mapped_column(Text)
     json_schema: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class MetadefTag(_Timestamps, Base):
+class MetadefTag(_NamespaceItem, Base):
     __tablename__ = "metadef_tags"
-    __table_args__ = (
-        UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_id_name"),
-        MYSQL_TABLE_ARGS,
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    namespace_id: Mapped[int] = mapped_column(Integer, ForeignKey("metadef_namespaces.id"), nullable=False)
-    name: Mapped[str] = mapped_column(String(80), nullable=False)

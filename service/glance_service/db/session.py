@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -193,20 +193,20 @@ class Database:
             self._engine = engine
             self._pid = os.getpid()
 
-    @contextmanager
-    def reader(self) -> Iterator[Session]:
+    def reader(self) -> AbstractContextManager[Session]:
         """A session for reads (a consistent snapshot for its duration)."""
-        self._ensure()
-        assert self._read is not None
-        with self._read() as session, session.begin():
-            yield session
+        return self._transaction("_read")
+
+    def writer(self) -> AbstractContextManager[Session]:
+        """A session for a write transaction, committed on success, rolled back on error."""
+        return self._transaction("_write")
 
     @contextmanager
-    def writer(self) -> Iterator[Session]:
-        """A session for a write transaction, committed on success, rolled back on error."""
+    def _transaction(self, maker: str) -> Iterator[Session]:
         self._ensure()
-        assert self._write is not None
-        with self._write() as session, session.begin():
+        sessions = getattr(self, maker)
+        assert sessions is not None
+        with sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
