@@ -25,6 +25,8 @@ bind_port = {port}
 workers = 1
 data_api = database
 registry_host = 127.0.0.1
+# the toolkit's shape: one file backend (and http for web locations), staging beside it
+enabled_backends = file:file, http:http
 
 [database]
 connection = sqlite:///{data_dir}/glance.sqlite
@@ -33,9 +35,16 @@ connection = sqlite:///{data_dir}/glance.sqlite
 flavor =
 
 [glance_store]
-stores = file,http
-default_store = file
+default_backend = file
+
+[file]
 filesystem_store_datadir = {data_dir}/images
+
+[os_glance_staging_store]
+filesystem_store_datadir = {data_dir}/staging
+
+[os_glance_tasks_store]
+filesystem_store_datadir = {data_dir}/tasks
 """
 
 
