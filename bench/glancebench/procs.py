@@ -128,24 +128,23 @@ def tree_pids(roots: list[int]) -> list[int]:
     return seen
 
 
-def _rss_bytes(pid: int) -> int:
+def _proc_kib(pid: int, name: str, key: str) -> int:
+    """The ``key:`` line of /proc/<pid>/<name> (a size in KiB) in bytes; 0 if the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _rss_bytes(pid: int) -> int:
+    return _proc_kib(pid, "status", "VmRSS")
 
 
 def _pss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_kib(pid, "smaps_rollup", "Pss")
 
 
 def tree_rss(roots: list[int]) -> int:
