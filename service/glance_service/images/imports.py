@@ -53,47 +53,43 @@ TASK_TYPES = ("api_image_import", "location_import", "import")
 BLOCK = 1024 * 1024
 MAX_REDIRECTS = 5
 
-# Upstream's declarations (``bounds``: a list is written ``[a, b]``, as Glance documents it).
+
+def _allowed_and_disallowed(
+    what: str, allowed: list, allowed_help: str, noun: str, item_type=None
+) -> list[cfg.Opt]:
+    """web-download's ``allowed_<what>`` and ``disallowed_<what>`` (upstream's declarations:
+    ``bounds``, a list is written ``[a, b]``, as Glance documents it)."""
+    typed = {"item_type": item_type} if item_type is not None else {}
+    return [
+        cfg.ListOpt(f"allowed_{what}", bounds=True, default=allowed, help=allowed_help, **typed),
+        cfg.ListOpt(
+            f"disallowed_{what}",
+            bounds=True,
+            default=[],
+            help=f"web-download: {noun} refused (unused if allowed_{what}).",
+            **typed,
+        ),
+    ]
+
+
+_PORT = cfg.types.Integer(min=1, max=65535)
 filtering_opts = [
-    cfg.ListOpt(
-        "allowed_schemes",
-        bounds=True,
-        default=["http", "https"],
-        help="web-download: URL schemes allowed, e.g. [http, https].",
+    *_allowed_and_disallowed(
+        "schemes", ["http", "https"], "web-download: URL schemes allowed, e.g. [http, https].", "URL schemes"
     ),
-    cfg.ListOpt(
-        "disallowed_schemes",
-        bounds=True,
-        default=[],
-        help="web-download: URL schemes refused (unused if allowed_schemes).",
+    *_allowed_and_disallowed(
+        "hosts",
+        [],
+        "web-download: the only hosts allowed, e.g. [127.0.0.1, images.example.org] (empty: any).",
+        "hosts",
+        cfg.types.HostAddress(),
     ),
-    cfg.ListOpt(
-        "allowed_hosts",
-        item_type=cfg.types.HostAddress(),
-        bounds=True,
-        default=[],
-        help="web-download: the only hosts allowed, e.g. [127.0.0.1, images.example.org] (empty: any).",
-    ),
-    cfg.ListOpt(
-        "disallowed_hosts",
-        item_type=cfg.types.HostAddress(),
-        bounds=True,
-        default=[],
-        help="web-download: hosts refused (unused if allowed_hosts).",
-    ),
-    cfg.ListOpt(
-        "allowed_ports",
-        item_type=cfg.types.Integer(min=1, max=65535),
-        bounds=True,
-        default=[80, 443],
-        help="web-download: the only ports allowed, e.g. [80, 443] (empty: any).",
-    ),
-    cfg.ListOpt(
-        "disallowed_ports",
-        item_type=cfg.types.Integer(min=1, max=65535),
-        bounds=True,
-        default=[],
-        help="web-download: ports refused (unused if allowed_ports).",
+    *_allowed_and_disallowed(
+        "ports",
+        [80, 443],
+        "web-download: the only ports allowed, e.g. [80, 443] (empty: any).",
+        "ports",
+        _PORT,
     ),
 ]
 worker_opts = [
