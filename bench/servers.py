@@ -49,28 +49,6 @@ CANDIDATES = {
     "uwsgi": ("uwsgi", 1),
 }
 
-CONFIG = """\
-[DEFAULT]
-bind_host = 127.0.0.1
-bind_port = {port}
-workers = 1
-threads_per_worker = {threads}
-data_api = database
-registry_host = 127.0.0.1
-
-[database]
-connection = sqlite:///{data_dir}/glance.sqlite
-
-[paste_deploy]
-flavor =
-
-[glance_store]
-stores = file
-default_store = file
-filesystem_store_datadir = {data_dir}/images
-"""
-
-
 # ---------------------------------------------------------------- the served side
 
 
@@ -149,6 +127,8 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 class Candidate:
     def __init__(self, name: str, workdir: Path, data_dir: Path):
+        from glance_service.cmd import standalone
+
         from glancebench.procs import Proc, free_port, wait_http
 
         self.name = name
@@ -156,7 +136,10 @@ class Candidate:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         conf_file = workdir / f"{name}.conf"
-        conf_file.write_text(CONFIG.format(port=self.port, threads=THREADS, data_dir=data_dir))
+        # glance-standalone's configuration (the toolkit's store shape), with the bench's threads
+        conf_file.write_text(
+            standalone.render_config(data_dir, "127.0.0.1", self.port, threads_per_worker=THREADS)
+        )
         env = dict(os.environ, GLANCE_BENCH_CONF=str(conf_file))
         if server == "uwsgi":
             argv = uwsgi_argv(self.port, workers)

@@ -23,7 +23,7 @@ CONFIG_TEMPLATE = """\
 bind_host = {host}
 bind_port = {port}
 workers = 1
-data_api = database
+{extra}data_api = database
 registry_host = 127.0.0.1
 # the toolkit's shape: one file backend (and http for web locations), staging beside it
 enabled_backends = file:file, http:http
@@ -48,10 +48,17 @@ filesystem_store_datadir = {data_dir}/tasks
 """
 
 
+def render_config(data_dir: Path, host: str, port: int, **defaults: object) -> str:
+    """glance-api.conf for one process on SQLite and the file store under ``data_dir``;
+    ``defaults``: more ``[DEFAULT]`` options (the bench's ``threads_per_worker``)."""
+    extra = "".join(f"{name} = {value}\n" for name, value in defaults.items())
+    return CONFIG_TEMPLATE.format(host=host, port=port, data_dir=data_dir, extra=extra)
+
+
 def write_config(data_dir: Path, host: str, port: int) -> Path:
     (data_dir / "images").mkdir(parents=True, exist_ok=True)
     path = data_dir / "glance-api.conf"
-    path.write_text(CONFIG_TEMPLATE.format(host=host, port=port, data_dir=data_dir))
+    path.write_text(render_config(data_dir, host, port))
     return path
 
 
