@@ -33,7 +33,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common
-from glance_service.common import process
+from glance_service.common import config, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
 
@@ -58,8 +58,7 @@ recovery_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(recovery_opts)
+register_opts = config.registrar((None, recovery_opts))
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

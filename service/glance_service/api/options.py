@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from glance_service.common import config
+
 paging_opts = [
     cfg.IntOpt(
         "limit_param_default",
@@ -151,13 +153,14 @@ cache_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(paging_opts)
-    conf.register_opts(quota_opts)
-    conf.register_opts(data_opts)
-    conf.register_opts(scrubber_opts)
-    conf.register_opts(image_format_opts, group="image_format")
-    conf.register_opts(cache_opts)
+register_opts = config.registrar(
+    (None, paging_opts),
+    (None, quota_opts),
+    (None, data_opts),
+    (None, scrubber_opts),
+    ("image_format", image_format_opts),
+    (None, cache_opts),
+)
 
 
 def storage_quota_bytes(value: str) -> int:

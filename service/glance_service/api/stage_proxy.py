@@ -22,6 +22,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import config
 from glance_service.context import RequestContext
 from glance_service.images import imports
 
@@ -48,8 +49,7 @@ opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(opts)
+register_opts = config.registrar((None, opts))
 
 
 def stage_host(conf: cfg.ConfigOpts, image: dict, headers) -> str | None:

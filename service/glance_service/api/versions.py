@@ -14,6 +14,8 @@ from collections.abc import Callable
 import webob
 from oslo_config import cfg
 
+from glance_service.common import config
+
 versions_opts = [
     cfg.StrOpt(
         "public_endpoint",
@@ -23,8 +25,7 @@ versions_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(versions_opts)
+register_opts = config.registrar((None, versions_opts))
 
 
 # (version, status) in Glance's order for a deployment without enabled_backends and

@@ -5,6 +5,7 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from glance_service.api.common import isotime
+from glance_service.common import config
 
 # Recorded by the data path; never shown (Glance hides the first two; the third is ours).
 HIDDEN_PROPERTIES = frozenset(
@@ -49,8 +50,7 @@ display_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(display_opts)
+register_opts = config.registrar((None, display_opts))
 
 
 class ImageView:

@@ -39,6 +39,8 @@ from oslo_middleware.healthcheck import opts as oslo_opts
 from oslo_middleware.healthcheck import pluginbase
 from stevedore import extension
 
+from glance_service.common import config
+
 LOG = logging.getLogger(__name__)
 
 GROUP = "healthcheck"
@@ -91,8 +93,7 @@ DEFAULT_BACKENDS = {
 }
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(healthcheck_opts, group=GROUP)
+register_opts = config.registrar((GROUP, healthcheck_opts))
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:

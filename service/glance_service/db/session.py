@@ -22,6 +22,8 @@ from oslo_config import cfg
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from glance_service.common import config
+
 DEFAULT_CONNECTION = "sqlite:////var/lib/glance/glance.sqlite"
 
 database_opts = [
@@ -68,8 +70,7 @@ database_opts = [
 _WRITE_OPTION = "glance_write"
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(database_opts, group="database")
+register_opts = config.registrar(("database", database_opts))
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:

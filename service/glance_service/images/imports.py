@@ -33,7 +33,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import process
+from glance_service.common import config, process
 from glance_service.common.request_log import mask_secrets
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states, url_filter
@@ -127,11 +127,12 @@ task_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(filtering_opts, group="import_filtering_opts")
-    conf.register_opts(worker_opts, group="taskflow_executor")
-    conf.register_opts(task_opts)
-    conf.register_opts(task_group_opts, group="task")
+register_opts = config.registrar(
+    ("import_filtering_opts", filtering_opts),
+    ("taskflow_executor", worker_opts),
+    (None, task_opts),
+    ("task", task_group_opts),
+)
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

@@ -14,6 +14,7 @@ import jsonschema
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.common import config
 
 UUID_PATTERN = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 
@@ -36,8 +37,7 @@ image_format_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_opts(image_format_opts, group="image_format")
+register_opts = config.registrar(("image_format", image_format_opts))
 
 
 STATUSES = [
