@@ -29,6 +29,8 @@ class GlanceServiceError(Exception):
 
 
 # -- 400 --------------------------------------------------------------------
+# duplicates: one line per error class, so each status family (400, 404, ...) has the same
+# shape as the others; the shared body is in GlanceServiceError.__init_subclass__.
 class BadRequest(GlanceServiceError, code=400, message="The request is invalid."): ...
 
 
@@ -70,6 +72,8 @@ class InvalidImageStatusTransition(Forbidden, message="The image status does not
 
 
 # -- 404 --------------------------------------------------------------------
+# duplicates: one line per error class, so each status family (400, 404, ...) has the same
+# shape as the others; the shared body is in GlanceServiceError.__init_subclass__.
 class NotFound(GlanceServiceError, code=404, message="The resource could not be found."): ...
 
 

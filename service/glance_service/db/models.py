@@ -135,6 +135,8 @@ class ImageMember(_ImageRow, Base):
     image: Mapped[Image] = relationship(back_populates="members")
 
 
+# duplicates: each model states its own table, Glance's index names and columns, so models
+# look alike; the columns they share are in the mixins (_SoftDelete, _ImageRow).
 class ImageLocation(_ImageRow, Base):
     __tablename__ = "image_locations"
     __table_args__ = (
@@ -150,6 +152,8 @@ class ImageLocation(_ImageRow, Base):
     image: Mapped[Image] = relationship(back_populates="locations")
 
 
+# duplicates: each model states its own table, Glance's index names and columns, so models
+# look alike; the columns they share are in the mixins (_SoftDelete, _ImageRow).
 class Task(_SoftDelete, Base):
     """An asynchronous job (Glance's ``tasks``): interoperable imports run as ``api_image_import``."""
 

@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+# duplicates: every revision repeats Alembic's header and the column types (TS, MYSQL) on
+# purpose: a revision is frozen history and imports no live code, so a later change cannot
+# alter what an old revision created.
 revision = "0002_tasks"
 down_revision = "0001_initial"
 branch_labels = None

@@ -15,6 +15,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+# duplicates: every revision repeats Alembic's header and the column types (TS, MYSQL) on
+# purpose: a revision is frozen history and imports no live code, so a later change cannot
+# alter what an old revision created.
 revision = "0003_metadefs"
 down_revision = "0002_tasks"
 branch_labels = None
