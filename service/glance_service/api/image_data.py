@@ -33,6 +33,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common
+from glance_service.api.router import drain
 from glance_service.common import config, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
@@ -72,30 +73,15 @@ register_opts(cfg.CONF)
 # An upload refused before or while its body is read still has body bytes on the way. Unless
 # they are read, the server closes the connection with data unread, the kernel answers with a
 # reset, and most clients (which send the whole body before reading) never see the error.
-# Reading this much more gives them the 4xx; past it, the connection is dropped.
-DRAIN_LIMIT = 64 * 1024 * 1024
+# Reading up to router.DRAIN_LIMIT more gives them the 4xx; past it, the connection is dropped.
 
 
 def upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
     try:
         return _upload(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
-        _drain(req.environ.get("wsgi.input"))
+        drain(req.environ.get("wsgi.input"))
         raise
-
-
-def _drain(stream) -> None:
-    if stream is None:
-        return
-    left = DRAIN_LIMIT
-    try:
-        while left > 0:
-            buf = stream.read(min(BLOCK, left))
-            if not buf:
-                return
-            left -= len(buf)
-    except Exception:  # noqa: BLE001 - the client is gone; nothing more to read
-        return
 
 
 def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:

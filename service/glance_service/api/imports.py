@@ -15,8 +15,8 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.api import common, stage_proxy
-from glance_service.api.image_data import _drain, _expected_size
-from glance_service.api.router import Route
+from glance_service.api.image_data import _expected_size
+from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, imports, states
@@ -51,7 +51,7 @@ def stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str)
     try:
         return _stage(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
-        _drain(req.environ.get("wsgi.input"))
+        drain(req.environ.get("wsgi.input"))
         raise
 
 
