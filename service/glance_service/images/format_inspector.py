@@ -65,45 +65,38 @@ class Verdict:
     virtual_size: int | None
 
 
-def _check(inspector: oslo.FileInspector, name: str, fn) -> None:
-    inspector.add_safety_check(oslo.SafetyCheck(name, fn))
-
-
 def _refuse(message: str):
     raise oslo.SafetyViolation(message)
 
 
 # -- what we add to oslo's inspectors -------------------------------------------------------------
-class _VHD(oslo.VHDInspector):
+class _NoParent:
+    """Adds a ``parent`` safety check to an oslo inspector: a differencing image is refused."""
+
     def _initialize(self) -> None:
         super()._initialize()
-        _check(self, "parent", self._no_parent)
+        self.add_safety_check(oslo.SafetyCheck("parent", self._no_parent))
 
     def _no_parent(self) -> None:
-        if struct.unpack_from(">I", self.region("header").data, 60)[0] == 4:
-            _refuse("Differencing VHD images (with a parent image) are not allowed.")
+        if self._has_parent():
+            _refuse(f"Differencing {self.NAME.upper()} images (with a parent image) are not allowed.")
 
 
-class _VHDX(oslo.VHDXInspector):
-    def _initialize(self) -> None:
-        super()._initialize()
-        _check(self, "parent", self._no_parent)
+class _VHD(_NoParent, oslo.VHDInspector):
+    def _has_parent(self) -> bool:
+        return struct.unpack_from(">I", self.region("header").data, 60)[0] == 4  # disk type
 
-    def _no_parent(self) -> None:
+
+class _VHDX(_NoParent, oslo.VHDXInspector):
+    def _has_parent(self) -> bool:
         meta = self.region("metadata").data if self.has_region("metadata") else b""
         count = struct.unpack_from("<H", meta, 10)[0] if len(meta) >= 12 else 0
-        if any(meta[32 + 32 * i : 48 + 32 * i] == VHDX_PARENT_LOCATOR for i in range(count)):
-            _refuse("Differencing VHDX images (with a parent image) are not allowed.")
+        return any(meta[32 + 32 * i : 48 + 32 * i] == VHDX_PARENT_LOCATOR for i in range(count))
 
 
-class _VDI(oslo.VDIInspector):
-    def _initialize(self) -> None:
-        super()._initialize()
-        _check(self, "parent", self._no_parent)
-
-    def _no_parent(self) -> None:
-        if struct.unpack_from("<I", self.region("header").data, 0x4C)[0] == 4:
-            _refuse("Differencing VDI images (with a parent image) are not allowed.")
+class _VDI(_NoParent, oslo.VDIInspector):
+    def _has_parent(self) -> bool:
+        return struct.unpack_from("<I", self.region("header").data, 0x4C)[0] == 4  # image type
 
 
 VMDK_DESCRIPTOR_FILE = (
@@ -117,7 +110,7 @@ class _VMDK(oslo.VMDKInspector):
 
     def _initialize(self) -> None:
         super()._initialize()
-        _check(self, "single_file", self._single_file)
+        self.add_safety_check(oslo.SafetyCheck("single_file", self._single_file))
 
     def _single_file(self) -> None:
         if not self.has_region("header"):
