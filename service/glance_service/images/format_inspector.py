@@ -15,9 +15,9 @@ security fixes); this module runs all of its inspectors side by side on the stre
   whatever the label;
 * formats oslo does not know or reads only at the start: ploop, a fixed VHD (its footer is at
   the end only), an ISO whose primary volume descriptor is not the first;
-* speed: the start of the stream is fed as one piece (detection does not depend on the client's
-  chunking) and an inspector is fed no more once it has decided, so past the headers a MiB costs
-  a length and a 512-byte tail.
+* speed: the stream is fed in pieces of at least 256 KiB (detection does not depend on the
+  client's chunking; oslo's cost is per call) and an inspector is fed no more once it has
+  decided, so past the headers a MiB usually costs a length and a 512-byte tail.
 
 The verdict, checked against the declared ``disk_format``:
 
@@ -43,7 +43,8 @@ from oslo_utils.imageutils import format_inspector as oslo
 
 from glance_service import exceptions
 
-# The start of the stream is handed to the inspectors as one piece of this size.
+# The inspectors still deciding get the stream in pieces of at least this size (the first
+# piece holds every header; oslo's per-call cost is then paid once per 256 KiB).
 HEAD = 256 * 1024
 TAIL = 512
 
@@ -219,7 +220,8 @@ class StreamInspector:
         self.disk_format = (disk_format or "raw").lower()
         self.require_match = require_match
         self.pos = 0
-        self._head = bytearray()
+        self._pending: list[bytes] = []  # buffers not yet handed to the live inspectors
+        self._pending_size = 0
         self._tail = b""
         self._start = b""  # the first 64 bytes
         self._finished: Verdict | None = None
@@ -241,11 +243,12 @@ class StreamInspector:
         self._tail = (self._tail + bytes(buf[-TAIL:]))[-TAIL:]
         if not self.live:
             return
-        if self._head is not None:
-            self._head += buf
-            if len(self._head) < HEAD:
+        if self._pending or len(buf) < HEAD:
+            self._pending.append(bytes(buf))
+            self._pending_size += len(buf)
+            if self._pending_size < HEAD:
                 return
-            buf, self._head = bytes(self._head), None
+            buf, self._pending, self._pending_size = b"".join(self._pending), [], 0
         self._eat(buf)
         if not self.live and not self._decided:
             self._decide(final=False)
@@ -269,9 +272,9 @@ class StreamInspector:
             # Nova activates empty snapshot images with zero bytes (and disk_format qcow2).
             self._finished = Verdict(0, None, None)
             return self._finished
-        if self._head is not None:
-            head, self._head = bytes(self._head), None
-            self._eat(head)
+        if self._pending and self.live:
+            self._eat(b"".join(self._pending))
+        self._pending = []
         for ins in self.inspectors:
             ins.finish()
         detected = self._decide(final=True)

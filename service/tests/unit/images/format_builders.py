@@ -41,7 +41,9 @@ def qcow2(virtual_size=10 * MiB, *, version=3, backing=False, data_file=False, l
     return bytes(image)
 
 
-def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None) -> bytes:
+def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None, footer=None) -> bytes:
+    """A sparse VMDK; ``footer`` (a gd offset) makes it streamOptimized-style: the header's gd
+    offset says "at the end" and the stream ends with footer marker, footer and end marker."""
     desc = descriptor.encode()
     desc_sectors = -(-len(desc) // 512)
     header = struct.pack("<4sIIQQQQ", b"KDMV", 1, 3, capacity_sectors, 128, desc_sector, desc_sectors)
@@ -49,6 +51,13 @@ def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None)
     image = bytearray(length)
     image[: len(header)] = header
     image[desc_sector * 512 : desc_sector * 512 + len(desc)] = desc
+    if footer is not None:
+        struct.pack_into("<Q", image, 56, 0xFFFFFFFFFFFFFFFF)
+        tail = bytearray(1536)
+        struct.pack_into("<QII", tail, 0, 1, 0, 3)  # footer marker
+        tail[512 : 512 + len(header)] = header
+        struct.pack_into("<Q", tail, 512 + 56, footer)
+        image += tail  # then the end-of-stream marker: all zero
     return bytes(image)
 
 

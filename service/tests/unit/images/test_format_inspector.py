@@ -174,6 +174,16 @@ def test_unsafe_vmdk_descriptors_are_refused(desc, match):
     refused(vmdk(desc), "raw", match, require_match=False)
 
 
+@pytest.mark.parametrize("block", BLOCKS)
+def test_stream_optimized_vmdk_footer_is_checked(block):
+    # oslo reads the footer of a VMDK whose header puts the grain directory at the end.
+    data = vmdk(descriptor("streamOptimized"), footer=128, length=MiB)
+    assert inspect(data, "vmdk", block).virtual_size == 20480 * 512
+    refused(vmdk(descriptor("streamOptimized"), footer=0xFFFFFFFFFFFFFFFF), "vmdk", "footer", block=block)
+    bad_end = vmdk(descriptor("streamOptimized"), footer=128)[:-512] + b"\x01" * 512
+    refused(bad_end, "raw", "End-of-stream", require_match=False, block=block)
+
+
 def test_vmdk_allowed_types_is_configurable():
     data = vmdk(descriptor("streamOptimized"))
     refused(data, "vmdk", "createType", vmdk_allowed_types=["monolithicSparse"])
