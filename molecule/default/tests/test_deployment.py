@@ -76,7 +76,7 @@ def test_glance_files(address: str) -> None:
         if address in group:
             assert (conf.user, conf.group, conf.mode) == ("root", "glance", 0o640)
     if address in API:
-        # The file store and the reserved staging/tasks stores (multi-store, .work/STORES.md).
+        # The file store and the reserved staging/tasks stores (multi-store, docs/DEPLOY.md "Stores").
         for path in ("/var/lib/glance/images", "/var/lib/glance/staging", "/var/lib/glance/tasks"):
             store_dir = host.file(path)
             assert store_dir.is_directory and store_dir.user == "glance", path
