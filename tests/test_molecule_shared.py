@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -64,6 +65,17 @@ def test_scenario_borrows_no_other_scenarios_files(name: str) -> None:
             assert not borrowed(name, target), (
                 f"{path.relative_to(ROOT)} links {target.relative_to(ROOT)}: move it to molecule/shared/"
             )
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_files_name_no_other_scenario(name: str) -> None:
+    """Playbooks, scripts and conftests name molecule/shared/, not another scenario's files."""
+    others = "|".join(re.escape(s) for s in SCENARIOS if s != name)
+    pattern = re.compile(rf"(?:molecule/|\.\./)(?:{others})/")
+    for path in (MOLECULE / name).rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix in (".yml", ".py", ".md", ".j2"):
+            found = pattern.search(path.read_text())
+            assert not found, f"{path.relative_to(ROOT)} names {found.group(0)}: move it to molecule/shared/"
 
 
 def test_borrowing_is_detected() -> None:

@@ -1,5 +1,6 @@
 """What `site.yml` promises, checked on the hosts (testinfra over SSH) and from outside
-(openstacksdk through the public endpoints). Shared by the default and multinode scenarios."""
+(openstacksdk through the public endpoints). Shared by the default and multinode scenarios
+(molecule/shared/verify.yml)."""
 
 from __future__ import annotations
 
