@@ -7,7 +7,7 @@ import sys
 from oslo_log import log as logging
 
 from glance_service.cmd import isolated
-from glance_service.common import config, server
+from glance_service.common import config, wsgi_server
 
 LOG = logging.getLogger(__name__)
 
@@ -24,9 +24,9 @@ def recover(services) -> None:
         LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
     try:
         # Imports whose process died: failed, their images back to queued (or still active).
-        from glance_service.images import imports
+        from glance_service.images import import_workers
 
-        imports.recover_interrupted_imports(services)
+        import_workers.recover_interrupted_imports(services)
     except Exception:
         LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
 
@@ -66,4 +66,4 @@ def main(argv: list[str] | None = None) -> None:
 
         return app_mod.app_factory(conf)
 
-    server.serve(factory, conf, "glance-api")
+    wsgi_server.serve(factory, conf, "glance-api")
