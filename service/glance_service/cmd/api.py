@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     # (sockets, database pools) or imports is shared with, or resident in, the master.
     isolated.run(lambda: _recover_in_child(conf), "Recovery at start-up")
     # Delayed delete: one scrubber process per API host, forked before the workers.
+    from glance_service.api import wiring
     from glance_service.images import scrubber
 
-    scrubber.start_periodic(conf)
+    scrubber.start_periodic(conf, wiring.build_data_api, wiring.build_stores)
 
     def factory():
         from glance_service.api import app as app_mod

@@ -34,7 +34,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common.request_log import mask_secrets
+from glance_service.common.masking import mask_secrets
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states, url_filter
 
