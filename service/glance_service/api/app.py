@@ -23,7 +23,7 @@ from glance_service.api.routes import routes
 from glance_service.common import healthcheck, request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import image_schema as schema_mod
-from glance_service.images import import_workers
+from glance_service.images import import_options
 from glance_service.images import policy as policy_mod
 
 LOG = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
-    import_workers.check_options(conf)
+    import_options.check_options(conf)
     return wiring.Services(
         conf=conf,
         data=wiring.build_data_api(conf),

@@ -24,9 +24,9 @@ def recover(services) -> None:
         LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
     try:
         # Imports whose process died: failed, their images back to queued (or still active).
-        from glance_service.images import import_workers
+        from glance_service.images import import_recovery
 
-        import_workers.recover_interrupted_imports(services)
+        import_recovery.recover_interrupted_imports(services)
     except Exception:
         LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
 

@@ -31,7 +31,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service.api import image_data, image_views, options, stage_proxy, versions, wiring
     from glance_service.common import auth, wsgi_server
     from glance_service.db import session
-    from glance_service.images import image_schema, import_workers
+    from glance_service.images import image_schema, import_options
     from glance_service.registry import client, identity
 
     default = [
@@ -53,7 +53,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *image_data.recovery_opts,
         *store.multistore_opts,
     ]
-    import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_workers.list_opts()]
+    import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
