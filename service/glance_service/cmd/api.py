@@ -15,11 +15,9 @@ LOG = logging.getLogger(__name__)
 def recover(services) -> None:
     """Give back images whose upload was cut by a crash (the data path's own recovery)."""
     try:
-        from glance_service.api import image_data
+        from glance_service.api import upload_recovery
 
-        recover_uploads = getattr(image_data, "recover_interrupted_uploads", None)
-        if recover_uploads is not None:
-            recover_uploads(services)
+        upload_recovery.recover_interrupted_uploads(services)
     except Exception:
         LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
     try:

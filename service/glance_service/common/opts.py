@@ -28,7 +28,7 @@ def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
-    from glance_service.api import image_data, image_views, options, stage_proxy, versions, wiring
+    from glance_service.api import image_views, options, stage_proxy, upload_recovery, versions, wiring
     from glance_service.common import auth, wsgi_server
     from glance_service.db import session
     from glance_service.images import image_schema, import_options
@@ -50,7 +50,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.data_opts,
         *options.scrubber_opts,
         *options.cache_opts,
-        *image_data.recovery_opts,
+        *upload_recovery.recovery_opts,
         *store.multistore_opts,
     ]
     import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
