@@ -30,7 +30,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common, upload_recovery
-from glance_service.common import process_markers
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
 
@@ -258,7 +258,7 @@ def _undo(
     reconciler instead (``api/upload_recovery.py``). Errors here are logged, not raised: the
     upload's own error is what the client must see."""
     leftover = upload_recovery.Leftover(
-        svc, image_id, stored.url if stored is not None else None, process_markers.process_marker()
+        svc, image_id, stored.url if stored is not None else None, process.host_marker()
     )
     leftover.reset_first = finalising and getattr(exc, "may_still_run", False)
     if _data_api_down(exc) or (finalising and not _definite(exc)):

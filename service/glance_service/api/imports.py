@@ -18,7 +18,7 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _drain, _expected_size
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
-from glance_service.common import process_markers
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
 
@@ -78,7 +78,7 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     svc.data.image_update(
         ctx,
         image_id,
-        {"status": states.UPLOADING, "properties": {import_tasks.WORKER: process_markers.process_marker()}},
+        {"status": states.UPLOADING, "properties": {import_tasks.WORKER: process.host_marker()}},
         from_state=states.QUEUED,
     )
     # Inspected as it streams (415 on a mismatch or unsafe header), like an upload.
@@ -300,7 +300,7 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
             # Staged on another API node: that node imports it, with the caller's credentials.
             return _accepted(stage_proxy.forward(req, ctx, host, body).request_id)
     if targets:
-        props = {import_tasks.WORKER: process_markers.process_marker()}
+        props = {import_tasks.WORKER: process.host_marker()}
         if (image.get("properties") or {}).get(import_tasks.STAGE_HOST):
             props[import_tasks.STAGE_HOST] = ""  # upstream pops it when the import starts
         if svc.stores.enabled:
@@ -389,7 +389,7 @@ def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_i
     if scheme in ("http", "https") and not import_options.uri_allowed(svc.conf, url):
         raise exceptions.BadRequest(f"URI for add location does not pass filtering: {url}")
     states.check(image, states.IMPORTING)
-    props = {import_tasks.WORKER: process_markers.process_marker()}
+    props = {import_tasks.WORKER: process.host_marker()}
     task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}
     values = {"status": states.IMPORTING, "properties": props}
     start(svc, ctx, image, "location_import", task_input, values, states.QUEUED)

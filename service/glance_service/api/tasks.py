@@ -16,7 +16,7 @@ from glance_service import exceptions
 from glance_service.api import common
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
-from glance_service.common import process_markers
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import import_options, import_tasks
 
@@ -176,7 +176,7 @@ def _start_legacy_import(svc: Services, ctx: RequestContext, task_input: dict) -
             stored_input,
             {
                 "status": states.IMPORTING,
-                "properties": {import_tasks.WORKER: process_markers.process_marker()},
+                "properties": {import_tasks.WORKER: process.host_marker()},
             },
             states.QUEUED,
         )

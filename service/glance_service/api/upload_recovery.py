@@ -18,7 +18,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common.process_markers import marker_alive, process_marker
+from glance_service.common.process import host_alive, host_marker
 from glance_service.context import RequestContext
 from glance_service.images import states
 
@@ -62,7 +62,7 @@ def stale_timeout(svc) -> int:
 
 def upload_marker() -> dict[str, str]:
     """The image property naming this process as the uploader."""
-    return {UPLOAD_HOST: process_marker()}
+    return {UPLOAD_HOST: host_marker()}
 
 
 class Leftover:
@@ -271,7 +271,7 @@ def recover_interrupted_uploads(svc) -> int:
     stale_before = (datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - stale).isoformat()
     recovered = 0
     for image in svc.data.image_get_by_status(ctx, states.SAVING):
-        alive = marker_alive((image.get("properties") or {}).get(UPLOAD_HOST))
+        alive = host_alive((image.get("properties") or {}).get(UPLOAD_HOST))
         if alive is None:  # another host's upload: interrupted once it stopped refreshing the image
             orphan = (image.get("updated_at") or "") < stale_before
         else:

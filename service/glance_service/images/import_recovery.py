@@ -14,7 +14,7 @@ import datetime
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common.process_markers import marker_alive
+from glance_service.common.process import host_alive
 from glance_service.context import RequestContext
 from glance_service.images import states
 from glance_service.images.import_tasks import (
@@ -57,7 +57,7 @@ def _task_alive(svc, ctx: RequestContext, task: dict, stale_before: str) -> bool
         image = svc.data.image_get(ctx, task["image_id"])
     except exceptions.ImageNotFound:
         return False
-    alive = marker_alive(worker_marker(image.get("properties") or {}))
+    alive = host_alive(worker_marker(image.get("properties") or {}))
     if alive is None:
         return (task.get("updated_at") or "") >= stale_before
     return alive
@@ -112,7 +112,7 @@ def _recover_stagings(svc, ctx: RequestContext) -> None:
             continue
         if staged_elsewhere(svc.conf, props):
             continue  # staged on another API node: that node's own start-up recovers it
-        alive = marker_alive(worker_marker(props))
+        alive = host_alive(worker_marker(props))
         if alive or (alive is None and (image.get("updated_at") or "") >= stale_before):
             continue
         quietly(svc.stores.unstage, image["id"])

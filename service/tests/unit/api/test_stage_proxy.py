@@ -16,7 +16,7 @@ from glance_service import exceptions
 from glance_service.api import errors, image_views, stage_proxy, versions
 from glance_service.api import images as images_api
 from glance_service.api import imports as imports_api
-from glance_service.common import process_markers
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import import_recovery, import_tasks, patch
 
@@ -329,7 +329,7 @@ def _recovery_svc(image, own):
 
 def test_start_up_recovery_leaves_data_staged_on_another_node_alone():
     # A dead process of this host staged it, but on node A: only A can tell (its own start-up).
-    dead = process_markers.process_marker().split(":")[0] + ":999999999:1"
+    dead = process.host_marker().split(":")[0] + ":999999999:1"
     image = {**_image(A, **{import_tasks.WORKER: dead}), "updated_at": "2000-01-01T00:00:00"}
     svc = _recovery_svc(image, own=B)
     import_recovery._recover_stagings(svc, RequestContext.admin())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from oslo_config import cfg
 
-from glance_service.common import process_markers
+from glance_service.common import process
 from glance_service.images import import_options, url_filter
 
 # This machine has no DNS: the names the cases use resolve here, as a resolver would answer.
@@ -67,11 +67,11 @@ def test_uri_allowed(opts, uri, allowed):
 
 
 def test_marker_of_this_process_is_alive_and_a_foreign_host_unknown():
-    assert process_markers.marker_alive(process_markers.process_marker()) is True
-    assert process_markers.marker_alive("some-other-host:1:1") is None
-    host = process_markers.process_marker().split(":")[0]
-    assert process_markers.marker_alive(f"{host}:999999999:1") is False
-    assert process_markers.marker_alive(None) is None
+    assert process.host_alive(process.host_marker()) is True
+    assert process.host_alive("some-other-host:1:1") is None
+    host = process.host_marker().split(":")[0]
+    assert process.host_alive(f"{host}:999999999:1") is False
+    assert process.host_alive(None) is None
 
 
 def conf_file(tmp_path, text: str) -> cfg.ConfigOpts:
