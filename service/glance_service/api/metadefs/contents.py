@@ -6,10 +6,11 @@ import webob
 
 from glance_service import exceptions
 from glance_service.api.common import json_response, no_content, read_json
-from glance_service.api.metadefs import schemas, views
+from glance_service.api.metadefs import views
 from glance_service.api.metadefs.namespaces import check_read_only, visible_namespace
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images import metadef_schema
 
 
 def _not_found(kind: str, name: str, namespace: str) -> exceptions.NotFound:
@@ -25,7 +26,7 @@ def list_properties(req: webob.Request, svc: Services, ctx: RequestContext, name
 def create_property(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "add_metadef_property")
-    values = schemas.validate("property", body)
+    values = metadef_schema.validate("property", body)
     created = svc.data.metadef_item_create(ctx, namespace, "property", values)
     return json_response(views.prop(created), status=201)
 
@@ -53,7 +54,7 @@ def update_property(
 ) -> webob.Response:
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "modify_metadef_property")
-    values = schemas.validate("property", body)
+    values = metadef_schema.validate("property", body)
     updated = svc.data.metadef_item_update(ctx, namespace, "property", property_name, values)
     return json_response(views.prop(updated))
 
@@ -77,7 +78,7 @@ def create_object(req: webob.Request, svc: Services, ctx: RequestContext, namesp
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "add_metadef_object")
     check_read_only(body)
-    created = svc.data.metadef_item_create(ctx, namespace, "object", schemas.validate("object", body))
+    created = svc.data.metadef_item_create(ctx, namespace, "object", metadef_schema.validate("object", body))
     return json_response(views.obj(namespace, created), status=201)
 
 
@@ -103,7 +104,7 @@ def update_object(
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "modify_metadef_object")
     check_read_only(body)
-    values = schemas.validate("object", body)
+    values = metadef_schema.validate("object", body)
     updated = svc.data.metadef_item_update(ctx, namespace, "object", object_name, values)
     return json_response(views.obj(namespace, updated))
 
@@ -129,7 +130,7 @@ def create_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespac
         raise exceptions.BadRequest('The body must be {"tags": [{"name": "..."}, ...]}')
     names = []
     for item in body["tags"]:
-        schemas.validate("tag", item)
+        metadef_schema.validate("tag", item)
         names.append(item["name"])
     # X-Openstack-Append: true adds to the namespace's tags instead of replacing them.
     append = req.headers.get("X-Openstack-Append", "").strip().lower() == "true"
@@ -169,7 +170,7 @@ def update_tag(
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "modify_metadef_tag")
     check_read_only(body)
-    values = schemas.validate("tag", body)
+    values = metadef_schema.validate("tag", body)
     return json_response(views.tag(svc.data.metadef_item_update(ctx, namespace, "tag", tag_name, values)))
 
 
