@@ -29,6 +29,7 @@ include $(sort $(wildcard mk/*.mk))
 test: deps venv lint test-service test-toolkit test-molecule bench-smoke ## everything CI runs
 	@echo "make test: all suites passed"
 
-lint: venv ## ruff check and ruff format --check of service/, bench/, tests/
+lint: venv ## ruff check and format --check (service/, bench/, tests/); the service's import layers
 	ruff check service bench tests
 	ruff format --check service bench tests
+	cd service && lint-imports --no-cache  # contracts: [tool.importlinter] in service/pyproject.toml

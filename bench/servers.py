@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE))
 
 HEADERS = {"X-Project-Id": "bench-project", "X-User-Id": "bench-user", "X-Roles": "admin,member,reader"}
 THREADS = 32
-# The candidates: name -> (server, workers). gunicorn as server.py configures it.
+# The candidates: name -> (server, workers). gunicorn as wsgi_server.py configures it.
 CANDIDATES = {
     "gunicorn-1w": ("gunicorn", 1),
     "gunicorn-2w": ("gunicorn", 2),
@@ -77,7 +77,7 @@ def uwsgi_application(environ, start_response):
 def serve(server: str, conf_file: str, workers: int) -> None:
     if server == "gunicorn":
         from glance_service.api import app as app_mod
-        from glance_service.common import server as server_mod
+        from glance_service.common import wsgi_server as server_mod
 
         conf, _ = build_app(conf_file)  # loads the options; each worker builds its own app
         server_mod.serve(lambda: app_mod.app_factory(conf), conf, "bench-gunicorn", workers=workers)

@@ -14,35 +14,75 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKEFILES = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
+# A rule line: targets, one colon (not :=, not ::=), then prerequisites or a `## ` note.
+RULE = re.compile(r"^([A-Za-z0-9_.-][^:=#$/]*?)\s*:(?![:=])")
 
 
-def phony_targets() -> list[str]:
+def makefiles(root: Path = ROOT) -> list[Path]:
+    return [root / "Makefile", *sorted((root / "mk").glob("*.mk"))]
+
+
+def phony_targets(root: Path = ROOT) -> list[str]:
     targets = []
-    for path in MAKEFILES:
+    for path in makefiles(root):
         for line in path.read_text().splitlines():
             if line.startswith(".PHONY:"):
                 targets += line.split(":", 1)[1].split()
     return targets
 
 
-def make(*args: str) -> str:
+def rule_targets(root: Path = ROOT) -> list[str]:
+    """The named targets of every rule in Makefile and mk/*.mk (not file targets such as
+    $(VENV)/.installed, not special ones such as .PHONY)."""
+    targets = []
+    for path in makefiles(root):
+        for line in path.read_text().splitlines():
+            found = RULE.match(line)
+            if found:
+                targets += [t for t in found.group(1).split() if not t.startswith(".")]
+    return targets
+
+
+def make(*args: str, root: Path = ROOT) -> str:
     proc = subprocess.run(
-        ["make", "--no-print-directory", "-s", *args], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-s", *args], cwd=root, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
+def help_problems(root: Path = ROOT) -> list[str]:
+    """What `make help` gets wrong: a target missing, listed twice, or without its line."""
+    lines = make("help", root=root).splitlines()
+    listed = [line.split()[1] for line in lines if line.startswith("make ")]
+    problems = [f"listed twice: {t}" for t in sorted({t for t in listed if listed.count(t) > 1})]
+    problems += [f"not in make help (no `## ` note): {t}" for t in rule_targets(root) if t not in listed]
+    problems += [f"not .PHONY: {t}" for t in rule_targets(root) if t not in phony_targets(root)]
+    problems += [f"in .PHONY without a rule: {t}" for t in phony_targets(root) if t not in rule_targets(root)]
+    problems += [
+        f"without its one-line description: {line!r}" for line in lines if len(line.split(None, 2)) < 3
+    ]
+    return problems
+
+
 def test_help_lists_every_target_once() -> None:
-    listed = [line.split()[1] for line in make("help").splitlines() if line.startswith("make ")]
-    phony = phony_targets()
-    assert len(phony) >= 20
-    assert sorted(listed) == sorted(set(listed)), "a target is listed twice"
-    assert set(listed) == set(phony), (
-        f"not listed: {set(phony) - set(listed)}; not phony: {set(listed) - set(phony)}"
-    )
-    for line in make("help").splitlines():
-        assert len(line.split(None, 2)) == 3, f"a target without its one-line description: {line!r}"
+    assert len(rule_targets()) >= 20
+    assert help_problems() == []
+
+
+def test_a_target_without_a_help_line_fails(tmp_path: Path) -> None:
+    """The check above catches a new target without a `## ` note, phony or not."""
+    (tmp_path / "mk").mkdir()
+    for path in MAKEFILES:
+        (tmp_path / path.relative_to(ROOT)).write_text(path.read_text())
+    assert help_problems(tmp_path) == []
+    with (tmp_path / "mk" / "zz-new.mk").open("w") as mk:
+        mk.write(".PHONY: new-phony\nnew-phony: venv\n\techo new\n\nnew-plain:\n\techo plain\n")
+    assert help_problems(tmp_path) == [
+        "not in make help (no `## ` note): new-phony",
+        "not in make help (no `## ` note): new-plain",
+        "not .PHONY: new-plain",
+    ]
 
 
 def test_readme_gives_each_test_target_a_measured_time() -> None:

@@ -1,7 +1,7 @@
-"""The store half of glance-api.conf.j2 and glance-swift.conf.j2 (.work/STORES.md): always
-multi-store, upstream option names per kind, a store's own options over the per-kind defaults,
-the reserved stores; the rendered file loads in the service's own oslo.config options, and the
-role's _glance_stores_effective (vars/main.yml) agrees with the template."""
+"""The store half of glance-api.conf.j2 and glance-swift.conf.j2 (docs/DEPLOY.md "Stores"):
+always multi-store, upstream option names per kind, a store's own options over the per-kind
+defaults, the reserved stores; the rendered file loads in the service's own oslo.config options,
+and the role's _glance_stores_effective (vars/main.yml) agrees with the template."""
 
 from __future__ import annotations
 

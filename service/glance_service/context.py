@@ -88,6 +88,8 @@ def _split_roles(value: str | None) -> list[str]:
 # each request, and the caller's X-Openstack-Request-Id when it is a valid req-<uuid>.
 REQUEST_ID_ENV = "openstack.request_id"
 GLOBAL_REQUEST_ID_ENV = "openstack.global_request_id"
+# The RequestContext built by the auth pipeline (common.auth), for every later middleware.
+CONTEXT_KEY = "glance.context"
 
 
 def request_id_from_environ(environ: dict) -> str:

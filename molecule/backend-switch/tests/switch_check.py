@@ -20,58 +20,13 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 
-API = os.environ["SWITCH_API"]
-AUTH = os.environ["SWITCH_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
-PROJECT = os.environ["SWITCH_PROJECT"]
-INVENTORY = os.environ["SWITCH_INVENTORY"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "files"))
+import checklib  # noqa: E402
+
+DEPLOY = checklib.Deployment.from_env("SWITCH", timeout=120)
 COUNT = int(os.environ.get("SWITCH_IMAGES", "20"))
 MAX_SIZE = 64 << 20
-
-
-def call(method, url, token=None, body=None, data=None, timeout=120):
-    headers = {"X-Auth-Token": token} if token else {}
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    elif data is not None:
-        headers["Content-Type"] = "application/octet-stream"
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    return urllib.request.urlopen(req, timeout=timeout)
-
-
-def login():
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"name": "Default"},
-                        "password": os.environ["SWITCH_ADMIN_PASSWORD"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-        }
-    }
-    with call("POST", AUTH, body=body) as resp:
-        return resp.headers["X-Subject-Token"]
-
-
-def image(token, image_id):
-    with call("GET", f"{API}/v2/images/{image_id}", token) as resp:
-        return json.load(resp)
-
-
-def download_sha512(token, image_id):
-    digest = hashlib.sha512()
-    with call("GET", f"{API}/v2/images/{image_id}/file", token) as resp:
-        while chunk := resp.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def upload_images(token, count):
@@ -81,9 +36,9 @@ def upload_images(token, count):
         size = rng.randint(1, MAX_SIZE)
         data = rng.randbytes(size)
         body = {"name": f"switch-{n:02d}", "disk_format": "raw", "container_format": "bare"}
-        with call("POST", f"{API}/v2/images", token, body=body) as resp:
+        with DEPLOY.call("POST", "/v2/images", token, body=body) as resp:
             image_id = json.load(resp)["id"]
-        call("PUT", f"{API}/v2/images/{image_id}/file", token, data=data).close()
+        DEPLOY.call("PUT", f"/v2/images/{image_id}/file", token, data=data).close()
         expected[image_id] = (size, hashlib.sha512(data).hexdigest())
     total = sum(s for s, _ in expected.values())
     print(f"switch: uploaded {count} images, {total} bytes ({total / 1048576:.0f} MiB)")
@@ -106,11 +61,11 @@ class ClientLoop(threading.Thread):
             image_id = ids[n % len(ids)]
             n += 1
             try:
-                if download_sha512(self.token, image_id) != self.expected[image_id][1]:
+                if DEPLOY.download_sha512(self.token, image_id) != self.expected[image_id][1]:
                     self.failures.append(f"{time.strftime('%T')} {image_id}: wrong bytes")
                 else:
                     self.ok += 1
-                with call("GET", f"{API}/v2/images?limit=100", self.token) as resp:
+                with DEPLOY.call("GET", "/v2/images?limit=100", self.token) as resp:
                     listed = {i["id"] for i in json.load(resp)["images"]}
                 if not set(ids) <= listed:
                     self.failures.append(f"{time.strftime('%T')} listing misses images")
@@ -122,11 +77,7 @@ class ClientLoop(threading.Thread):
 
 
 def playbook_cmd(*extra):
-    return ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/backend-switch.yml", *extra]
-
-
-def recap_changed(stdout):
-    return sum(int(n) for n in re.findall(r"changed=(\d+)", stdout.split("PLAY RECAP")[-1]))
+    return DEPLOY.playbook_cmd("backend-switch.yml", *extra)
 
 
 def switch(target, *extra, label=""):
@@ -135,13 +86,13 @@ def switch(target, *extra, label=""):
         playbook_cmd("-e", f"glance_switch_target={target}", *extra),
         capture_output=True,
         text=True,
-        env=os.environ | {"ANSIBLE_NOCOLOR": "1"},
+        env=os.environ | checklib.PLAIN,
     )
     took = time.monotonic() - started
     if proc.returncode != 0:
         print(proc.stdout[-8000:], proc.stderr[-3000:])
         raise SystemExit(f"switch to {target} {label} failed (rc {proc.returncode})")
-    changed = recap_changed(proc.stdout)
+    changed = checklib.recap_changed(proc.stdout)
     progress = re.findall(r"Progress: image \d+ of \d+", proc.stdout)
     rates = re.findall(r"overall ([\d.]+) MiB/s", proc.stdout)
     print(
@@ -159,7 +110,7 @@ def switch_killed(target, after_images):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=os.environ | {"ANSIBLE_NOCOLOR": "1", "PYTHONUNBUFFERED": "1"},
+        env=os.environ | checklib.PLAIN | {"PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )
     done = 0
@@ -178,12 +129,12 @@ def host_command(host, command):
     """The command's stdout on a lab host. Read from the json callback: the one-line output
     (-o) carried more than the command printed under molecule's environment."""
     proc = subprocess.run(
-        ["ansible", "-i", INVENTORY, host, "-m", "ansible.builtin.shell", "-a", command],
+        ["ansible", "-i", DEPLOY.inventory, host, "-m", "ansible.builtin.shell", "-a", command],
         capture_output=True,
         text=True,
         env=os.environ
         | {
-            "ANSIBLE_NOCOLOR": "1",
+            **checklib.PLAIN,
             "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
             "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         },
@@ -231,11 +182,11 @@ def s3_keys():
 
 def check_images(token, expected, store):
     for image_id, (size, sha) in expected.items():
-        record = image(token, image_id)
+        record = DEPLOY.image(token, image_id)
         assert record["status"] == "active", record
         assert record["stores"] == store, (image_id, record["stores"], store)
         assert record["size"] == size and record["os_hash_value"] == sha, record
-        assert download_sha512(token, image_id) == sha, image_id
+        assert DEPLOY.download_sha512(token, image_id) == sha, image_id
     print(f"switch: all {len(expected)} images in {store} only, sha512 equal")
 
 
@@ -246,14 +197,14 @@ def fact_exists():
 
 def remove_leftovers(token):
     """Images of an earlier verify run on the same hosts (molecule verify run twice)."""
-    with call("GET", f"{API}/v2/images?limit=1000", token) as resp:
+    with DEPLOY.call("GET", "/v2/images?limit=1000", token) as resp:
         for old in json.load(resp)["images"]:
             if old.get("name", "").startswith("switch-"):
-                call("DELETE", f"{API}/v2/images/{old['id']}", token).close()
+                DEPLOY.call("DELETE", f"/v2/images/{old['id']}", token).close()
 
 
 def main():
-    token = login()
+    token = DEPLOY.login()
     remove_leftovers(token)
     expected = upload_images(token, COUNT)
     loop = ClientLoop(token, expected)
@@ -264,7 +215,7 @@ def main():
         assert changed == 0 and "DRY RUN" in out, out[-3000:]
         assert not fact_exists()
         for image_id in expected:
-            assert image(token, image_id)["stores"] == "file"
+            assert DEPLOY.image(token, image_id)["stores"] == "file"
 
         switch("rbd")
         check_images(token, expected, "rbd")

@@ -22,58 +22,21 @@ import tempfile
 import threading
 import time
 import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "files"))
+import checklib  # noqa: E402
 import release  # noqa: E402
 
-API = os.environ["DAY2_API"]
-AUTH = os.environ["DAY2_AUTH_URL"].rstrip("/") + "/v3/auth/tokens"
-PROJECT = os.environ["DAY2_PROJECT"]
-INVENTORY = os.environ["DAY2_INVENTORY"]
+DEPLOY = checklib.Deployment.from_env("DAY2")
 # The release the scenario deployed (its wheelhouse snapshot) and where roles/glance installs it.
 WHEELHOUSE = os.environ["DAY2_WHEELHOUSE"]
 VENV = "/opt/glance"
 MANAGE = f"{VENV}/bin/glance-manage --config-file /etc/glance/glance-registry.conf"
-# Nested ansible runs without colour (molecule sets ANSIBLE_FORCE_COLOR for its own output).
-PLAIN = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
-
-
-def call(method, url, token=None, body=None, data=None, timeout=60):
-    headers = {}
-    if token:
-        headers["X-Auth-Token"] = token
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    elif data is not None:
-        headers["Content-Type"] = "application/octet-stream"
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    return urllib.request.urlopen(req, timeout=timeout)
-
-
-def login():
-    body = {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"name": "Default"},
-                        "password": os.environ["DAY2_ADMIN_PASSWORD"],
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-        }
-    }
-    with call("POST", AUTH, body=body) as resp:
-        return resp.headers["X-Subject-Token"]
+PLAIN = checklib.PLAIN
 
 
 def playbook(name, *extra, expect_failure=False):
-    cmd = ["ansible-playbook", "-i", INVENTORY, f"{PROJECT}/playbooks/{name}", *extra]
+    cmd = DEPLOY.playbook_cmd(name, *extra)
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
     took = time.monotonic() - started
@@ -86,14 +49,14 @@ def playbook(name, *extra, expect_failure=False):
     if proc.returncode != 0:
         print(proc.stdout[-6000:], proc.stderr[-3000:])
         raise SystemExit(f"{name} failed (rc {proc.returncode})")
-    changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout.split("PLAY RECAP")[-1]))
+    changed = checklib.recap_changed(proc.stdout)
     print(f"day2: {name} {' '.join(extra)}: ok in {took:.0f}s, changed={changed}")
     return proc.stdout, changed
 
 
 def on_registry(command):
     """stdout of a command on the first registry host (an ad-hoc ansible run)."""
-    cmd = ["ansible", "-i", INVENTORY, "glance_registry[0]", "-o", "-m", "command", "-a", command]
+    cmd = ["ansible", "-i", DEPLOY.inventory, "glance_registry[0]", "-o", "-m", "command", "-a", command]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN)
     found = re.search(r"\(stdout\) (.*)$", re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout).strip())
     if proc.returncode != 0 or not found:
@@ -125,37 +88,24 @@ def sha256_file(path):
 
 def newer_release(workdir):
     """This checkout plus one additive migration (molecule/shared/files/release.py)."""
-    return release.newer_release(PROJECT, WHEELHOUSE, workdir, "9999_day2_probe", "day2_probe")
-
-
-def image(token, image_id):
-    with call("GET", f"{API}/v2/images/{image_id}", token) as resp:
-        return json.load(resp)
-
-
-def download_sha512(token, image_id):
-    digest = hashlib.sha512()
-    with call("GET", f"{API}/v2/images/{image_id}/file", token) as resp:
-        while chunk := resp.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return release.newer_release(DEPLOY.project, WHEELHOUSE, workdir, "9999_day2_probe", "day2_probe")
 
 
 def upload(token, name):
     data = secrets.token_bytes(1 << 20)
     body = {"name": name, "disk_format": "raw", "container_format": "bare"}
-    with call("POST", f"{API}/v2/images", token, body) as r:
+    with DEPLOY.call("POST", "/v2/images", token, body) as r:
         image_id = json.load(r)["id"]
-    call("PUT", f"{API}/v2/images/{image_id}/file", token, data=data).close()
+    DEPLOY.call("PUT", f"/v2/images/{image_id}/file", token, data=data).close()
     return image_id, hashlib.sha512(data).hexdigest()
 
 
 def check_images(token, expected):
     for image_id, sha in expected.items():
-        record = image(token, image_id)
+        record = DEPLOY.image(token, image_id)
         assert record["status"] == "active", record
         assert record["os_hash_value"] == sha, (image_id, record["os_hash_value"], sha)
-        assert download_sha512(token, image_id) == sha, image_id
+        assert DEPLOY.download_sha512(token, image_id) == sha, image_id
 
 
 class Downloader(threading.Thread):
@@ -169,7 +119,7 @@ class Downloader(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             try:
-                assert download_sha512(self.token, self.image_id) == self.sha
+                assert DEPLOY.download_sha512(self.token, self.image_id) == self.sha
                 self.ok += 1
             except (urllib.error.URLError, OSError, AssertionError) as exc:
                 self.failures.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
@@ -218,7 +168,7 @@ def releases_and_rollback(token, expected):
 
 
 def main():
-    token = login()
+    token = DEPLOY.login()
     expected = dict(upload(token, f"day2-{n}") for n in range(3))
     print(f"day2: uploaded {len(expected)} images")
 
@@ -226,9 +176,9 @@ def main():
         playbook("backup.yml", "-e", f"backup_dir={backups}")
         (stamp,) = os.listdir(backups)
         victim = next(iter(expected))
-        call("DELETE", f"{API}/v2/images/{victim}", token).close()
+        DEPLOY.call("DELETE", f"/v2/images/{victim}", token).close()
         try:
-            image(token, victim)
+            DEPLOY.image(token, victim)
             raise SystemExit("the deleted image is still there")
         except urllib.error.HTTPError as exc:
             assert exc.code == 404, exc.code

@@ -2,7 +2,11 @@
 the store's reference (glance-swift.conf), the object-store endpoint from the catalog, and the
 container (HEAD; created with PUT when missing and the store may create it).
 
-Standard library only: it runs with the host's python3, before or without the service's venv.
+Standalone because: roles/glance (ansible.builtin.script) copies this one file to the API host
+and runs it with the host's python3, before or without the service's venv; the deploy host's
+helpers (molecule/shared/files/checklib.py) are not there, so it keeps its own Keystone token
+request. Standard library only.
+
 Arguments: store name, container, create-on-put (True/False), endpoint interface, region (may be
 empty), check mode (True/False). Credentials in the environment: SWIFT_AUTH_ADDRESS, SWIFT_USER
 (project:user), SWIFT_KEY, SWIFT_USER_DOMAIN, SWIFT_PROJECT_DOMAIN.

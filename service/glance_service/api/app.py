@@ -17,14 +17,14 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_middleware import http_proxy_to_wsgi
 
-from glance_service.api import options, stage_proxy, versions, views, wiring
+from glance_service.api import image_views, options, stage_proxy, versions, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
 from glance_service.common import healthcheck, request_log
 from glance_service.common.auth import with_auth
-from glance_service.images import imports
+from glance_service.images import image_schema as schema_mod
+from glance_service.images import import_options
 from glance_service.images import policy as policy_mod
-from glance_service.images import schema as schema_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -34,21 +34,21 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     wiring.register_opts(conf)
     versions.register_opts(conf)
     stage_proxy.register_opts(conf)
-    views.register_opts(conf)
+    image_views.register_opts(conf)
     options.register_opts(conf)
     schema_mod.register_opts(conf)
     healthcheck.register_opts(conf)
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
-    imports.check_options(conf)
+    import_options.check_options(conf)
     return wiring.Services(
         conf=conf,
         data=wiring.build_data_api(conf),
         stores=wiring.build_stores(conf),
         policy=policy_mod.Enforcer(conf),
         schema=schema_mod.ImageSchema.from_conf(conf),
-        view=views.ImageView.from_conf(conf),
+        view=image_views.ImageView.from_conf(conf),
     )
 
 

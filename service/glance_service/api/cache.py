@@ -3,7 +3,7 @@
 Without ``[DEFAULT] image_cache_dir`` every call is 404 "Caching via API is not supported at
 this site." (after the policy check, as in Glance). Calls naming an image look it up first
 (404 for one the caller cannot see), as Glance's ``cached_images.py`` does. The cache itself
-is ``store/cache.py``; this module also hands its queue worker the way to read an image
+is ``store/image_cache.py``; this module also hands its queue worker the way to read an image
 (``for_services``).
 """
 
@@ -18,7 +18,7 @@ from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import states
-from glance_service.store import cache as image_cache
+from glance_service.store import image_cache
 
 LOG = logging.getLogger(__name__)
 

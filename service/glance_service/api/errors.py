@@ -3,7 +3,7 @@
 The status is the exception's ``code``; the body is the one WebOb would produce for the
 matching ``webob.exc`` class (negotiated on ``Accept``: JSON ``{"message","code","title"}``,
 HTML, or plain text), because that is what Glance answers and what clients parse. Credentials
-in a URL the message quotes (a location's) are masked (``common.request_log.mask_secrets``).
+in a URL the message quotes (a location's) are masked (``common.masking.mask_secrets``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import webob.exc
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common.request_log import mask_secrets
+from glance_service.common.masking import mask_secrets
 
 LOG = logging.getLogger(__name__)
 

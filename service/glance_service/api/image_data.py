@@ -1,5 +1,4 @@
-"""``PUT`` and ``GET /v2/images/{image_id}/file``: the data path's HTTP side, and the recovery
-of uploads cut by a crash.
+"""``PUT`` and ``GET /v2/images/{image_id}/file``: the data path's HTTP side.
 
 Upload: ``queued → saving`` atomically (the image records which process uploads), stream
 into the store (durable before it returns), then record the location and move to ``active``
@@ -7,7 +6,8 @@ with size and hashes in one transaction. Any failure removes the data and return
 ``queued``; when the registry cannot say how the upload ended (down, not answering, or the
 activation's answer lost), the upload's own process asks again in the background until it
 can, then keeps the data (recorded: ``active``) or removes it (``queued``), see
-``_Reconciler``. A live upload refreshes the image's ``updated_at`` now and then, so that
+``api/upload_recovery.py``, which also recovers at start-up the uploads a dead process left. A
+live upload refreshes the image's ``updated_at`` now and then, so that
 recovery can tell a dead upload on another host from a long one.
 
 Download: zero-copy for the file store when the client is on another host (the open file
@@ -18,12 +18,9 @@ this host (see ``_body``); ``Range`` for single ranges, ``Content-MD5``.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import re
-import socket
 import sqlite3
-import threading
 import time
 
 import webob
@@ -32,9 +29,9 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
-from glance_service.api import common
+from glance_service.api import common, upload_recovery
 from glance_service.api.router import drain
-from glance_service.common import config, process
+from glance_service.common import process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
 
@@ -42,32 +39,7 @@ LOG = logging.getLogger(__name__)
 
 _DIGITS = re.compile(r"[0-9]+")
 DEFAULT_SIZE_CAP = 1024**4  # Glance's image_size_cap default (1 TiB)
-# "<hostname>:<pid>:<process start time>" of the process that uploads (hidden by the views)
-UPLOAD_HOST = "os_glance_upload_host"
 BLOCK = 1024 * 1024
-
-recovery_opts = [
-    cfg.IntOpt(
-        "upload_stale_timeout",
-        default=3600,
-        min=60,
-        help="Seconds after which an image still 'saving' whose upload runs on another host (and "
-        "has not refreshed the image since) is taken as interrupted: glance-api returns it to "
-        "'queued' at start-up. Live uploads refresh the image every upload_stale_timeout/4 "
-        "seconds (at most every 60 s).",
-    ),
-]
-
-
-register_opts = config.registrar((None, recovery_opts))
-
-
-def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    return [(None, recovery_opts)]
-
-
-register_opts(cfg.CONF)
-
 
 # -- upload ------------------------------------------------------------------------------------
 # An upload refused before or while its body is read still has body bytes on the way. Unless
@@ -107,7 +79,7 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     svc.data.image_update(
         ctx,
         image_id,
-        {"status": states.SAVING, "properties": _upload_marker()},
+        {"status": states.SAVING, "properties": upload_recovery.upload_marker()},
         from_state=states.QUEUED,
     )
 
@@ -238,7 +210,7 @@ HEARTBEAT_RETRY = 10.0
 
 
 def _heartbeat(svc, ctx: RequestContext, image_id: str):
-    interval = min(60.0, _conf(svc, "upload_stale_timeout", 3600) / 4)
+    interval = min(60.0, upload_recovery.stale_timeout(svc) / 4)
     state = {"next": time.monotonic() + interval}
 
     def beat() -> None:
@@ -248,7 +220,9 @@ def _heartbeat(svc, ctx: RequestContext, image_id: str):
         state["next"] = now + interval
         try:
             # Moves updated_at; fails (and so stops the upload) if the image was deleted or reset.
-            svc.data.image_update(ctx, image_id, {"properties": _upload_marker()}, from_state=states.SAVING)
+            svc.data.image_update(
+                ctx, image_id, {"properties": upload_recovery.upload_marker()}, from_state=states.SAVING
+            )
         except exceptions.ServiceUnavailable as exc:
             # The registry is restarting or down: the data keeps coming, and the
             # finalisation decides (the registry may be back by then).
@@ -267,14 +241,14 @@ def _undo(
     outcome of the finalisation is unknown (the registry may have recorded the upload before
     its answer was lost), nothing is removed here: removing the data of an image the registry
     made ``active`` would leave it without data. The upload goes to this process's
-    reconciler instead (see ``_Reconciler``). Errors here are logged, not raised: the
+    reconciler instead (``api/upload_recovery.py``). Errors here are logged, not raised: the
     upload's own error is what the client must see."""
-    leftover = _Leftover(
-        svc, image_id, stored.url if stored is not None else None, _upload_marker()[UPLOAD_HOST]
+    leftover = upload_recovery.Leftover(
+        svc, image_id, stored.url if stored is not None else None, process.host_marker()
     )
     leftover.reset_first = finalising and getattr(exc, "may_still_run", False)
     if _data_api_down(exc) or (finalising and not _definite(exc)):
-        _reconciler().add(leftover, exc)
+        upload_recovery.reconciler().add(leftover, exc)
         return
     try:
         if location is not None:
@@ -291,7 +265,7 @@ def _undo(
         except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
             pass  # deleted, or taken over by recovery: nothing to give back
     except Exception as err:  # noqa: BLE001 - retried in the background, not the client's error
-        _reconciler().add(leftover, err)
+        upload_recovery.reconciler().add(leftover, err)
 
 
 def _data_api_down(exc: BaseException) -> bool:
@@ -304,219 +278,6 @@ def _definite(exc: BaseException) -> bool:
     return isinstance(exc, exceptions.GlanceServiceError) and not isinstance(
         exc, exceptions.ServiceUnavailable
     )
-
-
-class _Leftover:
-    """A failed upload whose end is not settled yet: the image may still be ``saving`` (with
-    this process's marker), the data may still be in the store at ``url``."""
-
-    def __init__(self, svc, image_id: str, url: str | None, marker: str):
-        self.svc = svc
-        self.image_id = image_id
-        self.url = url
-        self.marker = marker
-        self.failures = 0
-        # Set once this job has returned the image to 'queued': what is left is its data.
-        self.reset = False
-        # The activation may still be run by a registry that stalled: leave 'saving' before
-        # the data goes. Otherwise the data goes first: a new upload may begin the moment the
-        # image is 'queued', and it writes where this one did.
-        self.reset_first = False
-
-    def settle(self) -> str:
-        """Ask the data API how the upload ended and finish it; what happened, for the log.
-        Raises whatever the data API or the store raise (the caller tries again later).
-
-        - the image is ``saving`` with this process's marker: the upload is ours and not
-          recorded (or only its location is, without the two-call path's final update):
-          remove the data, return the image to ``queued``;
-        - a live location holds our URL: the registry recorded the upload (``active``), or
-          the image went on from there (deactivated, pending delete): keep the data;
-        - the image is gone (deleted): the data is nobody's, remove it;
-        - anything else (``queued`` again, another upload or import running): the image was
-          taken over by another process, whose recovery removed the data; leave it alone.
-        """
-        svc, image_id = self.svc, self.image_id
-        ctx = RequestContext.admin()
-        try:
-            image = svc.data.image_get(ctx, image_id, include_deleted=True)
-        except exceptions.ImageNotFound:
-            image = None
-        if image is None or image.get("deleted") or image["status"] == states.DELETED:
-            self._remove_data()
-            return "the image was deleted; its data removed"
-        ours = [
-            loc
-            for loc in image.get("locations") or []
-            if self.url is not None
-            and loc.get("url") == self.url
-            and loc.get("status", "active") != "deleted"
-        ]
-        marker = (image.get("properties") or {}).get(UPLOAD_HOST)
-        if not self.reset_first and image["status"] == states.SAVING and marker == self.marker:
-            for loc in ours:
-                try:
-                    svc.data.image_location_delete(ctx, image_id, loc["id"])
-                except exceptions.ImageNotFound:
-                    pass
-            self._remove_data()
-            try:
-                svc.data.image_update(
-                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
-                )
-            except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
-                return "the image changed meanwhile; its data removed"
-            return "returned to 'queued', its data removed"
-        if not self.reset and image["status"] == states.SAVING and marker == self.marker:
-            # The image leaves 'saving' first, and only then does the data go: the
-            # activation may still be queued in the registry (a registry that stalled), and
-            # whichever of the two lands first wins. Removing the data before the reset
-            # could leave the activation's 'active' image without data.
-            try:
-                svc.data.image_update(
-                    ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
-                )
-            except exceptions.ImageStatusConflict:
-                return self.settle()  # the activation landed first: read the image again
-            except exceptions.ImageNotFound:
-                self._remove_data()
-                return "the image was deleted; its data removed"
-            self.reset = True
-            image = svc.data.image_get(ctx, image_id, include_deleted=True)
-        if self.reset:
-            for loc in ours:
-                try:
-                    svc.data.image_location_delete(ctx, image_id, loc["id"])
-                except exceptions.ImageNotFound:
-                    pass
-            if image["status"] != states.QUEUED and not ours:
-                # Queued again, a new upload has begun since: it writes where ours did, so
-                # removing "our" data now would remove the new upload's.
-                return "returned to 'queued'; a new upload has begun since"
-            self._remove_data()
-            return "returned to 'queued', its data removed"
-        if ours:
-            return f"the registry had recorded it: the image is '{image['status']}' with its data"
-        return f"the image is '{image['status']}', taken over by another process; nothing to do"
-
-    def _remove_data(self) -> None:
-        if self.url is not None:
-            self.svc.stores.delete(self.url)
-        # Partial data of a write cut short (a live upload's partial files are locked).
-        self.svc.stores.discard(self.image_id)
-
-
-class _Reconciler:
-    """Finishes this process's failed uploads that the data API could not confirm: one
-    thread, started on first use, asks again until the registry answers (every 0.5 s at
-    first, then up to every 5 s), then settles each upload (``_Leftover.settle``).
-
-    Why here and not in a periodic sweep: only the process that ran an upload knows where
-    its data went (the store URL) and that the upload is dead rather than slow; another
-    process or host can only guess from ``updated_at`` after ``upload_stale_timeout``, and
-    must not reset uploads it does not own. An upload left by a process that died (a crash,
-    a worker replaced) carries that process's marker and is returned by the start-up
-    recovery (``recover_interrupted_uploads``)."""
-
-    FIRST_DELAY = 0.5
-    MAX_DELAY = 5.0
-    # Errors other than an unavailable registry or store are not expected to go away:
-    # after this many attempts the image is left to the start-up recovery.
-    GIVE_UP_AFTER = 20
-
-    def __init__(self):
-        self._jobs: dict[str, _Leftover] = {}
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, job: _Leftover, cause: BaseException) -> None:
-        LOG.warning(
-            "Upload of image %s failed (%s) and could not be finished now: finishing it once "
-            "the registry answers",
-            job.image_id,
-            cause,
-        )
-        with self._lock:
-            self._jobs[job.image_id] = job
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="upload-reconciler", daemon=True)
-                self._thread.start()
-        self._wake.set()
-
-    def pending(self) -> list[str]:
-        with self._lock:
-            return list(self._jobs)
-
-    def _run(self) -> None:
-        delay = self.FIRST_DELAY
-        while True:
-            with self._lock:
-                idle = not self._jobs
-            self._wake.wait(None if idle else delay)
-            self._wake.clear()
-            with self._lock:
-                jobs = list(self._jobs.values())
-            failed = False
-            for job in jobs:
-                if self._attempt(job):
-                    with self._lock:
-                        if self._jobs.get(job.image_id) is job:
-                            del self._jobs[job.image_id]
-                else:
-                    failed = True
-            delay = min(delay * 2, self.MAX_DELAY) if failed else self.FIRST_DELAY
-
-    def _attempt(self, job: _Leftover) -> bool:
-        """True when the job is done (settled, or given up)."""
-        try:
-            outcome = job.settle()
-        except Exception as exc:  # noqa: BLE001 - logged; tried again
-            job.failures += 1
-            expected = isinstance(exc, (exceptions.ServiceUnavailable, OSError))
-            if job.failures == 1 or not expected:
-                LOG.warning("Failed upload of image %s not finished yet, trying again: %s", job.image_id, exc)
-            if not expected and job.failures >= self.GIVE_UP_AFTER:
-                LOG.error(
-                    "Giving up finishing the failed upload of image %s: it stays 'saving' until "
-                    "glance-api's start-up recovery",
-                    job.image_id,
-                )
-                return True
-            return False
-        LOG.warning("Failed upload of image %s finished: %s", job.image_id, outcome)
-        return True
-
-
-_RECONCILER: _Reconciler | None = None
-_RECONCILER_LOCK = threading.Lock()
-
-
-def _reconciler() -> _Reconciler:
-    global _RECONCILER
-    with _RECONCILER_LOCK:
-        if _RECONCILER is None:
-            _RECONCILER = _Reconciler()
-        return _RECONCILER
-
-
-# -- process identity (who is uploading) ---------------------------------------------------------
-def _upload_marker() -> dict[str, str]:
-    # pid and start time: unique for the life of the host, unlike a bare pid
-    return {UPLOAD_HOST: process.host_marker()}
-
-
-def _split_marker(marker: str | None) -> tuple[str, str, str]:
-    host, _, process = (marker or "").partition(":")
-    pid, _, start = process.partition(":")
-    return host, pid, start
-
-
-def _process_alive(pid: str, start: str) -> bool:
-    if not pid.isdigit():
-        return False
-    current = process.start_time(int(pid))
-    return current is not None and current == start
 
 
 # -- download ----------------------------------------------------------------------------------
@@ -665,45 +426,3 @@ def _closing(source):
         yield from source
     finally:
         source.close()
-
-
-# -- recovery ------------------------------------------------------------------------------------
-def recover_interrupted_uploads(svc) -> int:
-    """Return images whose upload died with its process to ``queued``, their partial data
-    removed. Called by glance-api at start-up, before it serves. Returns how many images."""
-    ctx = RequestContext.admin()
-    removed = svc.stores.cleanup_partial()
-    if removed:
-        LOG.info("Removed %d partial image file(s) left by interrupted uploads", removed)
-    stale = datetime.timedelta(seconds=_conf(svc, "upload_stale_timeout", 3600))
-    stale_before = (datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - stale).isoformat()
-    host = socket.gethostname()
-    recovered = 0
-    for image in svc.data.image_get_by_status(ctx, states.SAVING):
-        uploader, pid, start = _split_marker((image.get("properties") or {}).get(UPLOAD_HOST))
-        if uploader == host:
-            orphan = not _process_alive(pid, start)
-        else:
-            orphan = (image.get("updated_at") or "") < stale_before
-        if orphan and _give_back(svc, ctx, image):
-            recovered += 1
-    return recovered
-
-
-def _give_back(svc, ctx: RequestContext, image: dict) -> bool:
-    image_id = image["id"]
-    try:
-        for loc in image.get("locations") or []:
-            svc.stores.delete(loc["url"])
-            svc.data.image_location_delete(ctx, image_id, loc["id"])
-        svc.stores.discard(image_id)
-        svc.data.image_update(
-            ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.SAVING
-        )
-    except (exceptions.ImageNotFound, exceptions.ImageStatusConflict):
-        return False
-    except exceptions.GlanceServiceError as exc:
-        LOG.error("Could not recover interrupted upload of image %s: %s", image_id, exc)
-        return False
-    LOG.warning("Image %s was left 'saving' by an interrupted upload: returned to 'queued'", image_id)
-    return True

@@ -11,7 +11,7 @@ from glance_service import exceptions
 from glance_service.api import locations as locations_mod
 from glance_service.api import stage_proxy
 from glance_service.api.common import json_response, no_content, read_json
-from glance_service.api.views import ImageView
+from glance_service.api.image_views import ImageView
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod

@@ -2,7 +2,7 @@
 image, and location import (``POST``/``GET /locations``, since 2.17).
 
 These handlers validate and answer at once (202 for the asynchronous ones); the work runs in
-``images.imports``'s worker pool. Codes follow reference sections 1.3, 1.4 and 1.12.
+``images.import_workers``'s worker pool. Codes follow reference sections 1.3, 1.4 and 1.12.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _expected_size
 from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
+from glance_service.common import process
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, imports, states
+from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
 
 LOG = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     svc.data.image_update(
         ctx,
         image_id,
-        {"status": states.UPLOADING, "properties": {imports.WORKER: imports.process_marker()}},
+        {"status": states.UPLOADING, "properties": {import_tasks.WORKER: process.host_marker()}},
         from_state=states.QUEUED,
     )
     # Inspected as it streams (415 on a mismatch or unsafe header), like an upload.
@@ -97,14 +98,14 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         staged: dict = {}
         if verdict.virtual_size is not None:
             staged["virtual_size"] = verdict.virtual_size
-        here = imports.self_url(svc.conf)
+        here = import_tasks.self_url(svc.conf)
         if here:
             # As upstream: this node holds the data; another node hands it the import.
-            staged["properties"] = {imports.STAGE_HOST: here}
+            staged["properties"] = {import_tasks.STAGE_HOST: here}
         if staged:
             svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
     except BaseException as exc:
-        imports._quietly(svc.stores.unstage, image_id)
+        import_tasks.quietly(svc.stores.unstage, image_id)
         try:
             svc.data.image_update(
                 ctx, image_id, states.reset_on_queued({"status": states.QUEUED}), from_state=states.UPLOADING
@@ -219,10 +220,12 @@ def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -
     admin = RequestContext.admin(ctx.request_id)
     for _ in range(2):
         try:
-            svc.data.image_set_property_atomic(admin, image_id, imports.IMPORT_TASK, task_id)
+            svc.data.image_set_property_atomic(admin, image_id, import_tasks.IMPORT_TASK, task_id)
             return
         except exceptions.Duplicate:
-            holder = (svc.data.image_get(admin, image_id).get("properties") or {}).get(imports.IMPORT_TASK)
+            holder = (svc.data.image_get(admin, image_id).get("properties") or {}).get(
+                import_tasks.IMPORT_TASK
+            )
             if holder is None:
                 continue
             try:
@@ -231,7 +234,7 @@ def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -
                 running = False
             if running:
                 break
-            imports.release_lock(svc, admin, image_id, holder)
+            import_tasks.release_lock(svc, admin, image_id, holder)
     raise exceptions.Conflict(f"Image {image_id} has an import in progress.")
 
 
@@ -268,13 +271,13 @@ def start(
         try:
             svc.data.image_update(admin, image_id, values, from_state=from_state)
         except BaseException:
-            imports.release_lock(svc, admin, image_id, task["id"])
+            import_tasks.release_lock(svc, admin, image_id, task["id"])
             raise
     except BaseException as exc:
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
-        imports.finish_task(svc, admin, task["id"], False, message)
+        import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
-    imports.submit(svc, task["id"])
+    import_workers.submit(svc, task["id"])
     return task
 
 
@@ -289,7 +292,7 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
     if body.get("all_stores_must_succeed") is False and not svc.stores.enabled:
         raise exceptions.BadRequest("all_stores_must_succeed can only be set with enabled_backends.")
     method = body["method"]
-    if name == "web-download" and not imports.uri_allowed(svc.conf, method.get("uri")):
+    if name == "web-download" and not import_options.uri_allowed(svc.conf, method.get("uri")):
         raise exceptions.BadRequest(f"URI for web-download does not pass filtering: {method.get('uri')}")
     if name == "glance-direct":
         host = stage_proxy.stage_host(svc.conf, image, req.headers)
@@ -297,11 +300,11 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
             # Staged on another API node: that node imports it, with the caller's credentials.
             return _accepted(stage_proxy.forward(req, ctx, host, body).request_id)
     if targets:
-        props = {imports.WORKER: imports.process_marker()}
-        if (image.get("properties") or {}).get(imports.STAGE_HOST):
-            props[imports.STAGE_HOST] = ""  # upstream pops it when the import starts
+        props = {import_tasks.WORKER: process.host_marker()}
+        if (image.get("properties") or {}).get(import_tasks.STAGE_HOST):
+            props[import_tasks.STAGE_HOST] = ""  # upstream pops it when the import starts
         if svc.stores.enabled:
-            props.update({imports.IMPORTING: ",".join(targets), imports.FAILED: ""})
+            props.update({import_tasks.IMPORTING: ",".join(targets), import_tasks.FAILED: ""})
         values: dict = {"properties": props}
         if name != "copy-image":
             values["status"] = states.IMPORTING
@@ -383,10 +386,10 @@ def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_i
         raise exceptions.Forbidden("http store must be enabled to use location API by normal user.")
     # As Glance 33: an http(s) location passes the same filters as web-download (no loopback,
     # no metadata service) before any task fetches it.
-    if scheme in ("http", "https") and not imports.uri_allowed(svc.conf, url):
+    if scheme in ("http", "https") and not import_options.uri_allowed(svc.conf, url):
         raise exceptions.BadRequest(f"URI for add location does not pass filtering: {url}")
     states.check(image, states.IMPORTING)
-    props = {imports.WORKER: imports.process_marker()}
+    props = {import_tasks.WORKER: process.host_marker()}
     task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}
     values = {"status": states.IMPORTING, "properties": props}
     start(svc, ctx, image, "location_import", task_input, values, states.QUEUED)

@@ -129,7 +129,7 @@ image_format_opts = [
     ),
 ]
 
-# The image cache on API nodes (``store/cache.py``); Glance's names and meanings.
+# The image cache on API nodes (``store/image_cache.py``); Glance's names and meanings.
 cache_opts = [
     cfg.StrOpt(
         "image_cache_dir",

@@ -8,7 +8,7 @@ import webob
 
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
-from glance_service.images import schema as schema_mod
+from glance_service.images import image_schema as schema_mod
 
 
 def _response(body: bytes) -> webob.Response:

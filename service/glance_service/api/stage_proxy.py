@@ -24,11 +24,11 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.common import config
 from glance_service.context import RequestContext
-from glance_service.images import imports
+from glance_service.images import import_tasks
 
 LOG = logging.getLogger(__name__)
 
-STAGE_HOST = imports.STAGE_HOST
+STAGE_HOST = import_tasks.STAGE_HOST
 # Seconds to wait for the stage node's answer (upstream's value).
 TIMEOUT = 60
 # Set on a handed-off request: its receiver works on it itself, so that two nodes that
@@ -57,7 +57,7 @@ def stage_host(conf: cfg.ConfigOpts, image: dict, headers) -> str | None:
     ``is_proxyable``: the recorded URL when it is not this node's)."""
     if headers.get(PROXIED_HEADER):
         return None
-    return imports.staged_elsewhere(conf, image.get("properties") or {})
+    return import_tasks.staged_elsewhere(conf, image.get("properties") or {})
 
 
 def target_url(host: str, path: str) -> str:

@@ -16,7 +16,7 @@ from glance_service.api import common, locations
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
-from glance_service.images import imports, states
+from glance_service.images import import_tasks, states
 
 LOG = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def delete_from_store(
         raise exceptions.ImageStatusConflict(
             "It's not allowed to remove image data from store if image not active"
         )
-    if (image.get("properties") or {}).get(imports.IMPORT_TASK):
+    if (image.get("properties") or {}).get(import_tasks.IMPORT_TASK):
         raise exceptions.Conflict(f"Image {image_id} has an import in progress: try again when it is done.")
     live = [loc for loc in image.get("locations") or [] if loc.get("status", "active") == "active"]
     mine = [loc for loc in live if (loc.get("metadata") or {}).get("store") == store_id]

@@ -16,10 +16,11 @@ from glance_service import exceptions
 from glance_service.api import common
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
+from glance_service.common import process
 from glance_service.context import RequestContext
-from glance_service.images import imports
+from glance_service.images import import_options, import_tasks
 from glance_service.images.filters import limit_param
-from glance_service.images.schema import paged_collection
+from glance_service.images.image_schema import paged_collection
 
 STATUSES = ("pending", "processing", "success", "failure")
 TYPES = ("import", "api_image_import", "location_import")
@@ -133,7 +134,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
             raise exceptions.BadRequest(f"Input does not contain '{key}' field.")
     if not isinstance(task_input["image_properties"], dict):
         raise exceptions.BadRequest("'image_properties' must be an object.")
-    if not imports.uri_allowed(svc.conf, task_input["import_from"]):
+    if not import_options.uri_allowed(svc.conf, task_input["import_from"]):
         raise exceptions.BadRequest(
             f"URI for import_from does not pass filtering: {task_input['import_from']}"
         )
@@ -167,11 +168,14 @@ def _start_legacy_import(svc: Services, ctx: RequestContext, task_input: dict) -
             image,
             "import",
             stored_input,
-            {"status": states.IMPORTING, "properties": {imports.WORKER: imports.process_marker()}},
+            {
+                "status": states.IMPORTING,
+                "properties": {import_tasks.WORKER: process.host_marker()},
+            },
             states.QUEUED,
         )
     except BaseException:
-        imports._quietly(svc.data.image_destroy, ctx, image["id"])
+        import_tasks.quietly(svc.data.image_destroy, ctx, image["id"])
         raise
 
 

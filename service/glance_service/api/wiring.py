@@ -15,9 +15,9 @@ from glance_service.common import config
 from glance_service.db.interface import DataAPI
 
 if TYPE_CHECKING:
-    import glance_service.api.views
+    import glance_service.api.image_views
+    import glance_service.images.image_schema
     import glance_service.images.policy
-    import glance_service.images.schema
     import glance_service.store
 
 data_api_opts = [
@@ -43,9 +43,9 @@ class Services:
     stores: glance_service.store.Stores
     policy: glance_service.images.policy.Enforcer
     # The image schema of this configuration, compiled once (None only in tests that do not need it).
-    schema: glance_service.images.schema.ImageSchema | None = None
+    schema: glance_service.images.image_schema.ImageSchema | None = None
     # The image serialiser of this configuration (built from ``conf`` on first use if None).
-    view: glance_service.api.views.ImageView | None = None
+    view: glance_service.api.image_views.ImageView | None = None
 
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:

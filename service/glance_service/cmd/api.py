@@ -7,7 +7,7 @@ import sys
 from oslo_log import log as logging
 
 from glance_service.cmd import isolated
-from glance_service.common import config, server
+from glance_service.common import config, wsgi_server
 
 LOG = logging.getLogger(__name__)
 
@@ -15,18 +15,16 @@ LOG = logging.getLogger(__name__)
 def recover(services) -> None:
     """Give back images whose upload was cut by a crash (the data path's own recovery)."""
     try:
-        from glance_service.api import image_data
+        from glance_service.api import upload_recovery
 
-        recover_uploads = getattr(image_data, "recover_interrupted_uploads", None)
-        if recover_uploads is not None:
-            recover_uploads(services)
+        upload_recovery.recover_interrupted_uploads(services)
     except Exception:
         LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
     try:
         # Imports whose process died: failed, their images back to queued (or still active).
-        from glance_service.images import imports
+        from glance_service.images import import_recovery
 
-        imports.recover_interrupted_imports(services)
+        import_recovery.recover_interrupted_imports(services)
     except Exception:
         LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
 
@@ -57,13 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     # (sockets, database pools) or imports is shared with, or resident in, the master.
     isolated.run(lambda: _recover_in_child(conf), "Recovery at start-up")
     # Delayed delete: one scrubber process per API host, forked before the workers.
+    from glance_service.api import wiring
     from glance_service.images import scrubber
 
-    scrubber.start_periodic(conf)
+    scrubber.start_periodic(conf, wiring.build_data_api, wiring.build_stores)
 
     def factory():
         from glance_service.api import app as app_mod
 
         return app_mod.app_factory(conf)
 
-    server.serve(factory, conf, "glance-api")
+    wsgi_server.serve(factory, conf, "glance-api")

@@ -12,7 +12,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service.cmd import isolated
-from glance_service.common import config, server
+from glance_service.common import config, wsgi_server
 
 LOG = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return build_app(with_database_opts())
 
-    server.serve(factory, conf, "glance-registry")
+    wsgi_server.serve(factory, conf, "glance-registry")
     return 0
 
 

@@ -22,10 +22,9 @@ from oslo_log import log as logging
 from glance_service import context as context_mod
 from glance_service.common import config
 from glance_service.common.config import keystone_auth_enabled
+from glance_service.context import CONTEXT_KEY
 
 LOG = logging.getLogger(__name__)
-
-CONTEXT_KEY = "glance.context"
 
 auth_cache_opts = [
     cfg.IntOpt(

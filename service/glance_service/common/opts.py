@@ -28,10 +28,10 @@ def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
-    from glance_service.api import image_data, options, stage_proxy, versions, views, wiring
-    from glance_service.common import auth, server
+    from glance_service.api import image_views, options, stage_proxy, upload_recovery, versions, wiring
+    from glance_service.common import auth, wsgi_server
     from glance_service.db import session
-    from glance_service.images import imports, schema
+    from glance_service.images import image_schema, import_options
     from glance_service.registry import client, identity
 
     default = [
@@ -40,24 +40,24 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *client.registry_client_opts,
         *identity.identity_opts,
         *auth.auth_cache_opts,
-        *server.reload_opts,
-        *server.memory_opts,
+        *wsgi_server.reload_opts,
+        *wsgi_server.memory_opts,
         *versions.versions_opts,
         *stage_proxy.opts,
-        *views.display_opts,
+        *image_views.display_opts,
         *options.paging_opts,
         *options.quota_opts,
         *options.data_opts,
         *options.scrubber_opts,
         *options.cache_opts,
-        *image_data.recovery_opts,
+        *upload_recovery.recovery_opts,
         *store.multistore_opts,
     ]
-    import_groups = [(group, copy.deepcopy(opts)) for group, opts in imports.list_opts()]
+    import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
-        ("image_format", copy.deepcopy(schema.image_format_opts + options.image_format_opts)),
+        ("image_format", copy.deepcopy(image_schema.image_format_opts + options.image_format_opts)),
         *session.list_opts(),
         *import_groups,
         *_healthcheck(),
@@ -65,14 +65,19 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 
 def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
-    from glance_service.common import server
+    from glance_service.common import wsgi_server
     from glance_service.db import session
     from glance_service.registry import identity
 
     return [
         (
             None,
-            [*config.server_opts(9191), *identity.identity_opts, *server.reload_opts, *server.memory_opts],
+            [
+                *config.server_opts(9191),
+                *identity.identity_opts,
+                *wsgi_server.reload_opts,
+                *wsgi_server.memory_opts,
+            ],
         ),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         *session.list_opts(),

@@ -20,43 +20,22 @@ line, in the form eventlet.wsgi gave Glance's logs::
 Location URLs may carry store credentials (``s3://AKIA...:secret@host/...``,
 ``swift+https://user:key@...``, presigned query strings): ``install_masking`` wraps the
 formatter of every log handler so that no line written, traceback included, shows them, and
-``mask_secrets`` is applied to the message of every error body.
+``mask_secrets`` (``common.masking``) is applied to the message of every error body.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import re
 from collections.abc import Callable, Iterable
 
 from gunicorn import glogging
 from oslo_context import context as oslo_context
 
-from glance_service.common.auth import CONTEXT_KEY
-from glance_service.context import GLOBAL_REQUEST_ID_ENV, REQUEST_ID_ENV
+from glance_service.common.masking import mask_secrets
+from glance_service.context import CONTEXT_KEY, GLOBAL_REQUEST_ID_ENV, REQUEST_ID_ENV
 
 ACCESS_LOGGER = "glance_service.access"
-
-# scheme://userinfo@ -> scheme://***@ (userinfo up to the last "@" of the URL: an S3 secret
-# key may hold "/" and "+").
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s'\"<>]*@")
-# ?name=value with a name that carries a credential (AWS presigned URLs, Swift temp URLs, tokens).
-_QUERY_SECRET = re.compile(
-    r"(?i)([?&;](?:x-amz-(?:signature|credential|security-token)|signature|sig|temp_url_sig|token|"
-    r"auth_token|password|passwd|pass|secret|secret_key|access_key|api_key|apikey|awsaccesskeyid|key)=)"
-    r"[^&;\s'\"<>#]*"
-)
-_MASK = "***"
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with the credentials of any URL in it replaced by ``***``."""
-    if "@" in text:
-        text = _URL_USERINFO.sub(r"\1" + _MASK + "@", text)
-    if "=" in text:
-        text = _QUERY_SECRET.sub(r"\1" + _MASK, text)
-    return text
 
 
 class MaskingFormatter(logging.Formatter):

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from glance_service import exceptions
-from glance_service.api.metadefs import schemas
 from glance_service.context import RequestContext
+from glance_service.images import metadef_schema
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "etc" / "metadefs"
 
@@ -30,7 +30,7 @@ def read_definitions(path: Path | str | None = None) -> list[tuple[Path, dict]]:
     for file in sorted(directory.glob("*.json")):
         try:
             doc = json.loads(file.read_text(encoding="utf-8"))
-            schemas.validate("namespace", doc)
+            metadef_schema.validate("namespace", doc)
         except (ValueError, exceptions.BadRequest) as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             raise DefinitionError(f"{file}: {message}") from exc

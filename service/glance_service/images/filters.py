@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from oslo_utils import timeutils
 
 from glance_service import exceptions
-from glance_service.db import models
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
 DEFAULT_SORT_KEY = "created_at"
@@ -22,12 +21,28 @@ VISIBILITIES = ("community", "public", "private", "shared", "all")
 MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 
 # Columns of the images table a bare ``key=value`` compares for equality; any other key is
-# a custom property (``os_hidden`` has a filter of its own, the soft-delete columns none).
-IMAGE_COLUMNS = frozenset(c.name for c in models.Image.__table__.columns) - {
-    "os_hidden",
-    "deleted",
-    "deleted_at",
-}
+# a custom property.
+IMAGE_COLUMNS = frozenset(
+    {
+        "name",
+        "id",
+        "status",
+        "container_format",
+        "disk_format",
+        "size",
+        "virtual_size",
+        "min_disk",
+        "min_ram",
+        "owner",
+        "checksum",
+        "os_hash_value",
+        "os_hash_algo",
+        "created_at",
+        "updated_at",
+        "protected",
+        "visibility",
+    }
+)
 _IN_EQ_KEYS = frozenset({"name", "id", "status", "container_format", "disk_format"})
 _TIME_KEYS = frozenset({"created_at", "updated_at"})
 _TIME_OPS = frozenset({"gt", "gte", "lt", "lte", "neq", "eq"})

@@ -14,7 +14,7 @@ import dataclasses
 import re
 
 from glance_service import exceptions
-from glance_service.images.schema import ImageSchema
+from glance_service.images.image_schema import ImageSchema
 
 MEDIA_V20 = "application/openstack-images-v2.0-json-patch"
 MEDIA_V21 = "application/openstack-images-v2.1-json-patch"

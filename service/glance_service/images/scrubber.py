@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from oslo_log import log as logging
@@ -150,24 +151,26 @@ class Periodic:
             self._stop.wait(self.interval)
 
 
-def _child_main(conf, parent_pid: int) -> None:
-    from glance_service.api import wiring
-
-    data = wiring.build_data_api(conf)
-    stores = wiring.build_stores(conf)
+def _child_main(conf, parent_pid: int, build_data_api: Callable, build_stores: Callable) -> None:
+    data = build_data_api(conf)
+    stores = build_stores(conf)
     Periodic(Scrubber.from_conf(conf, data, stores), conf.wakeup_time).run(parent_pid)
 
 
-def start_periodic(conf):
+def start_periodic(conf, build_data_api: Callable, build_stores: Callable):
     """Start the periodic scrubber in its own process (one per API host, whatever the number of
-    workers): it builds its own registry client and stores, so nothing is shared with the
+    workers): it builds its own registry client and stores (with the builders the caller hands
+    it, ``api.wiring``'s: the domain does not import the API), so nothing is shared with the
     gunicorn workers forked later. Returns the process, or None when delayed delete is off."""
     if not conf.delayed_delete:
         return None
     import multiprocessing
 
     process = multiprocessing.get_context("fork").Process(
-        target=_child_main, args=(conf, os.getpid()), name="glance-api-scrubber", daemon=True
+        target=_child_main,
+        args=(conf, os.getpid(), build_data_api, build_stores),
+        name="glance-api-scrubber",
+        daemon=True,
     )
     process.start()
     LOG.info("Delayed delete is on: scrubber process %s wakes every %s s", process.pid, conf.wakeup_time)

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
 
 import glance_procs  # noqa: E402
 
-from glance_service.common import server  # noqa: E402
+from glance_service.common import wsgi_server  # noqa: E402
 
 
 @pytest.mark.parametrize("unit", ["glance-api.service.j2", "glance-registry.service.j2"])
@@ -37,7 +37,7 @@ class _Trims:
 
 def test_idle_worker_is_trimmed_once() -> None:
     trims = _Trims()
-    trimmer = server.IdleMemoryTrimmer(2.0, trims)
+    trimmer = wsgi_server.IdleMemoryTrimmer(2.0, trims)
     assert not trimmer.trim_if_idle()  # nothing served yet: nothing to give back
     trimmer.request_started()
     trimmer.request_finished()
@@ -48,7 +48,7 @@ def test_idle_worker_is_trimmed_once() -> None:
 
 def test_busy_worker_is_not_trimmed() -> None:
     trims = _Trims()
-    trimmer = server.IdleMemoryTrimmer(2.0, trims)
+    trimmer = wsgi_server.IdleMemoryTrimmer(2.0, trims)
     trimmer.request_started()
     trimmer.request_started()
     trimmer.request_finished()
@@ -60,14 +60,14 @@ def test_busy_worker_is_not_trimmed() -> None:
 
 @pytest.mark.parametrize(("interval", "trim"), [(0.0, _Trims()), (2.0, None)])
 def test_disabled_trimmer_installs_no_hooks(interval: float, trim) -> None:
-    trimmer = server.IdleMemoryTrimmer(interval, trim)
+    trimmer = wsgi_server.IdleMemoryTrimmer(interval, trim)
     assert not trimmer.enabled
     assert trimmer.gunicorn_hooks() == {}
 
 
 def test_gunicorn_hooks_count_requests() -> None:
     trims = _Trims()
-    trimmer = server.IdleMemoryTrimmer(2.0, trims)
+    trimmer = wsgi_server.IdleMemoryTrimmer(2.0, trims)
     hooks = trimmer.gunicorn_hooks()
     hooks["pre_request"](None, None)
     assert not trimmer.trim_if_idle()
@@ -78,6 +78,6 @@ def test_gunicorn_hooks_count_requests() -> None:
 
 def test_glibc_malloc_trim_is_found() -> None:
     # Debian's glibc, where the services run: the trimmer is on by default there.
-    trim = server._libc_malloc_trim()
+    trim = wsgi_server._libc_malloc_trim()
     assert trim is not None
     assert trim(0) in (0, 1)

@@ -204,12 +204,14 @@ def test_access_line_without_context_or_ids():
 
 def test_a_failed_tasks_message_has_no_credentials():
     # GET /v2/tasks/<id> shows the message: it is an error message like any other.
-    from glance_service.images import imports
+    from glance_service.images import import_tasks
 
     saved = []
     svc = types.SimpleNamespace(
         conf=types.SimpleNamespace(task=types.SimpleNamespace(task_time_to_live=48)),
         data=types.SimpleNamespace(task_update=lambda ctx, task_id, values: saved.append(values)),
     )
-    imports.finish_task(svc, RequestContext.admin(), "t1", False, "Downloading https://u:Pw5ecret@h/i failed")
+    import_tasks.finish_task(
+        svc, RequestContext.admin(), "t1", False, "Downloading https://u:Pw5ecret@h/i failed"
+    )
     assert saved[0]["message"] == "Downloading https://***@h/i failed"

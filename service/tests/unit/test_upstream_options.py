@@ -156,7 +156,7 @@ def test_a_config_written_for_upstream_is_read_as_upstream_reads_it(tmp_path):
     from oslo_config import cfg
 
     from glance_service.api import app
-    from glance_service.images import imports
+    from glance_service.images import import_options
 
     path = tmp_path / "glance-api.conf"
     path.write_text(
@@ -170,7 +170,7 @@ def test_a_config_written_for_upstream_is_read_as_upstream_reads_it(tmp_path):
     )
     conf = cfg.ConfigOpts()
     app.register_opts(conf)
-    imports.register_opts(conf)
+    import_options.register_opts(conf)
     conf(["--config-file", str(path)], default_config_files=[])
     assert conf.enabled_import_methods == ["glance-direct", "copy-image"]
     assert conf.image_format.disk_formats == ["raw", "qcow2"]
@@ -180,6 +180,6 @@ def test_a_config_written_for_upstream_is_read_as_upstream_reads_it(tmp_path):
     old = tmp_path / "old.conf"
     old.write_text("[DEFAULT]\ntask_time_to_live = 6\n")  # the old name upstream still reads
     conf = cfg.ConfigOpts()
-    imports.register_opts(conf)
+    import_options.register_opts(conf)
     conf(["--config-file", str(old)], default_config_files=[])
     assert conf.task.task_time_to_live == 6

@@ -23,10 +23,10 @@ def _h(module: str, name: str) -> str:
 
 def _schema_handler(which: str):
     def handler(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-        from glance_service.api.metadefs import schemas
+        from glance_service.images import metadef_schema
 
         resp = webob.Response(status=200, content_type="application/json", charset=None)
-        resp.body = json.dumps(schemas.PUBLISHED[which]()).encode()
+        resp.body = json.dumps(metadef_schema.PUBLISHED[which]()).encode()
         return resp
 
     return handler

@@ -6,10 +6,11 @@ import webob
 
 from glance_service import exceptions
 from glance_service.api.common import json_response, no_content, read_json
-from glance_service.api.metadefs import schemas, views
+from glance_service.api.metadefs import views
 from glance_service.api.metadefs.namespaces import check_read_only, visible_namespace
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images import metadef_schema
 
 
 def _not_found(kind: str, name: str, namespace: str) -> exceptions.NotFound:
@@ -24,7 +25,7 @@ def _creator(kind: str, rule: str, view, check: bool = True):
         visible_namespace(svc, ctx, namespace, rule)
         if check:
             check_read_only(body)
-        created = svc.data.metadef_item_create(ctx, namespace, kind, schemas.validate(kind, body))
+        created = svc.data.metadef_item_create(ctx, namespace, kind, metadef_schema.validate(kind, body))
         return json_response(view(namespace, created), status=201)
 
     return create
@@ -53,7 +54,7 @@ def _updater(kind: str, rule: str, view, check: bool = True):
         visible_namespace(svc, ctx, namespace, rule)
         if check:
             check_read_only(body)
-        values = schemas.validate(kind, body)
+        values = metadef_schema.validate(kind, body)
         return json_response(
             view(namespace, svc.data.metadef_item_update(ctx, namespace, kind, name, values))
         )
@@ -129,7 +130,7 @@ def create_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespac
         raise exceptions.BadRequest('The body must be {"tags": [{"name": "..."}, ...]}')
     names = []
     for item in body["tags"]:
-        schemas.validate("tag", item)
+        metadef_schema.validate("tag", item)
         names.append(item["name"])
     # X-Openstack-Append: true adds to the namespace's tags instead of replacing them.
     append = req.headers.get("X-Openstack-Append", "").strip().lower() == "true"

@@ -8,9 +8,10 @@ import webob
 
 from glance_service import exceptions
 from glance_service.api.common import json_response, no_content, read_json
-from glance_service.api.metadefs import policy, schemas, views
+from glance_service.api.metadefs import views
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images import metadef_policy, metadef_schema
 from glance_service.images.filters import limit_param
 
 # Glance answers 403 when a client sends these (they are the server's to set).
@@ -29,7 +30,7 @@ def check_read_only(body: object) -> None:
 def visible_namespace(svc: Services, ctx: RequestContext, namespace: str, rule: str) -> dict:
     """The namespace if ``ctx`` may apply ``rule`` to it (404 if it may not even read it, else 403)."""
     record = svc.data.metadef_namespace_get(ctx, namespace)
-    policy.enforce(svc.policy, ctx, rule, record)
+    metadef_policy.enforce(svc.policy, ctx, rule, record)
     return record
 
 
@@ -63,13 +64,13 @@ def _list_query(req: webob.Request, svc: Services) -> dict:
 
 
 def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    policy.enforce_collection(svc.policy, ctx, "get_metadef_namespaces")
+    metadef_policy.enforce_collection(svc.policy, ctx, "get_metadef_namespaces")
     query = _list_query(req, svc)
     found = svc.data.metadef_namespace_get_all(ctx, **query)
     shown = [
         ns
         for ns in found
-        if policy.check(svc.policy, ctx, "get_metadef_namespace", policy.namespace_target(ns))
+        if metadef_policy.check(svc.policy, ctx, "get_metadef_namespace", metadef_policy.namespace_target(ns))
     ]
     params = [(k, v) for k, v in req.GET.items() if k != "marker"]
     body: dict = {
@@ -86,9 +87,9 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
 
 def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
     body = read_json(req)
-    policy.enforce_collection(svc.policy, ctx, "add_metadef_namespace")
+    metadef_policy.enforce_collection(svc.policy, ctx, "add_metadef_namespace")
     check_read_only(body)
-    values = dict(schemas.validate("namespace", body))
+    values = dict(metadef_schema.validate("namespace", body))
     if not values.get("owner"):
         values["owner"] = ctx.project_id
     record = svc.data.metadef_namespace_create(ctx, values)
@@ -114,7 +115,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, namespace: st
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "modify_metadef_namespace")
     check_read_only(body)
-    schemas.validate("namespace", body)
+    metadef_schema.validate("namespace", body)
     values = {key: body[key] for key in _NAMESPACE_FIELDS if key in body}
     return json_response(views.namespace(svc.data.metadef_namespace_update(ctx, namespace, values)))
 
@@ -127,7 +128,7 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, namespace: st
 
 # -- resource types -------------------------------------------------------------------------------
 def resource_types(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    policy.enforce_collection(svc.policy, ctx, "list_metadef_resource_types")
+    metadef_policy.enforce_collection(svc.policy, ctx, "list_metadef_resource_types")
     return json_response(
         {"resource_types": [views.tag(t) for t in svc.data.metadef_resource_type_get_all(ctx)]}
     )
@@ -143,7 +144,7 @@ def associate(req: webob.Request, svc: Services, ctx: RequestContext, namespace:
     body = read_json(req)
     visible_namespace(svc, ctx, namespace, "add_metadef_resource_type_association")
     check_read_only(body)
-    values = schemas.validate("resource_type", body)
+    values = metadef_schema.validate("resource_type", body)
     created = svc.data.metadef_association_create(ctx, namespace, values)
     return json_response(views.association(created), status=201)
 

@@ -308,7 +308,7 @@ def api_services(procs):
 
 
 def test_recovery_leaves_live_uploads_alone(glance, http):
-    from glance_service.api.image_data import recover_interrupted_uploads
+    from glance_service.api.upload_recovery import recover_interrupted_uploads
 
     image_id = new_image(http)
     raw = RawUpload(glance.api_url, image_id, http.headers(), length=4 * 1024 * 1024)

@@ -10,7 +10,13 @@ import pytest
 from tests.fixtures.glance_procs import start_glance
 from tests.functional.conftest import Http
 from tests.functional.data.helpers import OCTET, image_files, wait_for
-from tests.unit.images.format_builders import MiB, descriptor, iso, qcow2, vmdk
+from tests.unit.images.format_builders import MiB, descriptor, iso, luks, mbr, qcow2, vmdk
+
+
+def qcow2_iso() -> bytes:
+    data = bytearray(qcow2())
+    data[32768:32774] = b"\x01CD001"
+    return bytes(data)
 
 
 def new_image(http, disk_format: str) -> str:
@@ -60,6 +66,14 @@ def test_iso_labelled_iso_or_raw_is_accepted(glance, http):
         assert image(http, image_id)["virtual_size"] == virtual
 
 
+def test_partition_tables_and_luks_labelled_raw_are_accepted(glance, http):
+    # A disk with partitions, and an encrypted volume as Cinder uploads it (raw).
+    for data in (mbr(), luks()):
+        image_id = new_image(http, "raw")
+        assert upload(http, image_id, data).status_code == 204
+        assert image(http, image_id)["virtual_size"] == len(data)
+
+
 @pytest.mark.parametrize("mode", ["content-length", "chunked"])
 def test_random_bytes_labelled_qcow2_are_refused(glance, http, mode):
     data = os.urandom(2 * MiB)
@@ -94,9 +108,12 @@ def test_a_large_mismatch_is_refused_early(glance, http):
         (vmdk(descriptor(extents=('RW 20480 SPARSE "/etc/passwd"',))), "vmdk", "outside the image"),
         (qcow2(), "vmdk", "disk_format is vmdk"),
         (qcow2(), "raw", "disk_format is raw"),
+        (qcow2_iso(), "qcow2", "several formats"),
+        (vmdk(descriptor(), desc_sector=1024, length=2 * MiB), "vmdk", "descriptor location"),
+        (mbr(()), "raw", "partition table"),
     ],
     ids=["backing", "backing-as-raw", "data-file", "vmdk-flat", "vmdk-extent", "qcow2-as-vmdk",
-         "qcow2-as-raw"],
+         "qcow2-as-raw", "qcow2-and-iso", "vmdk-descriptor-elsewhere", "mbr-without-partitions"],
 )  # fmt: skip
 def test_unsafe_or_mismatched_data_is_refused(glance, http, data, fmt, words):
     image_id = new_image(http, fmt)

@@ -11,8 +11,8 @@ from glance_service.api import wiring
 from glance_service.api.router import Route, Router
 from glance_service.api.routes import routes
 from glance_service.common import config
+from glance_service.images import image_schema as schema_mod
 from glance_service.images import policy as policy_mod
-from glance_service.images import schema as schema_mod
 
 
 class NoImages:

@@ -13,11 +13,12 @@ import webob
 from oslo_config import cfg
 
 from glance_service import exceptions
-from glance_service.api import errors, stage_proxy, versions, views
+from glance_service.api import errors, image_views, stage_proxy, versions
 from glance_service.api import images as images_api
 from glance_service.api import imports as imports_api
+from glance_service.common import process
 from glance_service.context import RequestContext
-from glance_service.images import imports, patch
+from glance_service.images import import_recovery, import_tasks, patch
 
 A = "http://198.51.100.91:9292"
 B = "http://198.51.100.92:9292"
@@ -35,7 +36,7 @@ def _conf(worker_self_reference_url=None, public_endpoint=None) -> cfg.ConfigOpt
 
 def _image(stage_host=None, status="uploading", **props) -> dict:
     if stage_host is not None:
-        props[imports.STAGE_HOST] = stage_host
+        props[import_tasks.STAGE_HOST] = stage_host
     return {"id": "1" * 32, "status": status, "properties": props}
 
 
@@ -69,21 +70,21 @@ def test_a_handed_off_request_is_never_handed_on():
 
 
 def test_what_the_stager_records():
-    assert imports.self_url(_conf(A, "http://vip:9292")) == A
-    assert imports.self_url(_conf(None, "http://vip:9292")) == "http://vip:9292"
-    assert imports.self_url(_conf()) is None
+    assert import_tasks.self_url(_conf(A, "http://vip:9292")) == A
+    assert import_tasks.self_url(_conf(None, "http://vip:9292")) == "http://vip:9292"
+    assert import_tasks.self_url(_conf()) is None
 
 
 def test_process_marker_moved_but_old_one_still_read():
-    assert imports.worker_marker({imports.WORKER: "h:1:2"}) == "h:1:2"
-    assert imports.worker_marker({imports.STAGE_HOST: "h:1:2"}) == "h:1:2"  # older release
-    assert imports.worker_marker({imports.STAGE_HOST: A}) is None
-    assert imports.worker_marker({imports.WORKER: "h:1:2", imports.STAGE_HOST: A}) == "h:1:2"
+    assert import_tasks.worker_marker({import_tasks.WORKER: "h:1:2"}) == "h:1:2"
+    assert import_tasks.worker_marker({import_tasks.STAGE_HOST: "h:1:2"}) == "h:1:2"  # older release
+    assert import_tasks.worker_marker({import_tasks.STAGE_HOST: A}) is None
+    assert import_tasks.worker_marker({import_tasks.WORKER: "h:1:2", import_tasks.STAGE_HOST: A}) == "h:1:2"
 
 
 def test_both_markers_are_hidden_and_reserved():
-    for name in (imports.STAGE_HOST, imports.WORKER):
-        assert name in views.HIDDEN_PROPERTIES
+    for name in (import_tasks.STAGE_HOST, import_tasks.WORKER):
+        assert name in image_views.HIDDEN_PROPERTIES
         with pytest.raises(exceptions.ReservedProperty):
             patch.check_attribute_access(name)
 
@@ -328,12 +329,12 @@ def _recovery_svc(image, own):
 
 def test_start_up_recovery_leaves_data_staged_on_another_node_alone():
     # A dead process of this host staged it, but on node A: only A can tell (its own start-up).
-    dead = imports.process_marker().split(":")[0] + ":999999999:1"
-    image = {**_image(A, **{imports.WORKER: dead}), "updated_at": "2000-01-01T00:00:00"}
+    dead = process.host_marker().split(":")[0] + ":999999999:1"
+    image = {**_image(A, **{import_tasks.WORKER: dead}), "updated_at": "2000-01-01T00:00:00"}
     svc = _recovery_svc(image, own=B)
-    imports._recover_stagings(svc, RequestContext.admin())
+    import_recovery._recover_stagings(svc, RequestContext.admin())
     assert svc.data.updates == []
     # On A itself, the same image with no staged data is returned to 'queued'.
     svc = _recovery_svc(image, own=A)
-    imports._recover_stagings(svc, RequestContext.admin())
+    import_recovery._recover_stagings(svc, RequestContext.admin())
     assert svc.data.updates and svc.data.updates[0]["status"] == "queued"

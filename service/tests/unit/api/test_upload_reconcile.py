@@ -1,4 +1,4 @@
-"""A failed upload's end when the registry could not confirm it (api/image_data.py):
+"""A failed upload's end when the registry could not confirm it (api/upload_recovery.py):
 ``_undo`` hands it to the reconciler, which settles it once the data API answers: the data is
 kept only when the registry recorded it, the image never ends ``active`` without its data."""
 
@@ -10,11 +10,11 @@ import time
 import pytest
 
 from glance_service import exceptions
-from glance_service.api import image_data
+from glance_service.api import image_data, upload_recovery
 from glance_service.context import RequestContext
 
 URL = "file:///srv/images/img-1"
-OURS = image_data._upload_marker()[image_data.UPLOAD_HOST]
+OURS = upload_recovery.upload_marker()[upload_recovery.UPLOAD_HOST]
 
 
 class FakeData:
@@ -76,13 +76,13 @@ def image(status="saving", marker=OURS, locations=()):
         "status": status,
         "deleted": False,
         "size": 5 if status == "active" else None,
-        "properties": {image_data.UPLOAD_HOST: marker} if marker else {},
+        "properties": {upload_recovery.UPLOAD_HOST: marker} if marker else {},
         "locations": [{"id": 7, "url": url, "metadata": {}, "status": "active"} for url in locations],
     }
 
 
 def leftover(svc):
-    return image_data._Leftover(svc, "img-1", URL, OURS)
+    return upload_recovery.Leftover(svc, "img-1", URL, OURS)
 
 
 def test_recorded_by_the_registry_keeps_the_data():
@@ -166,10 +166,10 @@ class Stored:
 
 @pytest.fixture
 def reconciler(monkeypatch):
-    monkeypatch.setattr(image_data._Reconciler, "FIRST_DELAY", 0.01)
-    monkeypatch.setattr(image_data._Reconciler, "MAX_DELAY", 0.05)
-    fresh = image_data._Reconciler()
-    monkeypatch.setattr(image_data, "_RECONCILER", fresh)
+    monkeypatch.setattr(upload_recovery.Reconciler, "FIRST_DELAY", 0.01)
+    monkeypatch.setattr(upload_recovery.Reconciler, "MAX_DELAY", 0.05)
+    fresh = upload_recovery.Reconciler()
+    monkeypatch.setattr(upload_recovery, "_RECONCILER", fresh)
     return fresh
 
 

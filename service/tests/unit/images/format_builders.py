@@ -5,9 +5,14 @@ from __future__ import annotations
 import struct
 import uuid
 
-from glance_service.images import format_inspector as fi
-
 MiB = 1024 * 1024
+
+VHDX_REGION_TABLE = 192 * 1024
+VHDX_METADATA_REGION = uuid.UUID("8b7ca206-4790-4b9a-b8fe-575f050f886e").bytes_le
+VHDX_VIRTUAL_DISK_SIZE = uuid.UUID("2fa54224-cd1b-4876-b211-5dbed83bf4b8").bytes_le
+VHDX_PARENT_LOCATOR = uuid.UUID("a8d35f2d-b30b-454d-abf7-d3d84834ab0c").bytes_le
+VDI_SIGNATURE = 0xBEDA107F
+PLOOP_SIGNATURES = (b"WithoutFreeSpace", b"WithouFreSpacExt")
 
 
 def qcow2(virtual_size=10 * MiB, *, version=3, backing=False, data_file=False, length=4 * 65536) -> bytes:
@@ -36,7 +41,9 @@ def qcow2(virtual_size=10 * MiB, *, version=3, backing=False, data_file=False, l
     return bytes(image)
 
 
-def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None) -> bytes:
+def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None, footer=None) -> bytes:
+    """A sparse VMDK; ``footer`` (a gd offset) makes it streamOptimized-style: the header's gd
+    offset says "at the end" and the stream ends with footer marker, footer and end marker."""
     desc = descriptor.encode()
     desc_sectors = -(-len(desc) // 512)
     header = struct.pack("<4sIIQQQQ", b"KDMV", 1, 3, capacity_sectors, 128, desc_sector, desc_sectors)
@@ -44,6 +51,13 @@ def vmdk(descriptor: str, *, capacity_sectors=20480, desc_sector=1, length=None)
     image = bytearray(length)
     image[: len(header)] = header
     image[desc_sector * 512 : desc_sector * 512 + len(desc)] = desc
+    if footer is not None:
+        struct.pack_into("<Q", image, 56, 0xFFFFFFFFFFFFFFFF)
+        tail = bytearray(1536)
+        struct.pack_into("<QII", tail, 0, 1, 0, 3)  # footer marker
+        tail[512 : 512 + len(header)] = header
+        struct.pack_into("<Q", tail, 512 + 56, footer)
+        image += tail  # then the end-of-stream marker: all zero
     return bytes(image)
 
 
@@ -78,18 +92,18 @@ def vhdx(size=64 * MiB, *, parent=False) -> bytes:
     meta_offset = 1 * MiB
     image = bytearray(meta_offset + 128 * 1024)
     image[0:8] = b"vhdxfile"
-    table = fi.VHDX_REGION_TABLE
+    table = VHDX_REGION_TABLE
     image[table : table + 4] = b"regi"
     struct.pack_into("<I", image, table + 8, 2)
     bat = uuid.UUID("2dc27766-f623-4200-9d64-115e9bfd4a08").bytes_le
     image[table + 16 : table + 32] = bat
     struct.pack_into("<QII", image, table + 32, 3 * MiB, MiB, 1)
-    image[table + 48 : table + 64] = fi.VHDX_METADATA_REGION
+    image[table + 48 : table + 64] = VHDX_METADATA_REGION
     struct.pack_into("<QII", image, table + 64, meta_offset, MiB, 1)
     image[meta_offset : meta_offset + 8] = b"metadata"
-    entries = [(fi.VHDX_VIRTUAL_DISK_SIZE, 65536)]
+    entries = [(VHDX_VIRTUAL_DISK_SIZE, 65536)]
     if parent:
-        entries.append((fi.VHDX_PARENT_LOCATOR, 65536 + 8))
+        entries.append((VHDX_PARENT_LOCATOR, 65536 + 8))
     struct.pack_into("<H", image, meta_offset + 10, len(entries))
     for i, (guid, offset) in enumerate(entries):
         base = meta_offset + 32 + 32 * i
@@ -102,7 +116,7 @@ def vhdx(size=64 * MiB, *, parent=False) -> bytes:
 def vdi(size=32 * MiB, image_type=1) -> bytes:
     image = bytearray(4096)
     image[0:40] = b"<<< Oracle VM VirtualBox Disk Image >>>\n"
-    struct.pack_into("<III", image, 0x40, fi.VDI_SIGNATURE, 0x00010001, 400)
+    struct.pack_into("<III", image, 0x40, VDI_SIGNATURE, 0x00010001, 400)
     struct.pack_into("<I", image, 0x4C, image_type)
     struct.pack_into("<Q", image, 0x170, size)
     return bytes(image)
@@ -123,9 +137,28 @@ def iso(blocks=300, block_size=2048, *, boot_record_first=False, mbr=False) -> b
 
 def ploop(sectors=4096, v2=True) -> bytes:
     image = bytearray(4096)
-    image[0:16] = fi.PLOOP_SIGNATURES[1 if v2 else 0]
+    image[0:16] = PLOOP_SIGNATURES[1 if v2 else 0]
     if v2:
         struct.pack_into("<Q", image, 36, sectors)
     else:
         struct.pack_into("<I", image, 36, sectors)
+    return bytes(image)
+
+
+def mbr(partitions=((0x83, 2048, 8192),), length=64 * 1024) -> bytes:
+    """A disk with an MBR partition table: (type, start lba, sectors) per partition."""
+    image = bytearray(length)
+    for i, (kind, start, sectors) in enumerate(partitions):
+        struct.pack_into("<B3BB3BII", image, 446 + 16 * i, 0, 0, 2, 0, kind, 0, 0, 0, start, sectors)
+    image[510:512] = b"\x55\xaa"
+    return bytes(image)
+
+
+def luks(payload_sectors=4096, length=64 * 1024) -> bytes:
+    """A LUKS1 header (no key slot: enough to be recognised)."""
+    image = bytearray(length)
+    header = struct.pack(
+        ">6sH32s32s32sII", b"LUKS\xba\xbe", 1, b"aes", b"xts-plain64", b"sha256", payload_sectors, 64
+    )
+    image[: len(header)] = header
     return bytes(image)

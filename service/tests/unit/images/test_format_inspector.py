@@ -8,7 +8,19 @@ import struct
 import pytest
 
 from glance_service.images.format_inspector import FormatError, StreamInspector
-from tests.unit.images.format_builders import MiB, descriptor, iso, ploop, qcow2, vdi, vhd_footer, vhdx, vmdk
+from tests.unit.images.format_builders import (
+    MiB,
+    descriptor,
+    iso,
+    luks,
+    mbr,
+    ploop,
+    qcow2,
+    vdi,
+    vhd_footer,
+    vhdx,
+    vmdk,
+)
 
 
 def inspect(data: bytes, disk_format: str, block: int = MiB, **kw):
@@ -49,11 +61,13 @@ def test_valid_images_give_their_virtual_size(data, fmt, virtual_size, block):
     assert verdict.size == len(data)
 
 
-def test_vmdk_descriptor_far_into_the_stream_is_captured():
-    # The descriptor lies past the head region: it must be captured as the stream passes it.
+def test_vmdk_descriptor_not_right_after_the_header_is_refused():
+    # oslo's rule (qemu and VMware write it at sector 1): a header pointing elsewhere is refused,
+    # whatever the label.
     data = vmdk(descriptor(), desc_sector=1024, length=2 * MiB)
     for block in BLOCKS:
-        assert inspect(data, "vmdk", block).virtual_size == 20480 * 512
+        refused(data, "vmdk", "descriptor location", block=block)
+    refused(data, "raw", "descriptor location", require_match=False)
 
 
 @pytest.mark.parametrize("fmt", ["raw", "ami", "aki", "ari"])
@@ -66,9 +80,30 @@ def test_raw_accepts_unrecognised_bytes_and_reports_their_size(fmt):
 def test_raw_accepts_iso_content_and_partition_tables():
     verdict = inspect(iso(), "raw")
     assert verdict.detected == "iso" and verdict.virtual_size == len(iso())
-    mbr = bytearray(4096)
-    mbr[510:512] = b"\x55\xaa"
-    assert inspect(bytes(mbr), "raw").virtual_size == 4096
+    for data in (mbr(), mbr([(0xEE, 1, 0xFFFFFFFF)])):  # an MBR disk, a GPT disk
+        verdict = inspect(data, "raw")
+        assert verdict.detected == "gpt" and verdict.virtual_size == len(data)
+
+
+def test_partition_table_without_partitions_is_refused():
+    # Upstream's default (oslo's "mbr" safety check, no gpt_safety_checks_nonfatal).
+    refused(mbr(()), "raw", "partition")
+
+
+def test_luks_labelled_raw_is_accepted_as_raw():
+    # Cinder uploads encrypted volumes as raw: LUKS is raw to a hypervisor unless told otherwise.
+    verdict = inspect(luks(), "raw")
+    assert verdict.detected == "luks" and verdict.virtual_size == len(luks())
+    refused(luks(), "qcow2", "disk_format is qcow2")
+
+
+@pytest.mark.parametrize("fmt", ["qcow2", "iso", "raw"])
+def test_data_recognised_as_two_formats_is_refused(fmt):
+    # A qcow2 header with an ISO volume descriptor behind it: which one a reader sees depends on
+    # the reader, so neither is trusted (iso + partition table is the one allowed pair).
+    data = bytearray(qcow2())
+    data[32768:32774] = b"\x01CD001"
+    refused(bytes(data), fmt, "formats", require_match=False)
 
 
 @pytest.mark.parametrize("fmt", ["qcow2", "vmdk", "vhd", "vhdx", "iso", "raw"])
@@ -84,9 +119,9 @@ def test_finish_is_idempotent():
 
 
 # -- refused -----------------------------------------------------------------------------------
-def refused(data: bytes, fmt: str, match: str, **kw) -> None:
+def refused(data: bytes, fmt: str, match: str, block: int = MiB, **kw) -> None:
     with pytest.raises(FormatError, match=match):
-        inspect(data, fmt, **kw)
+        inspect(data, fmt, block, **kw)
 
 
 def test_qcow2_with_backing_file_is_refused_whatever_the_label():
@@ -130,13 +165,23 @@ def test_unknown_qcow2_incompatible_features_are_refused():
         (descriptor(extents=('RW 10 SPARSE "a.vmdk"', 'RW 10 SPARSE "b.vmdk"')), "exactly one"),
         (descriptor(extra=('parentFileNameHint="base.vmdk"',)), "parent"),
         (descriptor().replace("parentCID=ffffffff", "parentCID=1234abcd"), "parent"),
-        (descriptor(extra=("what is this line",)), "unsupported line"),
+        (descriptor(extra=("what is this line",)), "Invalid VMDK descriptor"),
     ],
 )
 def test_unsafe_vmdk_descriptors_are_refused(desc, match):
     refused(vmdk(desc), "vmdk", match)
     # Unsafe whatever the label.
     refused(vmdk(desc), "raw", match, require_match=False)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_stream_optimized_vmdk_footer_is_checked(block):
+    # oslo reads the footer of a VMDK whose header puts the grain directory at the end.
+    data = vmdk(descriptor("streamOptimized"), footer=128, length=MiB)
+    assert inspect(data, "vmdk", block).virtual_size == 20480 * 512
+    refused(vmdk(descriptor("streamOptimized"), footer=0xFFFFFFFFFFFFFFFF), "vmdk", "footer", block=block)
+    bad_end = vmdk(descriptor("streamOptimized"), footer=128)[:-512] + b"\x01" * 512
+    refused(bad_end, "raw", "End-of-stream", require_match=False, block=block)
 
 
 def test_vmdk_allowed_types_is_configurable():
@@ -147,20 +192,25 @@ def test_vmdk_allowed_types_is_configurable():
 def test_vmdk_without_embedded_descriptor_or_with_a_huge_one_is_refused():
     data = bytearray(vmdk(descriptor()))
     struct.pack_into("<Q", data, 28, 0)
-    refused(bytes(data), "vmdk", "no embedded descriptor")
+    refused(bytes(data), "vmdk", "descriptor location")
     struct.pack_into("<QQ", data, 28, 1, 100000)
-    refused(bytes(data), "vmdk", "too large")
+    refused(bytes(data), "vmdk", "truncated")
 
 
 def test_vmdk_descriptor_past_the_end_is_refused():
-    data = vmdk(descriptor(), desc_sector=4000)[:4096]
-    refused(data, "vmdk", "past the end")
+    data = vmdk(descriptor(), desc_sector=1)[:600]
+    refused(data, "vmdk", "truncated")
+    refused(data, "raw", "truncated", require_match=False)
 
 
-def test_standalone_vmdk_descriptor_file_is_refused():
+@pytest.mark.parametrize("block", BLOCKS)
+def test_standalone_vmdk_descriptor_file_is_refused(block):
     text = descriptor("monolithicFlat", ('RW 20480 FLAT "disk-flat.vmdk" 0',)).encode()
-    refused(text, "vmdk", "descriptor file")
-    refused(text, "raw", "descriptor file", require_match=False)
+    refused(text, "vmdk", "descriptor file", block=block)
+    refused(text, "raw", "descriptor file", require_match=False, block=block)
+    # Even one that names a single sparse extent: the extent is another file.
+    text = descriptor().encode() + bytes(4096)
+    refused(text, "raw", "descriptor file", require_match=False, block=block)
 
 
 @pytest.mark.parametrize(
@@ -209,3 +259,10 @@ def test_a_mismatch_is_refused_as_soon_as_the_head_has_passed():
     ins = StreamInspector("qcow2")
     with pytest.raises(FormatError):
         ins.feed(os.urandom(MiB))  # the first buffer already decides: no need to read the rest
+
+
+def test_inspection_stops_working_once_every_format_is_decided():
+    # The per-MiB cost: past the headers no inspector is fed, only the size and the tail kept.
+    ins = StreamInspector("raw")
+    ins.feed(os.urandom(MiB))
+    assert ins.live == []

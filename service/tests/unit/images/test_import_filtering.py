@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from oslo_config import cfg
 
-from glance_service.images import imports, url_filter
+from glance_service.common import process
+from glance_service.images import import_options, url_filter
 
 # This machine has no DNS: the names the cases use resolve here, as a resolver would answer.
 NAMES = {
@@ -32,7 +33,7 @@ def resolver(monkeypatch):
 
 def conf(**opts):
     c = cfg.ConfigOpts()
-    imports.register_opts(c)
+    import_options.register_opts(c)
     c([], default_config_files=[])
     for key, value in opts.items():
         c.set_override(key, value, group="import_filtering_opts")
@@ -62,22 +63,22 @@ def conf(**opts):
     ],
 )
 def test_uri_allowed(opts, uri, allowed):
-    assert imports.uri_allowed(conf(**opts), uri) is allowed
+    assert import_options.uri_allowed(conf(**opts), uri) is allowed
 
 
 def test_marker_of_this_process_is_alive_and_a_foreign_host_unknown():
-    assert imports.marker_alive(imports.process_marker()) is True
-    assert imports.marker_alive("some-other-host:1:1") is None
-    host = imports.process_marker().split(":")[0]
-    assert imports.marker_alive(f"{host}:999999999:1") is False
-    assert imports.marker_alive(None) is None
+    assert process.host_alive(process.host_marker()) is True
+    assert process.host_alive("some-other-host:1:1") is None
+    host = process.host_marker().split(":")[0]
+    assert process.host_alive(f"{host}:999999999:1") is False
+    assert process.host_alive(None) is None
 
 
 def conf_file(tmp_path, text: str) -> cfg.ConfigOpts:
     path = tmp_path / "glance-api.conf"
     path.write_text(text)
     c = cfg.ConfigOpts()
-    imports.register_opts(c)
+    import_options.register_opts(c)
     c(["--config-file", str(path)], default_config_files=[])
     return c
 
@@ -102,7 +103,7 @@ def conf_file(tmp_path, text: str) -> cfg.ConfigOpts:
 )
 def test_lists_from_a_config_file_in_glance_syntax(tmp_path, section, uri, allowed):
     c = conf_file(tmp_path, f"[import_filtering_opts]\n{section}\n")
-    assert imports.uri_allowed(c, uri) is allowed
+    assert import_options.uri_allowed(c, uri) is allowed
 
 
 def test_bracketed_values_are_the_items_not_part_of_them(tmp_path):
@@ -120,9 +121,9 @@ def test_values_upstream_refuses_are_refused(tmp_path, line):
     # As in Glance: a list without its brackets (or a bad host) is an invalid value, refused
     # when the service is built; a request never reads it.
     c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
-    with pytest.raises(imports.ImportOptionsError):
-        imports.check_options(c)
-    assert imports.uri_allowed(c, "http://198.51.100.7/a.raw") is False
+    with pytest.raises(import_options.ImportOptionsError):
+        import_options.check_options(c)
+    assert import_options.uri_allowed(c, "http://198.51.100.7/a.raw") is False
 
 
 @pytest.mark.parametrize(
@@ -145,19 +146,19 @@ def test_values_upstream_refuses_are_refused(tmp_path, line):
     ],
 )
 def test_loopback_link_local_and_encoded_hosts(uri, allowed):
-    assert imports.uri_allowed(conf(), uri) is allowed
+    assert import_options.uri_allowed(conf(), uri) is allowed
 
 
 def test_allowed_hosts_admits_loopback_it_names():
     c = conf(allowed_hosts=["127.0.0.1"])
-    assert imports.uri_allowed(c, "http://127.0.0.1/a") is True
-    assert imports.uri_allowed(c, "http://[::1]/a") is False
+    assert import_options.uri_allowed(c, "http://127.0.0.1/a") is True
+    assert import_options.uri_allowed(c, "http://[::1]/a") is False
 
 
 def test_a_denied_address_refuses_the_names_that_resolve_to_it():
     c = conf(disallowed_hosts=["198.51.100.99"])
-    assert imports.uri_allowed(c, "https://images.example.org/a") is False
-    assert imports.uri_allowed(c, "https://example.org/a") is True
+    assert import_options.uri_allowed(c, "https://images.example.org/a") is False
+    assert import_options.uri_allowed(c, "https://example.org/a") is True
 
 
 @pytest.mark.parametrize(
@@ -168,11 +169,13 @@ def test_a_bad_list_is_refused_when_the_service_is_built_not_per_request(tmp_pat
     # Read at start-up (and by a reload's trial build): a bad value stops the service with the
     # option's name and the syntax, instead of answering 500 to every web-download.
     c = conf_file(tmp_path, f"[import_filtering_opts]\n{line}\n")
-    with pytest.raises(imports.ImportOptionsError) as err:
-        imports.check_options(c)
+    with pytest.raises(import_options.ImportOptionsError) as err:
+        import_options.check_options(c)
     assert f"[import_filtering_opts] {option}" in str(err.value)
     assert "[" in str(err.value).split(option, 1)[1]
 
 
 def test_good_lists_pass_the_start_up_check(tmp_path):
-    imports.check_options(conf_file(tmp_path, "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\n"))
+    import_options.check_options(
+        conf_file(tmp_path, "[import_filtering_opts]\nallowed_hosts = [127.0.0.1]\n")
+    )

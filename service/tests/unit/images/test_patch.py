@@ -2,7 +2,7 @@ import pytest
 
 from glance_service import exceptions
 from glance_service.images import patch
-from glance_service.images.schema import DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS, ImageSchema
+from glance_service.images.image_schema import DEFAULT_CONTAINER_FORMATS, DEFAULT_DISK_FORMATS, ImageSchema
 
 V20 = patch.MEDIA_V20
 V21 = patch.MEDIA_V21

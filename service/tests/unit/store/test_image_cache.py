@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from glance_service.store import cache as image_cache
-from glance_service.store.cache import ImageCache
+from glance_service.store import image_cache
+from glance_service.store.image_cache import ImageCache
 from glance_service.store.source import DataSource
 
 

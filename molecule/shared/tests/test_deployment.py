@@ -1,5 +1,6 @@
 """What `site.yml` promises, checked on the hosts (testinfra over SSH) and from outside
-(openstacksdk through the public endpoints). Shared by the default and multinode scenarios."""
+(openstacksdk through the public endpoints). Shared by the default and multinode scenarios
+(molecule/shared/verify.yml)."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_glance_files(address: str) -> None:
         if address in group:
             assert (conf.user, conf.group, conf.mode) == ("root", "glance", 0o640)
     if address in API:
-        # The file store and the reserved staging/tasks stores (multi-store, .work/STORES.md).
+        # The file store and the reserved staging/tasks stores (multi-store, docs/DEPLOY.md "Stores").
         for path in ("/var/lib/glance/images", "/var/lib/glance/staging", "/var/lib/glance/tasks"):
             store_dir = host.file(path)
             assert store_dir.is_directory and store_dir.user == "glance", path
@@ -84,24 +85,23 @@ def test_glance_files(address: str) -> None:
     assert host.file("/opt/glance/bin/glance-api").is_file
 
 
-@pytest.mark.parametrize("address", REGISTRY)
-def test_registry_running(address: str) -> None:
+# Each image service process on each of its hosts: (systemd unit, port, address).
+PROCESSES = [("glance-registry", 9191, a) for a in REGISTRY] + [("glance-api", 9292, a) for a in API]
+
+
+@pytest.mark.parametrize(("unit", "port", "address"), PROCESSES)
+def test_service_running(unit: str, port: int, address: str) -> None:
     host = ssh_host(address)
-    assert host.service("glance-registry").is_enabled
-    assert host.service("glance-registry").is_running
-    assert host.socket("tcp://0.0.0.0:9191").is_listening
-    assert http_get(host, "http://127.0.0.1:9191/healthcheck") == "200"
+    assert host.service(unit).is_enabled
+    assert host.service(unit).is_running
+    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    assert http_get(host, f"http://127.0.0.1:{port}/healthcheck") == "200"
 
 
 @pytest.mark.parametrize("address", API)
-def test_api_running(address: str) -> None:
-    host = ssh_host(address)
-    assert host.service("glance-api").is_enabled
-    assert host.service("glance-api").is_running
-    assert host.socket("tcp://0.0.0.0:9292").is_listening
-    assert http_get(host, "http://127.0.0.1:9292/healthcheck") == "200"
-    # The API holds no database credentials in registry mode.
-    conf = host.check_output("cat /etc/glance/glance-api.conf")
+def test_api_holds_no_database_credentials(address: str) -> None:
+    """Registry mode: the API reaches the database only through glance-registry."""
+    conf = ssh_host(address).check_output("cat /etc/glance/glance-api.conf")
     assert "[database]" not in conf
     # Always multi-store: the file store named after its kind, plus the read-only http store.
     assert "enabled_backends = file:file, http:http" in conf

@@ -1,7 +1,7 @@
 import pytest
 
 from glance_service import exceptions
-from glance_service.images.schema import (
+from glance_service.images.image_schema import (
     CUSTOM_PROPERTIES,
     DEFAULT_CONTAINER_FORMATS,
     DEFAULT_DISK_FORMATS,
