@@ -5,7 +5,7 @@ from __future__ import annotations
 from oslo_config import cfg
 
 from glance_service.api.common import isotime
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 # Recorded by the data path; never shown (Glance hides the first two; the third is ours).
 HIDDEN_PROPERTIES = frozenset(
@@ -50,7 +50,7 @@ display_opts = [
 ]
 
 
-register_opts = config.registrar((None, display_opts))
+register_opts = registrar((None, display_opts))
 
 
 class ImageView:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 paging_opts = [
     cfg.IntOpt(
@@ -153,7 +153,7 @@ cache_opts = [
 ]
 
 
-register_opts = config.registrar(
+register_opts = registrar(
     (None, paging_opts),
     (None, quota_opts),
     (None, data_opts),

@@ -22,7 +22,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 from glance_service.context import RequestContext
 from glance_service.images import import_tasks
 
@@ -49,7 +49,7 @@ opts = [
 ]
 
 
-register_opts = config.registrar((None, opts))
+register_opts = registrar((None, opts))
 
 
 def stage_host(conf: cfg.ConfigOpts, image: dict, headers) -> str | None:

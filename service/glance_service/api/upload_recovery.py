@@ -18,8 +18,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import config
 from glance_service.common.process import host_alive, host_marker
+from glance_service.common.registrar import registrar
 from glance_service.context import RequestContext
 from glance_service.images import states
 
@@ -41,7 +41,7 @@ recovery_opts = [
 ]
 
 
-register_opts = config.registrar((None, recovery_opts))
+register_opts = registrar((None, recovery_opts))
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import webob
 from oslo_config import cfg
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 versions_opts = [
     cfg.StrOpt(
@@ -25,7 +25,7 @@ versions_opts = [
 ]
 
 
-register_opts = config.registrar((None, versions_opts))
+register_opts = registrar((None, versions_opts))
 
 
 # (version, status) in Glance's order for a deployment without enabled_backends and

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ data_api_opts = [
 ]
 
 
-register_opts = config.registrar((None, data_api_opts))
+register_opts = registrar((None, data_api_opts))
 
 
 @dataclasses.dataclass

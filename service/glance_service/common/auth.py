@@ -20,8 +20,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import context as context_mod
-from glance_service.common import config
 from glance_service.common.config import keystone_auth_enabled
+from glance_service.common.registrar import registrar
 from glance_service.context import CONTEXT_KEY
 
 LOG = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def _expiry(token_info: dict | None) -> float | None:
     return when.timestamp()
 
 
-register_opts = config.registrar((None, auth_cache_opts))
+register_opts = registrar((None, auth_cache_opts))
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

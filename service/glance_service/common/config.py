@@ -8,25 +8,12 @@ Option names follow Glance's where the meaning is the same, so an operator's exi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service.version import VERSION
 
 CONF = cfg.CONF
-
-
-def registrar(*groups: tuple[str | None, list[cfg.Opt]]) -> Callable[[cfg.ConfigOpts], None]:
-    """A module's ``register_opts(conf)``: registers each of its option lists in its group
-    (None: ``[DEFAULT]``). Registering again is a no-op, as oslo.config allows."""
-
-    def register_opts(conf: cfg.ConfigOpts) -> None:
-        for group, opts in groups:
-            conf.register_opts(opts, group=group)
-
-    return register_opts
 
 
 def server_opts(default_port: int) -> list[cfg.Opt]:

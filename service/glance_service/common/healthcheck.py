@@ -39,7 +39,7 @@ from oslo_middleware.healthcheck import opts as oslo_opts
 from oslo_middleware.healthcheck import pluginbase
 from stevedore import extension
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 LOG = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ DEFAULT_BACKENDS = {
 }
 
 
-register_opts = config.registrar((GROUP, healthcheck_opts))
+register_opts = registrar((GROUP, healthcheck_opts))
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:

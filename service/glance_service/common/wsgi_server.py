@@ -33,7 +33,7 @@ from gunicorn.arbiter import Arbiter
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 from glance_service.common.request_log import AccessLogger
 
 LOG = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ memory_opts = [
 ]
 
 
-register_opts = config.registrar((None, reload_opts), (None, memory_opts))
+register_opts = registrar((None, reload_opts), (None, memory_opts))
 
 
 def default_workers() -> int:

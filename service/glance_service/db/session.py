@@ -22,7 +22,7 @@ from oslo_config import cfg
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 DEFAULT_CONNECTION = "sqlite:////var/lib/glance/glance.sqlite"
 
@@ -70,7 +70,7 @@ database_opts = [
 _WRITE_OPTION = "glance_write"
 
 
-register_opts = config.registrar(("database", database_opts))
+register_opts = registrar(("database", database_opts))
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:

@@ -14,7 +14,7 @@ import jsonschema
 from oslo_config import cfg
 
 from glance_service import exceptions
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 
 UUID_PATTERN = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 
@@ -37,7 +37,7 @@ image_format_opts = [
 ]
 
 
-register_opts = config.registrar(("image_format", image_format_opts))
+register_opts = registrar(("image_format", image_format_opts))
 
 
 STATUSES = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from glance_service.common import config
+from glance_service.common.registrar import registrar
 from glance_service.images import url_filter
 
 
@@ -84,7 +84,7 @@ task_opts = [
 ]
 
 
-register_opts = config.registrar(
+register_opts = registrar(
     ("import_filtering_opts", filtering_opts),
     ("taskflow_executor", worker_opts),
     (None, task_opts),

@@ -32,7 +32,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import context as context_mod
-from glance_service.common import auth, config
+from glance_service.common import auth
+from glance_service.common.registrar import registrar
 from glance_service.context import RequestContext
 
 LOG = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ identity_opts = [
 ]
 
 
-register_opts = config.registrar((None, identity_opts))
+register_opts = registrar((None, identity_opts))
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
