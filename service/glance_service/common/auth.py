@@ -26,6 +26,8 @@ from glance_service.context import CONTEXT_KEY
 
 LOG = logging.getLogger(__name__)
 
+# duplicates: oslo.config declarations look alike in every module (options are declared
+# where they are read, in oslo's one shape); what they share is the library's form.
 auth_cache_opts = [
     cfg.IntOpt(
         "token_local_cache_seconds",

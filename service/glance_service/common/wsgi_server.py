@@ -38,6 +38,8 @@ from glance_service.common.request_log import AccessLogger
 
 LOG = logging.getLogger(__name__)
 
+# duplicates: oslo.config declarations look alike in every module (options are declared
+# where they are read, in oslo's one shape); what they share is the library's form.
 reload_opts = [
     cfg.IntOpt(
         "graceful_shutdown_timeout",
