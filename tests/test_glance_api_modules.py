@@ -113,7 +113,7 @@ def test_audit_through_the_role(cloud: int, tmp_path: Path) -> None:
             {
                 "name": f"Audit with the password {password}",
                 "ansible.builtin.include_role": {"name": "glance_day2", "tasks_from": "audit"},
-                "vars": {"_glance_day2_audit_sample": 2, "glance_day2_admin_password": password},
+                "vars": {"_glance_day2_audit_sample": 2, "glance_keystone_admin_password": password},
             },
             {
                 "name": "Keep the result",
@@ -132,8 +132,8 @@ def test_audit_through_the_role(cloud: int, tmp_path: Path) -> None:
         "vars": {
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "ansible_host": "127.0.0.1",
-            "glance_day2_api_port": cloud,
-            "glance_day2_keystone_url": f"http://127.0.0.1:{cloud}",
+            "glance_api_port": cloud,
+            "glance_keystone_public_url": f"http://127.0.0.1:{cloud}",
         },
         "tasks": tasks,
     }
