@@ -53,9 +53,8 @@ class FakeCloud(BaseHTTPRequestHandler):
     def _answer(self, status: int, body: bytes | dict, headers: dict | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
-        for key, value in (headers or {}).items():
+        for key, value in {**(headers or {}), "Content-Length": str(len(data))}.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
