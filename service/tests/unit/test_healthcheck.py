@@ -15,8 +15,7 @@ import webob
 from oslo_config import cfg
 from oslo_middleware.healthcheck import pluginbase
 
-from glance_service import exceptions
-from glance_service import healthcheck_plugins
+from glance_service import exceptions, healthcheck_plugins
 from glance_service.common import config, healthcheck
 
 SERVICE = Path(__file__).resolve().parents[2]
