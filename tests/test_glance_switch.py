@@ -8,9 +8,13 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import ansible.module_utils
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "roles/glance_switch/library"))
+ROLE = Path(__file__).resolve().parent.parent / "roles/glance_switch"
+# As Ansible does for a loaded role: its module_utils/ joins ansible.module_utils.
+ansible.module_utils.__path__.append(str(ROLE / "module_utils"))
+sys.path.insert(0, str(ROLE / "library"))
 import glance_switch as gs  # noqa: E402
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The file store's manifest: `make DIR` prints {name: {size, sha256, sha512}} for every file
 directly in DIR; `verify DIR MANIFEST` exits 1 listing every file that is missing or differs.
-Runs on the target's python3 (standard library only)."""
+Standalone because: it runs on the store host itself (ansible.builtin.script, the target's
+python3, standard library only), where the image files are; it shares no code with the modules.
+"""
 
 import hashlib
 import json

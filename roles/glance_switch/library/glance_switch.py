@@ -18,6 +18,7 @@ import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.glance_toolkit_keystone import password_token
 from ansible.module_utils.urls import open_url
 
 DOCUMENTATION = r"""
@@ -58,32 +59,14 @@ class Glance:
     def __init__(self, module: AnsibleModule):
         p = module.params
         self.module = module
-        body = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": p["username"],
-                            "domain": {"name": p["user_domain_name"]},
-                            "password": p["password"],
-                        }
-                    },
-                },
-                "scope": {
-                    "project": {"name": p["project_name"], "domain": {"name": p["project_domain_name"]}}
-                },
-            }
-        }
-        resp = open_url(
-            p["auth_url"].rstrip("/") + "/auth/tokens",
-            method="POST",
-            data=json.dumps(body),
-            headers={"Content-Type": "application/json"},
-            timeout=30,
+        self.token, catalog = password_token(
+            p["auth_url"],
+            p["username"],
+            p["password"],
+            p["project_name"],
+            user_domain=p["user_domain_name"],
+            project_domain=p["project_domain_name"],
         )
-        self.token = resp.headers["X-Subject-Token"]
-        catalog = json.loads(resp.read())["token"].get("catalog", [])
         self.url = p["endpoint"].rstrip("/") if p["endpoint"] else self._endpoint(catalog, p["region"])
 
     @staticmethod

@@ -5,7 +5,7 @@ its backends (``[healthcheck] backends``), loaded by stevedore from the entry po
 - ``disable_by_file`` (oslo.middleware's): ``[healthcheck] disable_by_file_path`` exists → 503
   ``DISABLED BY FILE``; an operator or a playbook drains a node from its load balancers with
   ``touch``, while the node still serves what it is sent;
-- ours (``common.healthcheck_plugins``): ``glance_registry``, ``glance_database``,
+- ours (``glance_service.healthcheck_plugins``): ``glance_registry``, ``glance_database``,
   ``glance_store``: 503 when the process cannot reach what its requests need.
 
 What differs from oslo.middleware's own use (documented in the report of issue 16):
@@ -79,9 +79,9 @@ healthcheck_opts = [
 # Ours, loaded directly when the installed package's metadata lacks the entry points (an
 # editable install older than them): the same classes as in pyproject.toml.
 BUILTIN_BACKENDS = {
-    "glance_registry": "glance_service.common.healthcheck_plugins:RegistryCheck",
-    "glance_database": "glance_service.common.healthcheck_plugins:DatabaseCheck",
-    "glance_store": "glance_service.common.healthcheck_plugins:StoreCheck",
+    "glance_registry": "glance_service.healthcheck_plugins:RegistryCheck",
+    "glance_database": "glance_service.healthcheck_plugins:DatabaseCheck",
+    "glance_store": "glance_service.healthcheck_plugins:StoreCheck",
 }
 
 

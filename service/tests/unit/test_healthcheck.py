@@ -1,4 +1,4 @@
-"""``/healthcheck`` (common.healthcheck, common.healthcheck_plugins): oslo.middleware's
+"""``/healthcheck`` (common.healthcheck, healthcheck_plugins): oslo.middleware's
 Healthcheck with disable_by_file and our registry/database/store checks, details for admins."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import webob
 from oslo_config import cfg
 from oslo_middleware.healthcheck import pluginbase
 
-from glance_service import exceptions
-from glance_service.common import config, healthcheck, healthcheck_plugins
+from glance_service import exceptions, healthcheck_plugins
+from glance_service.common import config, healthcheck
 
 SERVICE = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,1 @@
+../../glance_switch/module_utils/glance_toolkit_keystone.py
