@@ -43,7 +43,9 @@ class Glance:
 
 
 @pytest.fixture(scope="session")
-def glance(tmp_path_factory, mariadb, memcached, keystone):  # noqa: F811
+def glance(tmp_path_factory, keystone, mariadb, memcached):  # noqa: F811
+    # Keystone first: it checks its virtualenv before anything is started (then starts memcached
+    # and MariaDB itself), so a missing Keystone costs nothing but its message.
     database_url = mariadb.create_database("glance", "glance", secrets.token_urlsafe(16))
     procs = start_glance(
         tmp_path_factory.mktemp("glance"),

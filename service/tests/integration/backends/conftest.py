@@ -2,8 +2,8 @@
 and of the swift store against a real Swift behind a real Keystone (tests/fixtures/swift.py).
 
 One cluster of each per session; one image service per backend, configured with glance_store's
-own option names. Skipped, with the reason, when Ceph or Swift is not installed or does not
-come up.
+own option names. When Ceph or Swift is not installed or does not come up, the run fails under
+CI and the tests skip elsewhere, with the reason (``tests/fixtures/availability.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.availability import unavailable
 from tests.fixtures.ceph import CephCluster, CephStartError, bindings_dir, missing_binaries, start_ceph
 from tests.fixtures.glance_procs import GlanceProcs, free_port, start_glance
 from tests.fixtures.keystone import start_keystone
@@ -20,16 +21,25 @@ from tests.fixtures.swift import SwiftCluster, SwiftStartError, start_swift
 from tests.fixtures.swift import missing_binaries as swift_missing
 from tests.integration.backends.helpers import Client
 
+CEPH_PACKAGES = (
+    "Debian packages ceph-mon ceph-mgr ceph-osd radosgw ceph-common python3-rbd python3-rados "
+    "(make deps: scripts/host-deps.sh)"
+)
+SWIFT_PACKAGES = (
+    "Debian packages swift swift-proxy swift-account swift-container swift-object "
+    "python3-keystonemiddleware (make deps: scripts/host-deps.sh)"
+)
+
 
 @pytest.fixture(scope="session")
 def ceph(tmp_path_factory) -> Iterator[CephCluster]:
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"Ceph is not installed ({', '.join(missing)}): scripts/host-deps.sh installs it")
+        unavailable(f"Ceph is not installed (no {', '.join(missing)})", CEPH_PACKAGES)
     try:
         cluster = start_ceph(tmp_path_factory.mktemp("ceph"))
     except CephStartError as exc:
-        pytest.skip(f"the Ceph test cluster did not start: {exc}")
+        unavailable(f"the Ceph test cluster did not start: {exc}", CEPH_PACKAGES)
     yield cluster
     cluster.stop()
 
@@ -37,7 +47,7 @@ def ceph(tmp_path_factory) -> Iterator[CephCluster]:
 def _glance_on(ceph: CephCluster, kind: str, workdir) -> GlanceProcs:
     pybind = bindings_dir(ceph.workdir)
     if pybind is None:
-        pytest.skip("python3-rbd/python3-rados are not installed (scripts/host-deps.sh)")
+        unavailable("the rados/rbd Python bindings are not installed", CEPH_PACKAGES)
     saved = os.environ.get("PYTHONPATH")
     # The service's interpreter sees Debian's rados/rbd modules (and nothing else of the system's).
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(pybind), saved) if p)
@@ -83,14 +93,14 @@ SWIFT_LARGE = {"swift_store_large_object_size": 32, "swift_store_large_object_ch
 def swift(tmp_path_factory) -> Iterator[SwiftCluster]:
     missing = swift_missing()
     if missing:
-        pytest.skip(f"Swift is not installed ({', '.join(missing)}): scripts/host-deps.sh installs it")
+        unavailable(f"Swift is not installed (no {', '.join(missing)})", SWIFT_PACKAGES)
     # A Keystone of its own (SQLite): Swift's proxy validates the glance user's tokens with it.
     ks = start_keystone(tmp_path_factory.mktemp("swift-keystone"))
     try:
         try:
             cluster = start_swift(tmp_path_factory.mktemp("swift"), ks)
         except SwiftStartError as exc:
-            pytest.skip(f"the Swift test cluster did not start: {exc}")
+            unavailable(f"the Swift test cluster did not start: {exc}", SWIFT_PACKAGES)
         yield cluster
         cluster.stop()
     finally:
