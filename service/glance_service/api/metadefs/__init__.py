@@ -1,6 +1,8 @@
 """Metadata definitions (reference 1.10) and their schemas (1.8): the feature's route table.
 
-``api/routes.py`` imports this package and appends ``routes()`` to the core table.
+``api/routes.py`` imports this package and appends ``routes()`` to the core table. Handlers
+are looked up on the imported modules when the table is built: a name that is not there fails
+the build (glance-api's start-up), not a request.
 """
 
 from __future__ import annotations
@@ -9,22 +11,21 @@ import json
 
 import webob
 
-from glance_service.api.router import Route
+from glance_service.api.metadefs import contents, namespaces
+from glance_service.api.router import Handler, Route
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images import metadef_schema
 
 _NS = "/v2/metadefs/namespaces/{namespace}"
-_PKG = "glance_service.api.metadefs"
 
 
-def _h(module: str, name: str) -> str:
-    return f"{_PKG}.{module}:{name}"
+def _h(module, name: str) -> Handler:
+    return getattr(module, name)
 
 
 def _schema_handler(which: str):
     def handler(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-        from glance_service.images import metadef_schema
-
         resp = webob.Response(status=200, content_type="application/json", charset=None)
         resp.body = json.dumps(metadef_schema.PUBLISHED[which]()).encode()
         return resp
@@ -35,7 +36,7 @@ def _schema_handler(which: str):
 def routes() -> list[Route]:
     get = frozenset({"GET"})
     get_delete = frozenset({"GET", "DELETE"})
-    ns, co = "namespaces", "contents"
+    ns, co = namespaces, contents
     table = [
         Route("/v2/metadefs/resource_types", {"GET": _h(ns, "resource_types")}, "GET", get),
         Route(

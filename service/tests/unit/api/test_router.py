@@ -165,13 +165,6 @@ def test_unexpected_errors_are_opaque_500():
     assert b"secret" not in resp.body
 
 
-def test_missing_handlers_answer_503_not_500():
-    router = Router([Route("/v2/x", {"GET": "glance_service.nonexistent:handler"}, "GET")], services=None)
-    req = webob.Request.blank("/v2/x")
-    req.environ["glance.context"] = type("C", (), {"read_only": False})()
-    assert req.get_response(router).status_int == 503
-
-
 def test_route_table_templates_are_unique():
     templates = [r.template for r in routes()]
     assert len(templates) == len(set(templates))
