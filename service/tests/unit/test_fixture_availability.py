@@ -74,9 +74,11 @@ def _run_keystone_test(tmp_path: Path, ci: str | None) -> subprocess.CompletedPr
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVICE), os.environ.get("PYTHONPATH")) if p)
     if ci is not None:
         env["CI"] = ci
+    # No ini file and no cache: only the one test file and the fixture under test.
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-c", os.devnull]
+    cmd += ["--rootdir", str(tmp_path), str(test_file)]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "--rootdir", str(tmp_path)]
-        + [str(test_file)],
+        cmd,
         cwd=tmp_path,
         env=env,
         capture_output=True,
