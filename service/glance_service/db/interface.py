@@ -65,6 +65,7 @@ and ``id`` appended as tie-breakers; ``marker`` is an image id the caller can se
 from __future__ import annotations
 import __future__
 
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -86,7 +87,7 @@ class Operation:
     ``optional``: a data API may lack it; callers look it up with ``getattr(data, name,
     None)`` and have a fallback (both DatabaseAPI and RegistryClient have it)."""
 
-    __slots__ = ("name", "params", "result", "kind", "admin", "optional", "names", "required")
+    __slots__ = ("name", "params", "result", "kind", "admin", "optional", "names", "required", "accepts")
 
     def __init__(
         self, name: str, params: str, result: str, kind: str, admin: bool = False, optional: bool = False
@@ -99,6 +100,7 @@ class Operation:
         stub = self.define("pass")
         self.names = stub.__code__.co_varnames[2 : stub.__code__.co_argcount]
         self.required = frozenset(self.names[: len(self.names) - len(stub.__defaults__ or ())])
+        self.accepts = frozenset(self.names)
 
     def define(self, body: str, namespace: dict | None = None) -> Callable:
         """A function ``name(self, ctx, <params>) -> result`` running ``body``, compiled once
@@ -124,94 +126,119 @@ class Operation:
         missing = self.required - kwargs.keys()
         if missing:
             return f"missing a required argument: {min(missing)!r}"
-        unknown = kwargs.keys() - set(self.names)
+        unknown = kwargs.keys() - self.accepts
         if unknown:
             return f"got an unexpected keyword argument {min(unknown)!r}"
         return None
 
 
-# The page of a listing, and the sort of the lists that take one key.
-_PAGE = "filters: dict | None = None, marker: str | None = None, limit: int | None = None"
-_SORT = "sort_key: str = 'created_at', sort_dir: str = 'desc'"
+# The operations, one a row: ``name(arguments after ctx) -> result``, then ``read`` or
+# ``write`` and the special cases ``admin``/``optional`` (see ``Operation``). A row may go on
+# over indented lines; ``#`` lines are the operations' documentation.
+DECLARED = """
+# -- images ------------------------------------------------------------------------------------
+# Insert; ``values`` may carry ``id`` (``Duplicate`` if taken, even by a deleted image),
+# ``properties`` (dict), ``tags`` (list). Defaults: status queued, visibility shared,
+# protected/os_hidden False, min_disk/min_ram 0.
+image_create(values: Image) -> Image                                                    write
+# ``ImageNotFound`` if missing, deleted or not visible; ids not 36 characters long are not found.
+image_get(image_id: str, include_deleted: bool = False) -> Image                        read
+# Visible images matching ``filters`` (module docstring), sorted, from ``marker``.
+image_get_all(filters: dict | None = None, marker: str | None = None, limit: int | None = None,
+              sort_keys: list[str] | None = None, sort_dirs: list[str] | None = None
+              ) -> list[Image]                                                          read
+# ``properties`` are upserted (with ``purge_props`` the others removed); ``tags`` replace the
+# set; ``from_state``: only if the status still is that (one UPDATE ... WHERE), else
+# ``ImageStatusConflict``. ``updated_at`` always moves.
+image_update(image_id: str, values: Image, purge_props: bool = False,
+             from_state: str | None = None) -> Image                                    write
+# Soft-delete with properties, tags, members, locations; returns the record just before.
+image_destroy(image_id: str) -> Image                                                   write
+# The end of an upload in one transaction and one registry call: the location and ``values``
+# (status active, size, hashes) if still ``from_state``. OPTIONAL: the upload falls back to
+# image_location_add + image_update where a data API lacks it.
+image_activate(image_id: str, url: str, metadata: dict | None, values: dict,
+               from_state: str = 'saving') -> dict                                      write optional
+# -- tags (create: no-op if present; delete: ``TagNotFound`` if absent) ----------------------
+image_tag_create(image_id: str, tag: str) -> None                                       write
+image_tag_delete(image_id: str, tag: str) -> None                                       write
+# -- locations (delete: ``status`` deleted or pending_delete) --------------------------------
+image_location_add(image_id: str, url: str, metadata: dict | None = None,
+                   status: str = 'active') -> dict                                      write
+image_location_update(image_id: str, location_id: int, values: dict) -> dict            write
+image_location_delete(image_id: str, location_id: int, status: str = 'deleted') -> None write
+# -- members (the API layer enforces who may call what; create: pending, ``Duplicate``) -------
+image_member_create(image_id: str, member: str) -> Member                               write
+image_member_update(image_id: str, member: str, status: str) -> Member                  write
+image_member_delete(image_id: str, member: str) -> None                                 write
+# The owner (and admins) see all rows, a member only its own. Member record: {"image_id",
+# "member", "status", "can_share", "created_at", "updated_at", "deleted"}.
+image_member_find(image_id: str, member: str | None = None) -> list[Member]             read
+# -- quotas: bytes of the owner's live images times their live locations; ``Forbidden``
+# unless the caller is that project or an admin.
+image_storage_usage(owner: str) -> int                                                  read
+# -- tasks (db/tasks.py; visible to the owner's project and admins) ---------------------------
+task_create(values: dict) -> dict                                                       write
+task_get(task_id: str) -> dict                                                          read
+task_get_all(filters: dict | None = None, marker: str | None = None, limit: int | None = None,
+             sort_key: str = 'created_at', sort_dir: str = 'desc') -> list[dict]        read
+# Atomically from ``from_status`` when given, else ``Conflict``.
+task_update(task_id: str, values: dict, from_status: str | None = None) -> dict         write
+task_get_by_image(image_id: str) -> list[dict]                                          read
+# The import lock: set only if absent (``Duplicate``); remove only if still ``value``.
+image_set_property_atomic(image_id: str, name: str, value: str) -> None                 write
+image_delete_property_atomic(image_id: str, name: str, value: str) -> None              write
+# -- maintenance: non-deleted images in ``status`` (uploads cut by a crash) -------------------
+image_get_by_status(status: str, updated_before: str | None = None) -> list[Image]      read admin
+# Cheap health probe (database reachable): the healthchecks' call.
+ping() -> dict                                                                          read
+# -- delayed delete and the scrubber (db/scrub.py: the life of a delayed delete) --------------
+image_pending_delete(image_id: str) -> Image                                            write
+image_restore(image_id: str) -> Image                                                   write admin
+image_scrub_list(deleted_before: str | None = None, limit: int = 100) -> list[dict]     read admin
+image_scrub_claim(image_id: str) -> bool                                                write admin
+image_scrub_location_done(image_id: str, location_id: int) -> bool                      write admin
+image_scrub_release(image_id: str) -> bool                                              write admin
+# -- metadata definitions (db/metadefs.py; records described there) ---------------------------
+metadef_namespace_get_all(filters: dict | None = None, marker: str | None = None,
+                          limit: int | None = None, sort_key: str = 'created_at',
+                          sort_dir: str = 'desc') -> list[dict]                         read
+metadef_namespace_get(namespace: str) -> dict                                           read
+metadef_namespace_create(values: dict) -> dict                                          write
+metadef_namespace_update(namespace: str, values: dict) -> dict                          write
+metadef_namespace_delete(namespace: str) -> None                                        write
+metadef_resource_type_get_all() -> list[dict]                                           read
+metadef_association_create(namespace: str, values: dict) -> dict                        write
+metadef_association_delete(namespace: str, name: str) -> None                           write
+# ``kind``: property, object or tag; delete without ``name``: every item of ``kind``.
+metadef_item_create(namespace: str, kind: str, values: dict) -> dict                    write
+metadef_item_update(namespace: str, kind: str, name: str, values: dict) -> dict         write
+metadef_item_delete(namespace: str, kind: str, name: str | None = None) -> None         write
+metadef_tags_set(namespace: str, names: list[str], append: bool = False) -> list[dict]  write
+"""
 
-# One row per operation (kept on one line each: ruff format is off for the table).
-# fmt: off
-_DECLARED = (
-    # -- images ---------------------------------------------------------------
-    # Insert; ``values`` may carry ``id`` (``Duplicate`` if taken, even by a deleted image),
-    # ``properties`` (dict), ``tags`` (list). Defaults: status queued, visibility shared,
-    # protected/os_hidden False, min_disk/min_ram 0.
-    Operation("image_create", "values: Image", "Image", WRITE),
-    # ``ImageNotFound`` if missing, deleted or not visible; ids not 36 characters long are not found.
-    Operation("image_get", "image_id: str, include_deleted: bool = False", "Image", READ),
-    # Visible images matching ``filters`` (module docstring), sorted, from ``marker``.
-    Operation("image_get_all", f"{_PAGE}, sort_keys: list[str] | None = None, sort_dirs: list[str] | None = None", "list[Image]", READ),  # noqa: E501
-    # ``properties`` are upserted (with ``purge_props`` the others removed); ``tags`` replace the
-    # set; ``from_state``: only if the status still is that (one UPDATE ... WHERE), else
-    # ``ImageStatusConflict``. ``updated_at`` always moves.
-    Operation("image_update", "image_id: str, values: Image, purge_props: bool = False, from_state: str | None = None", "Image", WRITE),  # noqa: E501
-    # Soft-delete with properties, tags, members, locations; returns the record just before.
-    Operation("image_destroy", "image_id: str", "Image", WRITE),
-    # The end of an upload in one transaction and one registry call: the location and
-    # ``values`` (status active, size, hashes) if still ``from_state``. OPTIONAL: the upload
-    # falls back to image_location_add + image_update where a data API lacks it.
-    Operation("image_activate", "image_id: str, url: str, metadata: dict | None, values: dict, from_state: str = 'saving'", "dict", WRITE, optional=True),  # noqa: E501
-    # -- tags (create: no-op if present; delete: ``TagNotFound`` if absent) ------------------
-    Operation("image_tag_create", "image_id: str, tag: str", "None", WRITE),
-    Operation("image_tag_delete", "image_id: str, tag: str", "None", WRITE),
-    # -- locations (delete: ``status`` deleted or pending_delete) ---------------------------
-    Operation("image_location_add", "image_id: str, url: str, metadata: dict | None = None, status: str = 'active'", "dict", WRITE),  # noqa: E501
-    Operation("image_location_update", "image_id: str, location_id: int, values: dict", "dict", WRITE),
-    Operation("image_location_delete", "image_id: str, location_id: int, status: str = 'deleted'", "None", WRITE),  # noqa: E501
-    # -- members (the API layer enforces who may call what; create: pending, ``Duplicate``) --
-    Operation("image_member_create", "image_id: str, member: str", "Member", WRITE),
-    Operation("image_member_update", "image_id: str, member: str, status: str", "Member", WRITE),
-    Operation("image_member_delete", "image_id: str, member: str", "None", WRITE),
-    # The owner (and admins) see all rows, a member only its own. Member record: {"image_id",
-    # "member", "status", "can_share", "created_at", "updated_at", "deleted"}.
-    Operation("image_member_find", "image_id: str, member: str | None = None", "list[Member]", READ),
-    # -- quotas: bytes of the owner's live images times their live locations; ``Forbidden``
-    # unless the caller is that project or an admin.
-    Operation("image_storage_usage", "owner: str", "int", READ),
-    # -- tasks (db/tasks.py; visible to the owner's project and admins) -------------------------
-    Operation("task_create", "values: dict", "dict", WRITE),
-    Operation("task_get", "task_id: str", "dict", READ),
-    Operation("task_get_all", f"{_PAGE}, {_SORT}", "list[dict]", READ),
-    # Atomically from ``from_status`` when given, else ``Conflict``.
-    Operation("task_update", "task_id: str, values: dict, from_status: str | None = None", "dict", WRITE),
-    Operation("task_get_by_image", "image_id: str", "list[dict]", READ),
-    # The import lock: set only if absent (``Duplicate``); remove only if still ``value``.
-    Operation("image_set_property_atomic", "image_id: str, name: str, value: str", "None", WRITE),
-    Operation("image_delete_property_atomic", "image_id: str, name: str, value: str", "None", WRITE),
-    # -- maintenance: non-deleted images in ``status`` (uploads cut by a crash) ------------------
-    Operation("image_get_by_status", "status: str, updated_before: str | None = None", "list[Image]", READ, admin=True),  # noqa: E501
-    # Cheap health probe (database reachable): the healthchecks' call.
-    Operation("ping", "", "dict", READ),
-    # -- delayed delete and the scrubber (db/scrub.py: the life of a delayed delete) -----------
-    Operation("image_pending_delete", "image_id: str", "Image", WRITE),
-    Operation("image_restore", "image_id: str", "Image", WRITE, admin=True),
-    Operation("image_scrub_list", "deleted_before: str | None = None, limit: int = 100", "list[dict]", READ, admin=True),  # noqa: E501
-    Operation("image_scrub_claim", "image_id: str", "bool", WRITE, admin=True),
-    Operation("image_scrub_location_done", "image_id: str, location_id: int", "bool", WRITE, admin=True),
-    Operation("image_scrub_release", "image_id: str", "bool", WRITE, admin=True),
-    # -- metadata definitions (db/metadefs.py; records described there) --------------------------
-    Operation("metadef_namespace_get_all", f"{_PAGE}, {_SORT}", "list[dict]", READ),
-    Operation("metadef_namespace_get", "namespace: str", "dict", READ),
-    Operation("metadef_namespace_create", "values: dict", "dict", WRITE),
-    Operation("metadef_namespace_update", "namespace: str, values: dict", "dict", WRITE),
-    Operation("metadef_namespace_delete", "namespace: str", "None", WRITE),
-    Operation("metadef_resource_type_get_all", "", "list[dict]", READ),
-    Operation("metadef_association_create", "namespace: str, values: dict", "dict", WRITE),
-    Operation("metadef_association_delete", "namespace: str, name: str", "None", WRITE),
-    # ``kind``: property, object or tag; delete without ``name``: every item of ``kind``.
-    Operation("metadef_item_create", "namespace: str, kind: str, values: dict", "dict", WRITE),
-    Operation("metadef_item_update", "namespace: str, kind: str, name: str, values: dict", "dict", WRITE),
-    Operation("metadef_item_delete", "namespace: str, kind: str, name: str | None = None", "None", WRITE),
-    Operation("metadef_tags_set", "namespace: str, names: list[str], append: bool = False", "list[dict]", WRITE),  # noqa: E501
-)
-# fmt: on
+_ROW = re.compile(r"(\w+)\((.*)\)\s*->\s*(\S+)\s+(read|write)((?:\s+(?:admin|optional))*)")
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in _DECLARED}
+
+def _declare(table: str) -> dict[str, Operation]:
+    rows: list[str] = []
+    for line in table.splitlines():
+        if line.startswith((" ", "\t")) and rows:
+            rows[-1] += " " + line.strip()
+        elif line.strip() and not line.startswith("#"):
+            rows.append(line.strip())
+    operations = {}
+    for row in rows:
+        match = _ROW.fullmatch(re.sub(r"\s+", " ", row))
+        if match is None:
+            raise ValueError(f"Not an operation: {row}")
+        name, params, result, kind, flags = match.groups()
+        params = re.sub(r"\s*,\s*", ", ", params).strip(" ,")
+        operations[name] = Operation(name, params, result, kind, "admin" in flags, "optional" in flags)
+    return operations
+
+
+OPERATIONS: dict[str, Operation] = _declare(DECLARED)
 
 
 class DataAPI(Protocol):

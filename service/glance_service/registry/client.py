@@ -317,8 +317,10 @@ class RegistryClient:
 # again once after a broken connection (``_call``). ``image_activate`` is declared optional:
 # the upload checks for it, and both data APIs have it.
 for _op in OPERATIONS.values():
-    setattr(RegistryClient, _op.name, _op.define("return self._call({name}, ctx, {kwargs}, {resend})"))
-del _op
+    _method = _op.define("return self._call({name}, ctx, {kwargs}, {resend})")
+    _method.__module__, _method.__qualname__ = __name__, f"RegistryClient.{_op.name}"
+    setattr(RegistryClient, _op.name, _method)
+del _op, _method
 
 
 def _result(status: int, data: bytes) -> Any:
