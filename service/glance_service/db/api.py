@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.db import session as db_session
+from glance_service.db.interface import FILTER_COLUMNS
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
 from glance_service.db.scrub import ScrubDatabaseMixin
@@ -41,28 +42,6 @@ _TIMESTAMP_COLUMNS = frozenset({"created_at", "updated_at", "deleted_at"})
 # Columns a caller may set; id/created_at on create only, deleted* through image_destroy.
 _WRITABLE = frozenset(IMAGE_COLUMNS) - {"id", "created_at", "updated_at", "deleted_at", "deleted"}
 _SORT_KEYS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
-_FILTER_COLUMNS = frozenset(
-    {
-        "name",
-        "id",
-        "status",
-        "visibility",
-        "container_format",
-        "disk_format",
-        "size",
-        "virtual_size",
-        "min_disk",
-        "min_ram",
-        "owner",
-        "checksum",
-        "os_hash_algo",
-        "os_hash_value",
-        "created_at",
-        "updated_at",
-        "protected",
-        "os_hidden",
-    }
-)
 _STRING_LENGTHS = {
     c.name: c.type.length for c in IMAGES.columns if isinstance(c.type, sa.String) and c.type.length
 }
@@ -174,14 +153,9 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             row = _visible_row(s, ctx, image_id, include_deleted=include_deleted)
             return _records(s, [row])[0]
 
+    # The arguments' types: db/interface.py.
     def image_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_keys: list[str] | None = None,
-        sort_dirs: list[str] | None = None,
+        self, ctx, filters=None, marker=None, limit=None, sort_keys=None, sort_dirs=None
     ) -> list[dict]:
         filters = filters or {}
         keys, dirs = _sorting(sort_keys, sort_dirs)
@@ -244,29 +218,14 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
 
     @_retry_on_deadlock
     def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
-        now = utcnow()
         with self.db.writer() as s:
-            row = _visible_row(s, ctx, image_id)
-            before = _records(s, [row])[0]
-            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
-            changed = s.execute(
-                IMAGES.update()
-                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
-                .values(status="deleted", **gone)
-            ).rowcount
-            if not changed:
-                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+            before, gone = _soft_delete(s, ctx, image_id, "deleted")
             for table in (PROPS, TAGS, MEMBERS):
                 s.execute(
                     table.update()
                     .where(table.c.image_id == image_id, table.c.deleted == sa.false())
                     .values(**gone)
                 )
-            s.execute(
-                LOCS.update()
-                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status="deleted", **gone)
-            )
             return before
 
     # -- tags -------------------------------------------------------------------
@@ -461,33 +420,14 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 f"Invalid member status {status!r}: must be one of pending, accepted, rejected"
             )
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
-            where = [
-                MEMBERS.c.image_id == image_id,
-                MEMBERS.c.member == member,
-                MEMBERS.c.deleted == sa.false(),
-            ]
-            if not s.execute(
-                MEMBERS.update().where(*where).values(status=status, updated_at=utcnow())
-            ).rowcount:
-                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+            where = _change_member(s, ctx, image_id, member, status=status, updated_at=utcnow())
             return _member(s.execute(sa.select(MEMBERS).where(*where)).one())
 
     @_retry_on_deadlock
     def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
         now = utcnow()
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
-            where = [
-                MEMBERS.c.image_id == image_id,
-                MEMBERS.c.member == member,
-                MEMBERS.c.deleted == sa.false(),
-            ]
-            changed = s.execute(
-                MEMBERS.update().where(*where).values(deleted=True, deleted_at=now, updated_at=now)
-            ).rowcount
-            if not changed:
-                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+            _change_member(s, ctx, image_id, member, deleted=True, deleted_at=now, updated_at=now)
 
     def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
         with self.db.reader() as s:
@@ -643,6 +583,38 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 # -- reading with visibility -----------------------------------------------------
+def _soft_delete(s: Session, ctx: RequestContext, image_id: str, status: str) -> tuple[dict, dict]:
+    """Soft-delete the image ``ctx`` can see and its live locations, both in ``status``
+    (``deleted``, or ``pending_delete`` when the data stays for the scrubber). Returns the
+    record as it was just before, and the deleted columns for the caller's other children."""
+    now = utcnow()
+    before = _records(s, [_visible_row(s, ctx, image_id)])[0]
+    gone = {"deleted": True, "deleted_at": now, "updated_at": now}
+    changed = s.execute(
+        IMAGES.update()
+        .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
+        .values(status=status, **gone)
+    ).rowcount
+    if not changed:
+        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+    s.execute(
+        LOCS.update()
+        .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
+        .values(status=status, **gone)
+    )
+    return before, gone
+
+
+def _change_member(s: Session, ctx: RequestContext, image_id: str, member: str, **values: Any) -> list:
+    """Update the live membership of ``member`` on an image ``ctx`` can see; ``MemberNotFound``
+    if there is none. Returns the WHERE clauses that select it."""
+    _visible_row(s, ctx, image_id)
+    where = [MEMBERS.c.image_id == image_id, MEMBERS.c.member == member, MEMBERS.c.deleted == sa.false()]
+    if not s.execute(MEMBERS.update().where(*where).values(**values)).rowcount:
+        raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+    return where
+
+
 def _get_row(s: Session | sa.Connection, image_id: str, include_deleted: bool) -> sa.Row:
     if not isinstance(image_id, str) or len(image_id) != 36:
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
@@ -905,7 +877,7 @@ def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     for condition in filters.get("conditions") or []:
         key, op, value = condition
-        if key in _FILTER_COLUMNS:
+        if key in FILTER_COLUMNS:
             clauses.append(_column_condition(key, op, value))
         else:
             clauses.append(_property_condition(key, op, value))

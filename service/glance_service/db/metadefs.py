@@ -268,14 +268,9 @@ class MetadefDatabaseMixin:
     db: Any
 
     # -- namespaces --------------------------------------------------------------------------
+    # The arguments' types: db/interface.py.
     def metadef_namespace_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
+        self, ctx, filters=None, marker=None, limit=None, sort_key="created_at", sort_dir="desc"
     ) -> list[dict]:
         filters = filters or {}
         if sort_key not in SORT_KEYS:

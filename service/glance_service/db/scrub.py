@@ -51,24 +51,8 @@ class ScrubDatabaseMixin:
     def image_pending_delete(self, ctx: RequestContext, image_id: str) -> dict:
         from glance_service.db import api
 
-        now = api.utcnow()
         with self.db.writer() as s:
-            row = api._visible_row(s, ctx, image_id)
-            before = api._records(s, [row])[0]
-            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
-            changed = s.execute(
-                IMAGES.update()
-                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
-                .values(status="pending_delete", **gone)
-            ).rowcount
-            if not changed:
-                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-            s.execute(
-                LOCS.update()
-                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status="pending_delete", **gone)
-            )
-            return before
+            return api._soft_delete(s, ctx, image_id, "pending_delete")[0]
 
     def image_restore(self, ctx: RequestContext, image_id: str) -> dict:
         from glance_service.db import api

@@ -74,14 +74,9 @@ class TaskDatabaseMixin:
             raise exceptions.TaskNotFound(f"Task with the given id {task_id} not found")
         return task
 
+    # The arguments' types: db/interface.py.
     def task_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
+        self, ctx, filters=None, marker=None, limit=None, sort_key="created_at", sort_dir="desc"
     ) -> list[dict]:
         """Tasks visible to ``ctx``; ``filters``: ``status``, ``type``, ``image_id`` (equality)."""
         if sort_key not in TASK_SORT_KEYS or sort_dir not in ("asc", "desc"):

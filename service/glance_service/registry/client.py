@@ -264,29 +264,26 @@ class RegistryClient:
                 raise self._timed_out(ctx, command) from exc
             except _NotSent as exc:
                 # Refused or unreachable before sending: any call may try once more.
-                if reconnect:
-                    reconnect = False
-                    LOG.debug("[%s] registry %s: %s; retrying once", ctx.request_id, command, exc)
-                    continue
-                raise exceptions.RegistryUnavailable(
-                    f"The image registry at {self.url} is unavailable: {exc}"
-                ) from exc
+                again, reconnect, error = reconnect, False, exc
+                failure = f"The image registry at {self.url} is unavailable: {exc}"
             except (OSError, http.client.HTTPException) as exc:
-                if resend:
-                    resend = False
-                    LOG.debug("[%s] registry %s: %r; sending it again", ctx.request_id, command, exc)
-                    continue
-                raise exceptions.RegistryUnavailable(
+                # Broke after sending: only a READ may be sent again (see the docstring).
+                again, resend, error = resend, False, exc
+                failure = (
                     f"The connection to the image registry at {self.url} broke before it answered "
                     f"({type(exc).__name__})."
-                ) from exc
-            if status == 401 and service_token and renew_token:
-                # The cached service token expired or was revoked: fetch a new one once (the
-                # registry refused the call before doing anything).
-                renew_token = False
-                self._service().invalidate()
-                continue
-            return _result(status, data)
+                )
+            else:
+                if status == 401 and service_token and renew_token:
+                    # The cached service token expired or was revoked: fetch a new one once
+                    # (the registry refused the call before doing anything).
+                    renew_token = False
+                    self._service().invalidate()
+                    continue
+                return _result(status, data)
+            if not again:
+                raise exceptions.RegistryUnavailable(failure) from error
+            LOG.debug("[%s] registry %s: %r; sending it again", ctx.request_id, command, error)
 
     def _timed_out(self, ctx: RequestContext, command: str) -> exceptions.RegistryUnavailable:
         LOG.warning(
