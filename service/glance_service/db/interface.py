@@ -138,6 +138,23 @@ class Operation:
         return None
 
 
+# The special cases of the registry hop, each handled in one place:
+# * resending: READ rows are sent again once when the connection broke after the request went
+#   out; any row once when nothing was sent (refused); none after registry_client_timeout
+#   (``RegistryClient._call``);
+# * glance-api's own service token (calls without a user token, keystone flavor): a 401 renews
+#   it once (``RegistryClient._call``);
+# * errors cross by class name and are raised again as that class (``exceptions.by_name``;
+#   ``MethodNotAllowed`` and ``RangeNotSatisfiable`` take extra arguments: ``registry.client.
+#   _rebuild``); a failing database is 503 ``ServiceUnavailable``, anything unexpected 500
+#   (``registry.server``);
+# * identity never travels in the body: glance-api signs it (``registry.identity``) or sends
+#   the token; the registry builds the context from the headers;
+# * ``optional`` and ``admin`` rows: see ``Operation``; admin checks are the implementation's,
+#   so they hold in direct mode too;
+# * one registry address (``registry_host``): failover between registries is the load
+#   balancer's (the virtual IP of the HA deployment), not the client's.
+#
 # The operations, one a row: ``name(arguments after ctx) -> result``, then ``read`` or
 # ``write`` and the special cases ``admin``/``optional`` (see ``Operation``). A row may go on
 # over indented lines; ``#`` lines are the operations' documentation.

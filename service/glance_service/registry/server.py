@@ -2,7 +2,7 @@
 
     GET  /healthcheck   200 "OK" (503 if the database does not answer, or drained by
                         [healthcheck] disable_by_file_path); no authentication
-    POST /rpc           {"command": "<DataAPI method>", "kwargs": {...}}
+    POST /rpc           {"command": "<operation>", "kwargs": {...}}
                         → 200 {"result": ...}
                         → <exc.code> {"error": {"type": "<exception class>", "message": "..."}}
 
