@@ -4,6 +4,11 @@ Queries are SQLAlchemy Core statements on the mapped tables and return plain row
 of 1000 images costs four queries (images, then properties, tags and locations for all of
 them at once), never one per image. Who may see an image is decided in one place: the
 "visibility" section below (reference section 4.1).
+
+Long because: the image calls (create, read, list, update, delete, tags, locations, members)
+share the row, visibility and query helpers below, which db/scrub.py and db/tasks.py use too;
+moving those helpers to a module of their own (so the mixins stop importing this one late)
+is issue 17's next step for the database layer.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from sqlalchemy.orm import Session
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.db import session as db_session
-from glance_service.db.interface import FILTER_COLUMNS
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
 from glance_service.db.scrub import ScrubDatabaseMixin
@@ -41,7 +45,8 @@ IMAGE_COLUMNS = tuple(c.name for c in IMAGES.columns)
 _TIMESTAMP_COLUMNS = frozenset({"created_at", "updated_at", "deleted_at"})
 # Columns a caller may set; id/created_at on create only, deleted* through image_destroy.
 _WRITABLE = frozenset(IMAGE_COLUMNS) - {"id", "created_at", "updated_at", "deleted_at", "deleted"}
-_SORT_KEYS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
+# The columns a list may sort by or compare (a condition on any other key names a property).
+_QUERY_COLUMNS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
 _STRING_LENGTHS = {
     c.name: c.type.length for c in IMAGES.columns if isinstance(c.type, sa.String) and c.type.length
 }
@@ -830,7 +835,7 @@ def _sorting(sort_keys: list[str] | None, sort_dirs: list[str] | None) -> tuple[
     keys = list(sort_keys or ["created_at"])
     dirs = list(sort_dirs or [])
     for key in keys:
-        if key not in _SORT_KEYS:
+        if key not in _QUERY_COLUMNS:
             raise exceptions.InvalidSortKey(f"Invalid sort key: {key}")
     for d in dirs:
         if d not in ("asc", "desc"):
@@ -877,7 +882,7 @@ def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     for condition in filters.get("conditions") or []:
         key, op, value = condition
-        if key in FILTER_COLUMNS:
+        if key in _QUERY_COLUMNS:
             clauses.append(_column_condition(key, op, value))
         else:
             clauses.append(_property_condition(key, op, value))

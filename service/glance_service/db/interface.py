@@ -72,12 +72,6 @@ from typing import Any, Protocol
 Image = dict[str, Any]
 Member = dict[str, Any]
 
-# The images columns a list condition compares (any other key names a custom property).
-FILTER_COLUMNS = frozenset(
-    "name id status visibility container_format disk_format size virtual_size min_disk min_ram owner "
-    "checksum os_hash_algo os_hash_value created_at updated_at protected os_hidden".split()
-)
-
 # What an operation does to the data. READ: changes nothing, so RegistryClient sends it again
 # (once) when the connection broke after the request went out (a kept-alive connection the
 # registry dropped as it restarted). WRITE: sent again only when nothing reached the registry

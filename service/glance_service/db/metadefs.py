@@ -16,6 +16,9 @@ Records (plain JSON-compatible dicts, timestamps as naive-UTC ISO strings)::
     property:    {"name", "title", "type", ...}        (the rest of its JSON schema)
     object:      {"name", "description", "required": [...], "properties": {...}, "created_at", "updated_at"}
     tag:         {"name", "created_at", "updated_at"}
+
+Long because: a namespace and its four kinds of contents are one aggregate, read and written
+whole in one transaction; its twelve calls share the record and visibility helpers above.
 """
 
 from __future__ import annotations

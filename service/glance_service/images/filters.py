@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from oslo_utils import timeutils
 
 from glance_service import exceptions
-from glance_service.db.interface import FILTER_COLUMNS
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
 DEFAULT_SORT_KEY = "created_at"
@@ -23,7 +22,27 @@ MEMBER_STATUSES = ("pending", "accepted", "rejected", "all")
 
 # Columns of the images table a bare ``key=value`` compares for equality; any other key is
 # a custom property.
-IMAGE_COLUMNS = FILTER_COLUMNS - {"os_hidden"}  # os_hidden is a filter of its own
+IMAGE_COLUMNS = frozenset(
+    {
+        "name",
+        "id",
+        "status",
+        "container_format",
+        "disk_format",
+        "size",
+        "virtual_size",
+        "min_disk",
+        "min_ram",
+        "owner",
+        "checksum",
+        "os_hash_value",
+        "os_hash_algo",
+        "created_at",
+        "updated_at",
+        "protected",
+        "visibility",
+    }
+)
 _IN_EQ_KEYS = frozenset({"name", "id", "status", "container_format", "disk_format"})
 _TIME_KEYS = frozenset({"created_at", "updated_at"})
 _TIME_OPS = frozenset({"gt", "gte", "lt", "lte", "neq", "eq"})
