@@ -44,6 +44,7 @@ from glance_service.db.image_rows import (
     parse_time,
     records,
     soft_delete,
+    update_children,
     utcnow,
     visible_row,
 )
@@ -353,14 +354,10 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 f"A deleted location's status must be deleted or pending_delete, not {status}"
             )
         now = utcnow()
+        gone = {"status": status, "deleted": True, "deleted_at": now, "updated_at": now}
         with self.db.writer() as s:
-            visible_row(s, ctx, image_id)
-            changed = s.execute(
-                LOCS.update()
-                .where(LOCS.c.id == location_id, LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status=status, deleted=True, deleted_at=now, updated_at=now)
-            ).rowcount
-            if not changed:
+            live = (LOCS.c.id == location_id, LOCS.c.deleted == sa.false())
+            if not update_children(s, ctx, image_id, LOCS, *live, **gone):
                 raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
 
     # -- members --------------------------------------------------------------------
@@ -472,9 +469,8 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
 def _change_member(s: Session, ctx: RequestContext, image_id: str, member: str, **values: Any) -> list:
     """Update the live membership of ``member`` on an image ``ctx`` can see; ``MemberNotFound``
     if there is none. Returns the WHERE clauses that select it."""
-    visible_row(s, ctx, image_id)
     where = [MEMBERS.c.image_id == image_id, MEMBERS.c.member == member, MEMBERS.c.deleted == sa.false()]
-    if not s.execute(MEMBERS.update().where(*where).values(**values)).rowcount:
+    if not update_children(s, ctx, image_id, MEMBERS, *where[1:], **values):
         raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
     return where
 

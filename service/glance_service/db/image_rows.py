@@ -197,6 +197,15 @@ def visible_row(
     return row
 
 
+def update_children(
+    s: Session, ctx: RequestContext, image_id: str, table: sa.Table, *where: Any, **values: Any
+) -> int:
+    """UPDATE the rows of ``table`` (properties, tags, members, locations) that belong to the
+    image ``ctx`` can see (``ImageNotFound`` otherwise) and match ``where``: how many changed."""
+    visible_row(s, ctx, image_id)
+    return s.execute(table.update().where(table.c.image_id == image_id, *where).values(**values)).rowcount
+
+
 # -- visibility (reference section 4.1) ------------------------------------------------
 def can_see(s: Session | sa.Connection, ctx: RequestContext, row: sa.Row) -> bool:
     """Single-image visibility: admin, ownerless, public/community, owner, or a member of a

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
-from glance_service.db.image_rows import isotime, parse_time, utcnow, visible_row
+from glance_service.db.image_rows import isotime, parse_time, update_children, utcnow, visible_row
 from glance_service.db.models import ImageProperty, Task, TaskInfo
 
 TASKS = Task.__table__
@@ -138,13 +138,9 @@ class TaskDatabaseMixin:
         now = utcnow()
         try:
             with self.db.writer() as s:
-                visible_row(s, ctx, image_id)
-                revived = s.execute(
-                    PROPS.update()
-                    .where(PROPS.c.image_id == image_id, PROPS.c.name == name, PROPS.c.deleted == sa.true())
-                    .values(value=value, deleted=False, deleted_at=None, updated_at=now)
-                ).rowcount
-                if not revived:
+                dead = (PROPS.c.name == name, PROPS.c.deleted == sa.true())
+                revive = {"value": value, "deleted": False, "deleted_at": None, "updated_at": now}
+                if not update_children(s, ctx, image_id, PROPS, *dead, **revive):
                     s.execute(
                         PROPS.insert().values(
                             image_id=image_id,
