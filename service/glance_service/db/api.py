@@ -3,7 +3,11 @@
 Queries are SQLAlchemy Core statements on the mapped tables and return plain rows: a list
 of 1000 images costs four queries (images, then properties, tags and locations for all of
 them at once), never one per image. Who may see an image is decided in one place: the
-"visibility" section below (reference section 4.1).
+"visibility" section of db/image_rows.py (reference section 4.1).
+
+Long because: the image calls (create, read, list, update, delete, tags, locations, members)
+and the helpers only they use (column checks, properties and tags, the list query) are one
+room; what db/scrub.py and db/tasks.py share with them is in db/image_rows.py.
 """
 
 from __future__ import annotations
@@ -25,44 +29,33 @@ from sqlalchemy.orm import Session
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.db import session as db_session
+from glance_service.db.image_rows import (
+    IMAGE_COLUMNS,
+    IMAGES,
+    LOCS,
+    MEMBERS,
+    PROPS,
+    TAGS,
+    TIMESTAMP_COLUMNS,
+    get_row,
+    list_visibility,
+    location_record,
+    member_record,
+    parse_time,
+    records,
+    soft_delete,
+    update_children,
+    utcnow,
+    visible_row,
+)
 from glance_service.db.metadefs import MetadefDatabaseMixin
-from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
 from glance_service.db.scrub import ScrubDatabaseMixin
 from glance_service.db.tasks import TaskDatabaseMixin
 
-IMAGES = Image.__table__
-PROPS = ImageProperty.__table__
-TAGS = ImageTag.__table__
-MEMBERS = ImageMember.__table__
-LOCS = ImageLocation.__table__
-
-IMAGE_COLUMNS = tuple(c.name for c in IMAGES.columns)
-_TIMESTAMP_COLUMNS = frozenset({"created_at", "updated_at", "deleted_at"})
 # Columns a caller may set; id/created_at on create only, deleted* through image_destroy.
 _WRITABLE = frozenset(IMAGE_COLUMNS) - {"id", "created_at", "updated_at", "deleted_at", "deleted"}
-_SORT_KEYS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
-_FILTER_COLUMNS = frozenset(
-    {
-        "name",
-        "id",
-        "status",
-        "visibility",
-        "container_format",
-        "disk_format",
-        "size",
-        "virtual_size",
-        "min_disk",
-        "min_ram",
-        "owner",
-        "checksum",
-        "os_hash_algo",
-        "os_hash_value",
-        "created_at",
-        "updated_at",
-        "protected",
-        "os_hidden",
-    }
-)
+# The columns a list may sort by or compare (a condition on any other key names a property).
+_QUERY_COLUMNS = frozenset(IMAGE_COLUMNS) - {"deleted", "deleted_at"}
 _STRING_LENGTHS = {
     c.name: c.type.length for c in IMAGES.columns if isinstance(c.type, sa.String) and c.type.length
 }
@@ -73,34 +66,6 @@ MAX_PROPERTY_BYTES = 65535
 MAX_TAG_LENGTH = 255
 MEMBER_STATUSES = frozenset({"pending", "accepted", "rejected"})
 LOCATION_STATUSES = frozenset({"active", "pending_delete", "deleted"})
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
-def isotime(value: datetime.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds")
-
-
-def parse_time(value: Any) -> datetime.datetime | None:
-    """ISO 8601 string (any offset, or ``Z``) or datetime → naive UTC datetime."""
-    if value is None or isinstance(value, datetime.datetime):
-        if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-            return value.astimezone(datetime.UTC).replace(tzinfo=None)
-        return value
-    if not isinstance(value, str):
-        raise exceptions.InvalidFilter(f"Invalid timestamp: {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise exceptions.InvalidFilter(f"Invalid timestamp: {value!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
-    return parsed
 
 
 # MySQL/MariaDB: deadlock found / lock wait timeout. Both roll the transaction back whole,
@@ -156,7 +121,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 s.execute(IMAGES.insert().values(**row))
                 _set_properties(s, image_id, props, purge=False, now=now, fresh=True)
                 _replace_tags(s, image_id, tags, now, fresh=True)
-                return _records(s, [_get_row(s, image_id, include_deleted=False)])[0]
+                return records(s, [get_row(s, image_id, include_deleted=False)])[0]
         except IntegrityError as exc:
             raise exceptions.Duplicate(f"An image with identifier {image_id} already exists") from exc
 
@@ -171,17 +136,12 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
 
     def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
         with self._reading() as s:
-            row = _visible_row(s, ctx, image_id, include_deleted=include_deleted)
-            return _records(s, [row])[0]
+            row = visible_row(s, ctx, image_id, include_deleted=include_deleted)
+            return records(s, [row])[0]
 
+    # The arguments' types: db/interface.py.
     def image_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_keys: list[str] | None = None,
-        sort_dirs: list[str] | None = None,
+        self, ctx, filters=None, marker=None, limit=None, sort_keys=None, sort_dirs=None
     ) -> list[dict]:
         filters = filters or {}
         keys, dirs = _sorting(sort_keys, sort_dirs)
@@ -191,7 +151,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                     _marker_row(s, ctx, marker)
             return []
         with self._reading() as s:
-            query = sa.select(IMAGES).where(*_list_visibility(ctx, filters), *_filter_clauses(filters))
+            query = sa.select(IMAGES).where(*list_visibility(ctx, filters), *_filter_clauses(filters))
             if marker is not None:
                 query = query.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
             order = [
@@ -202,7 +162,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             if limit is not None:
                 query = query.limit(limit)
             rows = s.execute(query).all()
-            return _records(s, rows)
+            return records(s, rows)
 
     @_retry_on_deadlock
     def image_update(
@@ -223,7 +183,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         now = utcnow()
         row["updated_at"] = now
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             where = [IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false()]
             if from_state is not None:
                 where.append(IMAGES.c.status == from_state)
@@ -240,33 +200,18 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 _set_properties(s, image_id, props or {}, purge=purge_props, now=now)
             if tags is not None:
                 _replace_tags(s, image_id, tags, now)
-            return _records(s, [_get_row(s, image_id, include_deleted=False)])[0]
+            return records(s, [get_row(s, image_id, include_deleted=False)])[0]
 
     @_retry_on_deadlock
     def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
-        now = utcnow()
         with self.db.writer() as s:
-            row = _visible_row(s, ctx, image_id)
-            before = _records(s, [row])[0]
-            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
-            changed = s.execute(
-                IMAGES.update()
-                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
-                .values(status="deleted", **gone)
-            ).rowcount
-            if not changed:
-                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+            before, gone = soft_delete(s, ctx, image_id, "deleted")
             for table in (PROPS, TAGS, MEMBERS):
                 s.execute(
                     table.update()
                     .where(table.c.image_id == image_id, table.c.deleted == sa.false())
                     .values(**gone)
                 )
-            s.execute(
-                LOCS.update()
-                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status="deleted", **gone)
-            )
             return before
 
     # -- tags -------------------------------------------------------------------
@@ -274,7 +219,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
     def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         _check_tag(tag)
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             exists = s.execute(
                 sa.select(TAGS.c.id).where(
                     TAGS.c.image_id == image_id, TAGS.c.value == tag, TAGS.c.deleted == sa.false()
@@ -291,7 +236,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
     @_retry_on_deadlock
     def image_tag_delete(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             now = utcnow()
             changed = s.execute(
                 TAGS.update()
@@ -314,7 +259,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         _check_location_status(status)
         now = utcnow()
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             result = s.execute(
                 LOCS.insert().values(
                     image_id=image_id,
@@ -350,7 +295,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         now = utcnow()
         row["updated_at"] = now
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             changed = s.execute(
                 IMAGES.update()
                 .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false(), IMAGES.c.status == from_state)
@@ -393,12 +338,12 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             if values["status"] == "deleted":
                 row.update(deleted=True, deleted_at=row["updated_at"])
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             where = [LOCS.c.id == location_id, LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false()]
             if not s.execute(LOCS.update().where(*where).values(**row)).rowcount:
                 raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
             loc = s.execute(sa.select(LOCS).where(LOCS.c.id == location_id)).one()
-            return _location(loc)
+            return location_record(loc)
 
     @_retry_on_deadlock
     def image_location_delete(
@@ -409,14 +354,10 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 f"A deleted location's status must be deleted or pending_delete, not {status}"
             )
         now = utcnow()
+        gone = {"status": status, "deleted": True, "deleted_at": now, "updated_at": now}
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
-            changed = s.execute(
-                LOCS.update()
-                .where(LOCS.c.id == location_id, LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status=status, deleted=True, deleted_at=now, updated_at=now)
-            ).rowcount
-            if not changed:
+            live = (LOCS.c.id == location_id, LOCS.c.deleted == sa.false())
+            if not update_children(s, ctx, image_id, LOCS, *live, **gone):
                 raise exceptions.LocationNotFound(f"Location {location_id} not found on image {image_id}")
 
     # -- members --------------------------------------------------------------------
@@ -424,7 +365,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
     def image_member_create(self, ctx: RequestContext, image_id: str, member: str) -> dict:
         now = utcnow()
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             rows = s.execute(
                 sa.select(MEMBERS).where(MEMBERS.c.image_id == image_id, MEMBERS.c.member == member)
             ).all()
@@ -452,7 +393,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                     )
                 )
                 member_id = result.inserted_primary_key[0]
-            return _member(s.execute(sa.select(MEMBERS).where(MEMBERS.c.id == member_id)).one())
+            return member_record(s.execute(sa.select(MEMBERS).where(MEMBERS.c.id == member_id)).one())
 
     @_retry_on_deadlock
     def image_member_update(self, ctx: RequestContext, image_id: str, member: str, status: str) -> dict:
@@ -461,37 +402,18 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
                 f"Invalid member status {status!r}: must be one of pending, accepted, rejected"
             )
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
-            where = [
-                MEMBERS.c.image_id == image_id,
-                MEMBERS.c.member == member,
-                MEMBERS.c.deleted == sa.false(),
-            ]
-            if not s.execute(
-                MEMBERS.update().where(*where).values(status=status, updated_at=utcnow())
-            ).rowcount:
-                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
-            return _member(s.execute(sa.select(MEMBERS).where(*where)).one())
+            where = _change_member(s, ctx, image_id, member, status=status, updated_at=utcnow())
+            return member_record(s.execute(sa.select(MEMBERS).where(*where)).one())
 
     @_retry_on_deadlock
     def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
         now = utcnow()
         with self.db.writer() as s:
-            _visible_row(s, ctx, image_id)
-            where = [
-                MEMBERS.c.image_id == image_id,
-                MEMBERS.c.member == member,
-                MEMBERS.c.deleted == sa.false(),
-            ]
-            changed = s.execute(
-                MEMBERS.update().where(*where).values(deleted=True, deleted_at=now, updated_at=now)
-            ).rowcount
-            if not changed:
-                raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+            _change_member(s, ctx, image_id, member, deleted=True, deleted_at=now, updated_at=now)
 
     def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
         with self.db.reader() as s:
-            image = _visible_row(s, ctx, image_id)
+            image = visible_row(s, ctx, image_id)
             query = sa.select(MEMBERS).where(MEMBERS.c.image_id == image_id, MEMBERS.c.deleted == sa.false())
             if not ctx.is_admin and (ctx.owner is None or ctx.owner != image.owner):
                 # A member sees only its own row.
@@ -499,7 +421,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             if member is not None:
                 query = query.where(MEMBERS.c.member == member)
             rows = s.execute(query.order_by(MEMBERS.c.created_at, MEMBERS.c.id)).all()
-            return [_member(r) for r in rows]
+            return [member_record(r) for r in rows]
 
     # -- quotas ---------------------------------------------------------------------
     def image_storage_usage(self, ctx: RequestContext, owner: str) -> int:
@@ -531,7 +453,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         if updated_before is not None:
             query = query.where(IMAGES.c.updated_at < parse_time(updated_before))
         with self.db.reader() as s:
-            return _records(s, s.execute(query.order_by(IMAGES.c.created_at, IMAGES.c.id)).all())
+            return records(s, s.execute(query.order_by(IMAGES.c.created_at, IMAGES.c.id)).all())
 
     def ping(self, ctx: RequestContext) -> dict:
         try:
@@ -544,179 +466,20 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         return {"database": "ok", "backend": self.db.engine.dialect.name}
 
 
-# -- rows → records ------------------------------------------------------------
-def _image(row: sa.Row) -> dict:
-    m = row._mapping
-    out = {c: m[c] for c in IMAGE_COLUMNS}
-    for c in _TIMESTAMP_COLUMNS:
-        out[c] = isotime(out[c])
-    for c in ("protected", "os_hidden", "deleted"):
-        out[c] = bool(out[c])
-    return out
-
-
-def _location(row: sa.Row) -> dict:
-    return {
-        "id": row.id,
-        "url": row.value,
-        "metadata": json.loads(row.meta_data or "{}"),
-        "status": row.status,
-    }
-
-
-def _member(row: sa.Row) -> dict:
-    return {
-        "image_id": row.image_id,
-        "member": row.member,
-        "status": row.status,
-        "can_share": bool(row.can_share),
-        "created_at": isotime(row.created_at),
-        "updated_at": isotime(row.updated_at),
-        "deleted": bool(row.deleted),
-    }
-
-
-def _records(s: Session | sa.Connection, rows: Iterable[sa.Row]) -> list[dict]:
-    """Image records with properties, tags and locations: one query for the three child tables
-    (a UNION ALL), never one per image. Each query is a database round trip: a single image read
-    made four, and round trips were most of the registry's time per call."""
-    images = [_image(r) for r in rows]
-    if not images:
-        return images
-    ids = [i["id"] for i in images]
-    props: dict[str, dict[str, str]] = {i: {} for i in ids}
-    tags: dict[str, list[str]] = {i: [] for i in ids}
-    locs: dict[str, list[dict]] = {i: [] for i in ids}
-    for chunk in _chunks(ids, 500):
-        for kind, image_id, row_id, a, b, c in s.execute(_children_query(chunk)):
-            if kind == "p":
-                props[image_id][a] = b
-            elif kind == "t":
-                tags[image_id].append(a)
-            else:
-                locs[image_id].append(
-                    {"id": row_id, "url": a, "metadata": json.loads(b or "{}"), "status": c}
-                )
-    for image in images:
-        image["properties"] = props[image["id"]]
-        image["tags"] = sorted(set(tags[image["id"]]))
-        image["locations"] = sorted(locs[image["id"]], key=lambda loc: loc["id"])
-    return images
-
-
-def _children_query(ids: list[str]) -> sa.CompoundSelect:
-    """(kind, image_id, id, a, b, c) rows: properties (name, value), tags (value) and locations
-    (url, metadata, status) of ``ids``."""
-    # type_coerce, not CAST: MySQL/MariaDB cannot CAST to TEXT, and no conversion is needed.
-    text, null = sa.Text(), sa.null()
-    return sa.union_all(
-        sa.select(
-            sa.literal("p").label("kind"),
-            PROPS.c.image_id,
-            sa.type_coerce(null, sa.Integer).label("row_id"),
-            sa.type_coerce(PROPS.c.name, text).label("a"),
-            sa.type_coerce(PROPS.c.value, text).label("b"),
-            sa.type_coerce(null, text).label("c"),
-        ).where(PROPS.c.image_id.in_(ids), PROPS.c.deleted == sa.false()),
-        sa.select(
-            sa.literal("t"),
-            TAGS.c.image_id,
-            sa.type_coerce(null, sa.Integer),
-            sa.type_coerce(TAGS.c.value, text),
-            sa.type_coerce(null, text),
-            sa.type_coerce(null, text),
-        ).where(TAGS.c.image_id.in_(ids), TAGS.c.deleted == sa.false()),
-        sa.select(
-            sa.literal("l"),
-            LOCS.c.image_id,
-            LOCS.c.id,
-            sa.type_coerce(LOCS.c.value, text),
-            sa.type_coerce(LOCS.c.meta_data, text),
-            sa.type_coerce(LOCS.c.status, text),
-        ).where(LOCS.c.image_id.in_(ids), LOCS.c.deleted == sa.false()),
-    )
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-# -- reading with visibility -----------------------------------------------------
-def _get_row(s: Session | sa.Connection, image_id: str, include_deleted: bool) -> sa.Row:
-    if not isinstance(image_id, str) or len(image_id) != 36:
-        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-    row = s.execute(sa.select(IMAGES).where(IMAGES.c.id == image_id)).first()
-    if row is None or (row.deleted and not include_deleted):
-        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-    return row
-
-
-def _visible_row(
-    s: Session | sa.Connection, ctx: RequestContext, image_id: str, include_deleted: bool = False
-) -> sa.Row:
-    row = _get_row(s, image_id, include_deleted)
-    if not _can_see(s, ctx, row):
-        raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-    return row
+def _change_member(s: Session, ctx: RequestContext, image_id: str, member: str, **values: Any) -> list:
+    """Update the live membership of ``member`` on an image ``ctx`` can see; ``MemberNotFound``
+    if there is none. Returns the WHERE clauses that select it."""
+    where = [MEMBERS.c.image_id == image_id, MEMBERS.c.member == member, MEMBERS.c.deleted == sa.false()]
+    if not update_children(s, ctx, image_id, MEMBERS, *where[1:], **values):
+        raise exceptions.MemberNotFound(f"{member} is not a member of image {image_id}")
+    return where
 
 
 def _marker_row(s: Session | sa.Connection, ctx: RequestContext, marker: str) -> sa.Row:
     try:
-        return _visible_row(s, ctx, marker)
+        return visible_row(s, ctx, marker)
     except exceptions.ImageNotFound:
         raise exceptions.InvalidMarker(f"Invalid marker: no image found with ID {marker}") from None
-
-
-# -- visibility (reference section 4.1) ------------------------------------------------
-def _can_see(s: Session | sa.Connection, ctx: RequestContext, row: sa.Row) -> bool:
-    """Single-image visibility: admin, ownerless, public/community, owner, or a member of a
-    shared image in any member status."""
-    if ctx.is_admin or row.owner is None or row.visibility in ("public", "community"):
-        return True
-    if ctx.owner is None:
-        return False
-    if row.owner == ctx.owner:
-        return True
-    if row.visibility != "shared":
-        return False
-    member = s.execute(
-        sa.select(MEMBERS.c.id).where(
-            MEMBERS.c.image_id == row.id, MEMBERS.c.member == ctx.owner, MEMBERS.c.deleted == sa.false()
-        )
-    ).first()
-    return member is not None
-
-
-def _list_visibility(ctx: RequestContext, filters: dict) -> list[sa.ColumnElement[bool]]:
-    """Listing: never deleted or killed; hidden images only on request; non-admins see public,
-    community, their own, and shared images where their member status matches; without a
-    visibility filter community images are dropped unless the caller owns them."""
-    owned = IMAGES.c.owner == ctx.owner if ctx.owner is not None else sa.false()
-    clauses = [
-        IMAGES.c.deleted == sa.false(),
-        IMAGES.c.status != "killed",
-        IMAGES.c.os_hidden == bool(filters.get("os_hidden", False)),
-    ]
-    wanted = filters.get("visibility")
-    if wanted is None:
-        clauses.append(sa.or_(IMAGES.c.visibility != "community", owned))
-    elif wanted != "all":
-        clauses.append(IMAGES.c.visibility == wanted)
-    if not ctx.is_admin:
-        member_of = [
-            MEMBERS.c.image_id == IMAGES.c.id,
-            MEMBERS.c.member == ctx.owner,
-            MEMBERS.c.deleted == sa.false(),
-        ]
-        status = filters.get("member_status") or "accepted"
-        if status != "all":
-            member_of.append(MEMBERS.c.status == status)
-        seen = [IMAGES.c.visibility.in_(("public", "community"))]
-        if ctx.owner is not None:
-            seen += [owned, sa.and_(IMAGES.c.visibility == "shared", sa.exists().where(*member_of))]
-        clauses.append(sa.or_(*seen))
-    return clauses
 
 
 # -- writing helpers ---------------------------------------------------------------
@@ -858,7 +621,7 @@ def _sorting(sort_keys: list[str] | None, sort_dirs: list[str] | None) -> tuple[
     keys = list(sort_keys or ["created_at"])
     dirs = list(sort_dirs or [])
     for key in keys:
-        if key not in _SORT_KEYS:
+        if key not in _QUERY_COLUMNS:
             raise exceptions.InvalidSortKey(f"Invalid sort key: {key}")
     for d in dirs:
         if d not in ("asc", "desc"):
@@ -905,7 +668,7 @@ def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
     clauses: list[sa.ColumnElement[bool]] = []
     for condition in filters.get("conditions") or []:
         key, op, value = condition
-        if key in _FILTER_COLUMNS:
+        if key in _QUERY_COLUMNS:
             clauses.append(_column_condition(key, op, value))
         else:
             clauses.append(_property_condition(key, op, value))
@@ -919,7 +682,7 @@ def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
 
 
 def _coerce(key: str, value: Any) -> Any:
-    if key in _TIMESTAMP_COLUMNS:
+    if key in TIMESTAMP_COLUMNS:
         return parse_time(value)
     if key in ("protected", "os_hidden"):
         if isinstance(value, str):

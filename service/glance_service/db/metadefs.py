@@ -16,6 +16,9 @@ Records (plain JSON-compatible dicts, timestamps as naive-UTC ISO strings)::
     property:    {"name", "title", "type", ...}        (the rest of its JSON schema)
     object:      {"name", "description", "required": [...], "properties": {...}, "created_at", "updated_at"}
     tag:         {"name", "created_at", "updated_at"}
+
+Long because: a namespace and its four kinds of contents are one aggregate, read and written
+whole in one transaction; its twelve calls share the record and visibility helpers above.
 """
 
 from __future__ import annotations
@@ -268,14 +271,9 @@ class MetadefDatabaseMixin:
     db: Any
 
     # -- namespaces --------------------------------------------------------------------------
+    # The arguments' types: db/interface.py.
     def metadef_namespace_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
+        self, ctx, filters=None, marker=None, limit=None, sort_key="created_at", sort_dir="desc"
     ) -> list[dict]:
         filters = filters or {}
         if sort_key not in SORT_KEYS:

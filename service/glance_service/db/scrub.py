@@ -31,6 +31,15 @@ import sqlalchemy as sa
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
+from glance_service.db.image_rows import (
+    get_row,
+    isotime,
+    location_record,
+    parse_time,
+    records,
+    soft_delete,
+    utcnow,
+)
 from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
 
 IMAGES = Image.__table__
@@ -49,34 +58,14 @@ class ScrubDatabaseMixin:
     db: Any
 
     def image_pending_delete(self, ctx: RequestContext, image_id: str) -> dict:
-        from glance_service.db import api
-
-        now = api.utcnow()
         with self.db.writer() as s:
-            row = api._visible_row(s, ctx, image_id)
-            before = api._records(s, [row])[0]
-            gone = {"deleted": True, "deleted_at": now, "updated_at": now}
-            changed = s.execute(
-                IMAGES.update()
-                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false())
-                .values(status="pending_delete", **gone)
-            ).rowcount
-            if not changed:
-                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-            s.execute(
-                LOCS.update()
-                .where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false())
-                .values(status="pending_delete", **gone)
-            )
-            return before
+            return soft_delete(s, ctx, image_id, "pending_delete")[0]
 
     def image_restore(self, ctx: RequestContext, image_id: str) -> dict:
-        from glance_service.db import api
-
         _admin_only(ctx, "Restoring an image")
-        now = api.utcnow()
+        now = utcnow()
         with self.db.writer() as s:
-            row = api._get_row(s, image_id, include_deleted=True)
+            row = get_row(s, image_id, include_deleted=True)
             changed = s.execute(
                 IMAGES.update()
                 .where(IMAGES.c.id == image_id, IMAGES.c.status == "pending_delete")
@@ -91,15 +80,13 @@ class ScrubDatabaseMixin:
                 .where(LOCS.c.image_id == image_id, LOCS.c.status == "pending_delete")
                 .values(status="active", deleted=False, deleted_at=None, updated_at=now)
             )
-            return api._records(s, [api._get_row(s, image_id, include_deleted=False)])[0]
+            return records(s, [get_row(s, image_id, include_deleted=False)])[0]
 
     def image_scrub_list(
         self, ctx: RequestContext, deleted_before: str | None = None, limit: int = 100
     ) -> list[dict]:
         """Images due for scrubbing: ``pending_delete`` (or claimed and left unfinished), deleted
         at or before ``deleted_before``, with their ``pending_delete`` locations."""
-        from glance_service.db import api
-
         _admin_only(ctx, "Scrubbing")
         waiting = sa.exists().where(LOCS.c.image_id == IMAGES.c.id, LOCS.c.status == "pending_delete")
         query = sa.select(IMAGES.c.id, IMAGES.c.status, IMAGES.c.deleted_at).where(
@@ -107,7 +94,7 @@ class ScrubDatabaseMixin:
             sa.or_(IMAGES.c.status == "pending_delete", sa.and_(IMAGES.c.status == "deleted", waiting)),
         )
         if deleted_before is not None:
-            query = query.where(IMAGES.c.deleted_at <= api.parse_time(deleted_before))
+            query = query.where(IMAGES.c.deleted_at <= parse_time(deleted_before))
         query = query.order_by(IMAGES.c.deleted_at, IMAGES.c.id).limit(max(1, int(limit)))
         with self.db.reader() as s:
             rows = s.execute(query).all()
@@ -122,8 +109,8 @@ class ScrubDatabaseMixin:
                     {
                         "id": row.id,
                         "status": row.status,
-                        "deleted_at": api.isotime(row.deleted_at),
-                        "locations": [api._location(loc) for loc in locations],
+                        "deleted_at": isotime(row.deleted_at),
+                        "locations": [location_record(loc) for loc in locations],
                     }
                 )
             return out
@@ -132,10 +119,8 @@ class ScrubDatabaseMixin:
         """``pending_delete`` → ``deleted``; False if the image was not ``pending_delete`` any
         more (claimed elsewhere, restored). An image without data left to remove is finished
         here (properties, tags and members retired)."""
-        from glance_service.db import api
-
         _admin_only(ctx, "Scrubbing")
-        now = api.utcnow()
+        now = utcnow()
         with self.db.writer() as s:
             changed = s.execute(
                 IMAGES.update()
@@ -151,11 +136,9 @@ class ScrubDatabaseMixin:
     def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
         """A claimed image's location whose data is gone: ``pending_delete`` → ``deleted``
         (with the last one, the image's properties, tags and members are retired)."""
-        from glance_service.db import api
-
         _admin_only(ctx, "Scrubbing")
         claimed = sa.exists().where(IMAGES.c.id == image_id, IMAGES.c.status == "deleted")
-        now = api.utcnow()
+        now = utcnow()
         with self.db.writer() as s:
             done = s.execute(
                 LOCS.update()
@@ -175,8 +158,6 @@ class ScrubDatabaseMixin:
         """A claimed image whose data could not all be removed: ``deleted`` → ``pending_delete``
         (restorable again, scrubbed again next run). False unless the image is claimed and still
         has ``pending_delete`` locations."""
-        from glance_service.db import api
-
         _admin_only(ctx, "Scrubbing")
         with self.db.writer() as s:
             return bool(
@@ -188,7 +169,7 @@ class ScrubDatabaseMixin:
                         IMAGES.c.deleted == sa.true(),
                         _pending_data(image_id),
                     )
-                    .values(status="pending_delete", updated_at=api.utcnow())
+                    .values(status="pending_delete", updated_at=utcnow())
                 ).rowcount
             )
 

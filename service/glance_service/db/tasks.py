@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
+from glance_service.db.image_rows import isotime, parse_time, update_children, utcnow, visible_row
 from glance_service.db.models import ImageProperty, Task, TaskInfo
 
 TASKS = Task.__table__
@@ -36,19 +37,11 @@ _INFO_COLUMNS = ("input", "result", "message")
 TASK_SORT_KEYS = frozenset({"created_at", "updated_at", "id", "type", "status", "expires_at", "owner"})
 
 
-def _api():
-    # Imported late: db.api imports this module to build DatabaseAPI.
-    from glance_service.db import api
-
-    return api
-
-
 class TaskDatabaseMixin:
     """Needs ``self.db`` (``db.session.Database``), as ``DatabaseAPI`` has."""
 
     # -- tasks ------------------------------------------------------------------------
     def task_create(self, ctx: RequestContext, values: dict) -> dict:
-        api = _api()
         values = dict(values)
         task_id = values.pop("id", None) or str(uuid.uuid4())
         row = _task_row(values)
@@ -56,7 +49,7 @@ class TaskDatabaseMixin:
         row.setdefault("owner", ctx.owner)
         if not row.get("type") or not row.get("owner"):
             raise exceptions.BadRequest("A task needs a type and an owner.")
-        now = api.utcnow()
+        now = utcnow()
         row.update(id=task_id, created_at=now, updated_at=now, deleted=False)
         info = _info_row(values)
         try:
@@ -74,14 +67,9 @@ class TaskDatabaseMixin:
             raise exceptions.TaskNotFound(f"Task with the given id {task_id} not found")
         return task
 
+    # The arguments' types: db/interface.py.
     def task_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
+        self, ctx, filters=None, marker=None, limit=None, sort_key="created_at", sort_dir="desc"
     ) -> list[dict]:
         """Tasks visible to ``ctx``; ``filters``: ``status``, ``type``, ``image_id`` (equality)."""
         if sort_key not in TASK_SORT_KEYS or sort_dir not in ("asc", "desc"):
@@ -115,11 +103,10 @@ class TaskDatabaseMixin:
     ) -> dict:
         """Change a task; with ``from_status`` only if it still has that status (one atomic
         UPDATE), else ``Conflict``."""
-        api = _api()
         values = dict(values)
         row = _task_row(values)
         info = _info_row(values)
-        row["updated_at"] = api.utcnow()
+        row["updated_at"] = utcnow()
         with self.db.writer() as s:
             task = _task_get(s, task_id)
             if not _visible(ctx, task):
@@ -148,17 +135,12 @@ class TaskDatabaseMixin:
     def image_set_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
         """Create property ``name`` only if the image has no live one: ``Duplicate`` otherwise.
         The unique (image_id, name) pair makes the insert the arbiter between racers."""
-        api = _api()
-        now = api.utcnow()
+        now = utcnow()
         try:
             with self.db.writer() as s:
-                api._visible_row(s, ctx, image_id)
-                revived = s.execute(
-                    PROPS.update()
-                    .where(PROPS.c.image_id == image_id, PROPS.c.name == name, PROPS.c.deleted == sa.true())
-                    .values(value=value, deleted=False, deleted_at=None, updated_at=now)
-                ).rowcount
-                if not revived:
+                dead = (PROPS.c.name == name, PROPS.c.deleted == sa.true())
+                revive = {"value": value, "deleted": False, "deleted_at": None, "updated_at": now}
+                if not update_children(s, ctx, image_id, PROPS, *dead, **revive):
                     s.execute(
                         PROPS.insert().values(
                             image_id=image_id,
@@ -174,10 +156,9 @@ class TaskDatabaseMixin:
 
     def image_delete_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
         """Remove property ``name`` only if it still holds ``value``: ``NotFound`` otherwise."""
-        api = _api()
-        now = api.utcnow()
+        now = utcnow()
         with self.db.writer() as s:
-            api._visible_row(s, ctx, image_id)
+            visible_row(s, ctx, image_id)
             changed = s.execute(
                 PROPS.update()
                 .where(
@@ -197,7 +178,6 @@ def _visible(ctx: RequestContext, task: dict) -> bool:
 
 
 def _task_row(values: dict) -> dict:
-    api = _api()
     unknown = set(values) - set(_TASK_COLUMNS) - set(_INFO_COLUMNS)
     if unknown:
         raise exceptions.BadRequest(f"Unknown task attribute(s): {', '.join(sorted(unknown))}")
@@ -205,7 +185,7 @@ def _task_row(values: dict) -> dict:
     if "status" in row and row["status"] not in TASK_STATUSES:
         raise exceptions.BadRequest(f"Invalid task status {row['status']!r}")
     if "expires_at" in row:
-        row["expires_at"] = api.parse_time(row["expires_at"])
+        row["expires_at"] = parse_time(row["expires_at"])
     return row
 
 
@@ -220,7 +200,6 @@ def _info_row(values: dict) -> dict[str, Any]:
 
 
 def _task_get(s, task_id: str) -> dict:
-    api = _api()
     row = s.execute(sa.select(TASKS).where(TASKS.c.id == task_id)).first() if task_id else None
     if row is None or row.deleted:
         raise exceptions.TaskNotFound(f"Task with the given id {task_id} not found")
@@ -229,7 +208,7 @@ def _task_get(s, task_id: str) -> dict:
         c: getattr(row, c) for c in ("id", "type", "status", "owner", "image_id", "request_id", "user_id")
     }
     for c in ("expires_at", "created_at", "updated_at", "deleted_at"):
-        task[c] = api.isotime(getattr(row, c))
+        task[c] = isotime(getattr(row, c))
     task["deleted"] = bool(row.deleted)
     task["input"] = json.loads(info.input) if info is not None and info.input else None
     task["result"] = json.loads(info.result) if info is not None and info.result else None

@@ -26,6 +26,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.common.config import keystone_auth_enabled, paste_deploy_opts
 from glance_service.context import RequestContext
+from glance_service.db.interface import OPERATIONS
 from glance_service.registry import identity
 
 LOG = logging.getLogger(__name__)
@@ -58,29 +59,6 @@ registry_client_opts = [
         "minutes. Upstream Glance's v1 registry client had this option with 600 s.",
     ),
 ]
-
-# Reads: safe to send again if the connection broke after the request went out.
-IDEMPOTENT = frozenset(
-    {
-        "image_get",
-        "image_get_all",
-        "image_member_find",
-        "image_get_by_status",
-        "image_storage_usage",
-        "ping",
-        "task_get",
-        "task_get_all",
-        "task_get_by_image",
-    }
-)
-
-# Metadef and scrubber reads are as safe to resend as the image reads.
-IDEMPOTENT = IDEMPOTENT | {
-    "metadef_namespace_get_all",
-    "metadef_namespace_get",
-    "metadef_resource_type_get_all",
-    "image_scrub_list",
-}
 
 _KEYSTONE_GROUP = "keystone_authtoken"
 
@@ -177,7 +155,8 @@ def _finished(sock) -> bool:
 
 
 class RegistryClient:
-    """Same methods and results as ``DatabaseAPI``, over glance-registry's ``/rpc``."""
+    """Same methods and results as ``DatabaseAPI``, over glance-registry's ``/rpc``: the
+    methods of ``db.interface.OPERATIONS`` are added below the class."""
 
     def __init__(self, conf: cfg.ConfigOpts):
         register_opts(conf)
@@ -263,14 +242,14 @@ class RegistryClient:
             conn.close()
         return resp.status, data
 
-    def _call(self, command: str, ctx: RequestContext, **kwargs: Any) -> Any:
+    def _call(self, command: str, ctx: RequestContext, kwargs: dict[str, Any], resend: bool) -> Any:
         """One registry call, within ``registry_client_timeout`` in all. Sent again at most
         once: any call when the connection could not be made (nothing was sent), a read when
         the connection broke after sending (a kept-alive connection the registry dropped as
         the request went out: a restart). Never after a timeout: the registry is there but
-        does not answer, and a second wait would only double the client's."""
+        does not answer, and a second wait would only double the client's. ``resend``: the
+        operation is a READ (``db.interface``)."""
         body = json.dumps({"command": command, "kwargs": kwargs}).encode()
-        resend = command in IDEMPOTENT
         reconnect = renew_token = True
         deadline = time.monotonic() + self.timeout
         while True:
@@ -285,29 +264,26 @@ class RegistryClient:
                 raise self._timed_out(ctx, command) from exc
             except _NotSent as exc:
                 # Refused or unreachable before sending: any call may try once more.
-                if reconnect:
-                    reconnect = False
-                    LOG.debug("[%s] registry %s: %s; retrying once", ctx.request_id, command, exc)
-                    continue
-                raise exceptions.RegistryUnavailable(
-                    f"The image registry at {self.url} is unavailable: {exc}"
-                ) from exc
+                again, reconnect, error = reconnect, False, exc
+                failure = f"The image registry at {self.url} is unavailable: {exc}"
             except (OSError, http.client.HTTPException) as exc:
-                if resend:
-                    resend = False
-                    LOG.debug("[%s] registry %s: %r; sending it again", ctx.request_id, command, exc)
-                    continue
-                raise exceptions.RegistryUnavailable(
+                # Broke after sending: only a READ may be sent again (see the docstring).
+                again, resend, error = resend, False, exc
+                failure = (
                     f"The connection to the image registry at {self.url} broke before it answered "
                     f"({type(exc).__name__})."
-                ) from exc
-            if status == 401 and service_token and renew_token:
-                # The cached service token expired or was revoked: fetch a new one once (the
-                # registry refused the call before doing anything).
-                renew_token = False
-                self._service().invalidate()
-                continue
-            return _result(status, data)
+                )
+            else:
+                if status == 401 and service_token and renew_token:
+                    # The cached service token expired or was revoked: fetch a new one once
+                    # (the registry refused the call before doing anything).
+                    renew_token = False
+                    self._service().invalidate()
+                    continue
+                return _result(status, data)
+            if not again:
+                raise exceptions.RegistryUnavailable(failure) from error
+            LOG.debug("[%s] registry %s: %r; sending it again", ctx.request_id, command, error)
 
     def _timed_out(self, ctx: RequestContext, command: str) -> exceptions.RegistryUnavailable:
         LOG.warning(
@@ -330,250 +306,18 @@ class RegistryClient:
             conn.close()
             self._local.conn = None
 
-    # -- images ---------------------------------------------------------------
-    def image_create(self, ctx: RequestContext, values: dict) -> dict:
-        return self._call("image_create", ctx, values=values)
 
-    def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
-        return self._call("image_get", ctx, image_id=image_id, include_deleted=include_deleted)
-
-    def image_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_keys: list[str] | None = None,
-        sort_dirs: list[str] | None = None,
-    ) -> list[dict]:
-        return self._call(
-            "image_get_all",
-            ctx,
-            filters=filters,
-            marker=marker,
-            limit=limit,
-            sort_keys=sort_keys,
-            sort_dirs=sort_dirs,
-        )
-
-    def image_update(
-        self,
-        ctx: RequestContext,
-        image_id: str,
-        values: dict,
-        purge_props: bool = False,
-        from_state: str | None = None,
-    ) -> dict:
-        return self._call(
-            "image_update",
-            ctx,
-            image_id=image_id,
-            values=values,
-            purge_props=purge_props,
-            from_state=from_state,
-        )
-
-    def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
-        return self._call("image_destroy", ctx, image_id=image_id)
-
-    # -- tags -------------------------------------------------------------------
-    def image_tag_create(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        self._call("image_tag_create", ctx, image_id=image_id, tag=tag)
-
-    def image_tag_delete(self, ctx: RequestContext, image_id: str, tag: str) -> None:
-        self._call("image_tag_delete", ctx, image_id=image_id, tag=tag)
-
-    # -- locations ----------------------------------------------------------------
-    def image_location_add(
-        self,
-        ctx: RequestContext,
-        image_id: str,
-        url: str,
-        metadata: dict | None = None,
-        status: str = "active",
-    ) -> dict:
-        return self._call(
-            "image_location_add", ctx, image_id=image_id, url=url, metadata=metadata, status=status
-        )
-
-    def image_activate(
-        self,
-        ctx: RequestContext,
-        image_id: str,
-        url: str,
-        metadata: dict | None,
-        values: dict,
-        from_state: str = "saving",
-    ) -> dict:
-        return self._call(
-            "image_activate",
-            ctx,
-            image_id=image_id,
-            url=url,
-            metadata=metadata,
-            values=values,
-            from_state=from_state,
-        )
-
-    def image_location_update(
-        self, ctx: RequestContext, image_id: str, location_id: int, values: dict
-    ) -> dict:
-        return self._call(
-            "image_location_update", ctx, image_id=image_id, location_id=location_id, values=values
-        )
-
-    def image_location_delete(
-        self, ctx: RequestContext, image_id: str, location_id: int, status: str = "deleted"
-    ) -> None:
-        self._call("image_location_delete", ctx, image_id=image_id, location_id=location_id, status=status)
-
-    # -- members --------------------------------------------------------------------
-    def image_member_create(self, ctx: RequestContext, image_id: str, member: str) -> dict:
-        return self._call("image_member_create", ctx, image_id=image_id, member=member)
-
-    def image_member_update(self, ctx: RequestContext, image_id: str, member: str, status: str) -> dict:
-        return self._call("image_member_update", ctx, image_id=image_id, member=member, status=status)
-
-    def image_member_delete(self, ctx: RequestContext, image_id: str, member: str) -> None:
-        self._call("image_member_delete", ctx, image_id=image_id, member=member)
-
-    def image_member_find(self, ctx: RequestContext, image_id: str, member: str | None = None) -> list[dict]:
-        return self._call("image_member_find", ctx, image_id=image_id, member=member)
-
-    # -- quotas ---------------------------------------------------------------------
-    def image_storage_usage(self, ctx: RequestContext, owner: str) -> int:
-        return self._call("image_storage_usage", ctx, owner=owner)
-
-    # -- tasks ----------------------------------------------------------------------
-    def task_create(self, ctx: RequestContext, values: dict) -> dict:
-        return self._call("task_create", ctx, values=values)
-
-    def task_get(self, ctx: RequestContext, task_id: str) -> dict:
-        return self._call("task_get", ctx, task_id=task_id)
-
-    def task_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
-    ) -> list[dict]:
-        return self._call(
-            "task_get_all",
-            ctx,
-            filters=filters,
-            marker=marker,
-            limit=limit,
-            sort_key=sort_key,
-            sort_dir=sort_dir,
-        )
-
-    def task_update(
-        self, ctx: RequestContext, task_id: str, values: dict, from_status: str | None = None
-    ) -> dict:
-        return self._call("task_update", ctx, task_id=task_id, values=values, from_status=from_status)
-
-    def task_get_by_image(self, ctx: RequestContext, image_id: str) -> list[dict]:
-        return self._call("task_get_by_image", ctx, image_id=image_id)
-
-    def image_set_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
-        self._call("image_set_property_atomic", ctx, image_id=image_id, name=name, value=value)
-
-    def image_delete_property_atomic(self, ctx: RequestContext, image_id: str, name: str, value: str) -> None:
-        self._call("image_delete_property_atomic", ctx, image_id=image_id, name=name, value=value)
-
-    # -- maintenance ----------------------------------------------------------------
-    def image_get_by_status(
-        self, ctx: RequestContext, status: str, updated_before: str | None = None
-    ) -> list[dict]:
-        return self._call("image_get_by_status", ctx, status=status, updated_before=updated_before)
-
-    def ping(self, ctx: RequestContext) -> dict:
-        return self._call("ping", ctx)
-
-    # -- delayed delete and the scrubber ------------------------------------------------------
-    def image_pending_delete(self, ctx: RequestContext, image_id: str) -> dict:
-        return self._call("image_pending_delete", ctx, image_id=image_id)
-
-    def image_restore(self, ctx: RequestContext, image_id: str) -> dict:
-        return self._call("image_restore", ctx, image_id=image_id)
-
-    def image_scrub_list(
-        self, ctx: RequestContext, deleted_before: str | None = None, limit: int = 100
-    ) -> list[dict]:
-        return self._call("image_scrub_list", ctx, deleted_before=deleted_before, limit=limit)
-
-    def image_scrub_claim(self, ctx: RequestContext, image_id: str) -> bool:
-        return self._call("image_scrub_claim", ctx, image_id=image_id)
-
-    def image_scrub_location_done(self, ctx: RequestContext, image_id: str, location_id: int) -> bool:
-        return self._call("image_scrub_location_done", ctx, image_id=image_id, location_id=location_id)
-
-    def image_scrub_release(self, ctx: RequestContext, image_id: str) -> bool:
-        return self._call("image_scrub_release", ctx, image_id=image_id)
-
-    # -- metadata definitions ------------------------------------------------------------------
-    def metadef_namespace_get_all(
-        self,
-        ctx: RequestContext,
-        filters: dict | None = None,
-        marker: str | None = None,
-        limit: int | None = None,
-        sort_key: str = "created_at",
-        sort_dir: str = "desc",
-    ) -> list[dict]:
-        return self._call(
-            "metadef_namespace_get_all",
-            ctx,
-            filters=filters,
-            marker=marker,
-            limit=limit,
-            sort_key=sort_key,
-            sort_dir=sort_dir,
-        )
-
-    def metadef_namespace_get(self, ctx: RequestContext, namespace: str) -> dict:
-        return self._call("metadef_namespace_get", ctx, namespace=namespace)
-
-    def metadef_namespace_create(self, ctx: RequestContext, values: dict) -> dict:
-        return self._call("metadef_namespace_create", ctx, values=values)
-
-    def metadef_namespace_update(self, ctx: RequestContext, namespace: str, values: dict) -> dict:
-        return self._call("metadef_namespace_update", ctx, namespace=namespace, values=values)
-
-    def metadef_namespace_delete(self, ctx: RequestContext, namespace: str) -> None:
-        self._call("metadef_namespace_delete", ctx, namespace=namespace)
-
-    def metadef_resource_type_get_all(self, ctx: RequestContext) -> list[dict]:
-        return self._call("metadef_resource_type_get_all", ctx)
-
-    def metadef_association_create(self, ctx: RequestContext, namespace: str, values: dict) -> dict:
-        return self._call("metadef_association_create", ctx, namespace=namespace, values=values)
-
-    def metadef_association_delete(self, ctx: RequestContext, namespace: str, name: str) -> None:
-        self._call("metadef_association_delete", ctx, namespace=namespace, name=name)
-
-    def metadef_item_create(self, ctx: RequestContext, namespace: str, kind: str, values: dict) -> dict:
-        return self._call("metadef_item_create", ctx, namespace=namespace, kind=kind, values=values)
-
-    def metadef_item_update(
-        self, ctx: RequestContext, namespace: str, kind: str, name: str, values: dict
-    ) -> dict:
-        return self._call(
-            "metadef_item_update", ctx, namespace=namespace, kind=kind, name=name, values=values
-        )
-
-    def metadef_item_delete(
-        self, ctx: RequestContext, namespace: str, kind: str, name: str | None = None
-    ) -> None:
-        self._call("metadef_item_delete", ctx, namespace=namespace, kind=kind, name=name)
-
-    def metadef_tags_set(
-        self, ctx: RequestContext, namespace: str, names: list[str], append: bool = False
-    ) -> list[dict]:
-        return self._call("metadef_tags_set", ctx, namespace=namespace, names=names, append=append)
+# One forwarding method per declared operation (``db.interface.OPERATIONS``), compiled here
+# once: ``client.image_get(ctx, image_id)`` sends ``{"command": "image_get", "kwargs":
+# {"image_id": ..., "include_deleted": False}}``: every declared argument by name, defaults
+# included, in declared order (what glance-registry of every version accepts). READs are sent
+# again once after a broken connection (``_call``). ``image_activate`` is declared optional:
+# the upload checks for it, and both data APIs have it.
+for _op in OPERATIONS.values():
+    _method = _op.define("return self._call({name}, ctx, {kwargs}, {resend})")
+    _method.__module__, _method.__qualname__ = __name__, f"RegistryClient.{_op.name}"
+    setattr(RegistryClient, _op.name, _method)
+del _op, _method
 
 
 def _result(status: int, data: bytes) -> Any:
