@@ -141,6 +141,7 @@ class TaskDatabaseMixin:
                 dead = (PROPS.c.name == name, PROPS.c.deleted == sa.true())
                 revive = {"value": value, "deleted": False, "deleted_at": None, "updated_at": now}
                 if not update_children(s, ctx, image_id, PROPS, *dead, **revive):
+                    # duplicates: same shape as a pymysql.connect call in a molecule script only.
                     s.execute(
                         PROPS.insert().values(
                             image_id=image_id,

@@ -16,23 +16,10 @@ from glance_service import exceptions
 from glance_service.store import rbd as rbd_writer
 from glance_service.store import s3 as s3_writer
 from glance_service.store import swift as swift_store
+from glance_service.store.errors import translate
 from glance_service.store.source import DataSource, Incoming, StoredData, translated
 
 LOG = logging.getLogger(__name__)
-
-# glance_store's errors -> ours, the first match wins.
-_ERRORS: list[tuple[type[Exception] | tuple[type[Exception], ...], type[exceptions.GlanceServiceError]]] = [
-    # a delete the store refuses because the data is in use (rbd: clones, watchers, snapshots)
-    ((gs_exc.InUseByStore, gs_exc.HasSnapshot), exceptions.InUseByStore),
-    (gs_exc.NotFound, exceptions.NotFound),
-    (gs_exc.Duplicate, exceptions.Duplicate),
-    (gs_exc.StorageFull, exceptions.StorageFull),
-    (gs_exc.StoreAddDisabled, exceptions.Gone),
-    ((gs_exc.StorageWriteDenied, gs_exc.RemoteServiceUnavailable), exceptions.StoreUnavailable),
-    ((gs_exc.UnknownScheme, gs_exc.BadStoreUri, gs_exc.Invalid), exceptions.BadRequest),
-    (gs_exc.Forbidden, exceptions.Forbidden),
-]
-
 
 # Stores whose uploads go through our own writers (rbd.py, s3.py, swift.py: parallel hashing,
 # bounded memory, no orphans); glance_store's driver still configures them, reads and deletes.
@@ -81,18 +68,6 @@ def _source(chunks, size, offset: int, length: int | None, random: bool) -> Data
     else:
         total = None if (offset or length is not None) else size
     return DataSource(size if size is not None else length, total, chunks=_translated(chunks))
-
-
-def translate(exc: Exception) -> exceptions.GlanceServiceError:
-    """The service error for a glance_store (or network) failure."""
-    if isinstance(exc, exceptions.GlanceServiceError):
-        return exc
-    for gs_type, ours in _ERRORS:
-        if isinstance(exc, gs_type):
-            return ours(str(exc) or None)
-    if isinstance(exc, OSError):
-        return exceptions.StoreUnavailable(f"The image store could not be reached: {exc}")
-    return exceptions.StoreUnavailable(f"The image store failed: {exc}")
 
 
 def _skip_and_limit(chunks, offset: int, length: int | None):
