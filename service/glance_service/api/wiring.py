@@ -50,7 +50,7 @@ class Services:
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
     if conf.data_api == "database":
-        from glance_service.db.api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI
 
         return DatabaseAPI(conf)
     from glance_service.registry.client import RegistryClient

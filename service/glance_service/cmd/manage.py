@@ -115,7 +115,7 @@ def _db_contract(url: str) -> int:
 
 def _db_load_metadefs(conf: cfg.ConfigOpts) -> int:
     from glance_service.db import metadefs_loader
-    from glance_service.db.api import DatabaseAPI
+    from glance_service.db.database_api import DatabaseAPI
 
     data = DatabaseAPI(conf)
     try:
@@ -158,7 +158,7 @@ def _db_purge_images_table(conf: cfg.ConfigOpts) -> int:
 
 def _scrub(conf: cfg.ConfigOpts) -> int:
     from glance_service import exceptions
-    from glance_service.db.api import DatabaseAPI
+    from glance_service.db.database_api import DatabaseAPI
     from glance_service.images import scrubber
     from glance_service.store import Stores
 

@@ -1,6 +1,6 @@
 """Image rows read into records, and who may see them: the helpers every image call shares.
 
-``db/api.py`` (the image calls), ``db/scrub.py`` (delayed delete) and ``db/tasks.py`` (the
+``db/database_api.py`` (the image calls), ``db/scrub.py`` (delayed delete) and ``db/task_records.py`` (the
 import lock) build on these, so none of them reaches into another's private helpers. Records
 are the plain dicts of ``db/interface.py``; timestamps are naive UTC.
 """

@@ -3,7 +3,7 @@
 Each operation is one row below: its name, its arguments after the caller's context, its
 result, whether it only reads, and its special cases. Everything else is derived from it:
 
-* ``glance_service.db.api.DatabaseAPI`` implements every row (SQLAlchemy directly; the
+* ``glance_service.db.database_api.DatabaseAPI`` implements every row (SQLAlchemy directly; the
   registry uses it, and so does the API when ``[DEFAULT] data_api = database``);
   ``tests/unit/db/test_data_api_declared.py`` checks that each row has a method with the
   same arguments;
@@ -194,7 +194,7 @@ image_member_find(image_id: str, member: str | None = None) -> list[Member]     
 # -- quotas: bytes of the owner's live images times their live locations; ``Forbidden``
 # unless the caller is that project or an admin.
 image_storage_usage(owner: str) -> int                                                  read
-# -- tasks (db/tasks.py; visible to the owner's project and admins) ---------------------------
+# -- tasks (db/task_records.py; visible to the owner's project and admins) ---------------------------
 task_create(values: dict) -> dict                                                       write
 task_get(task_id: str) -> dict                                                          read
 task_get_all(filters: dict | None = None, marker: str | None = None, limit: int | None = None,

@@ -54,7 +54,7 @@ def _error(start_response: Callable, exc: exceptions.GlanceServiceError, extra_h
 
 
 class RegistryApp:
-    """Dispatches ``/rpc`` calls to a ``DataAPI`` (normally ``db.api.DatabaseAPI``)."""
+    """Dispatches ``/rpc`` calls to a ``DataAPI`` (normally ``db.database_api.DatabaseAPI``)."""
 
     def __init__(self, data_api: DataAPI):
         self.data_api = data_api
@@ -127,7 +127,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
     ``X-Openstack-Request-Id`` (its global id) is the registry's global id."""
     if data_api is None:
-        from glance_service.db.api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI
 
         data_api = DatabaseAPI(conf)
     rpc = request_log.LogIdentity(RegistryApp(data_api))

@@ -16,7 +16,7 @@ from glance_service import exceptions
 from glance_service.store import rbd as rbd_writer
 from glance_service.store import s3 as s3_writer
 from glance_service.store import swift as swift_store
-from glance_service.store.errors import translate
+from glance_service.store.driver_errors import translate
 from glance_service.store.source import DataSource, Incoming, StoredData, translated
 
 LOG = logging.getLogger(__name__)

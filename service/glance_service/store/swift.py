@@ -424,7 +424,7 @@ def _translate(
         LOG.error("The swift store failed while %s %s: %s", what, key, exc)
         return exceptions.StoreUnavailable(str(exc) or None)
     if isinstance(exc, gs_exc.GlanceStoreException):
-        from glance_service.store.errors import translate
+        from glance_service.store.driver_errors import translate
 
         return translate(exc)
     if status == 404 and reading:

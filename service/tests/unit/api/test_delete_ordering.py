@@ -20,7 +20,7 @@ from glance_service.api import wiring
 from glance_service.common import config
 from glance_service.context import RequestContext
 from glance_service.db import migrate
-from glance_service.db.api import DatabaseAPI
+from glance_service.db.database_api import DatabaseAPI
 from glance_service.images import image_schema as schema_mod
 from glance_service.images import policy as policy_mod
 from glance_service.store import filesystem

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from glance_service.context import RequestContext
 from glance_service.db import migrate
-from glance_service.db.api import DatabaseAPI
+from glance_service.db.database_api import DatabaseAPI
 from glance_service.db.models import Base
 from tests.fixtures.mariadb import mariadb  # noqa: F401  (session fixture used below)
 

@@ -16,7 +16,7 @@ from oslo_config import cfg
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
-from glance_service.db.api import DatabaseAPI
+from glance_service.db.database_api import DatabaseAPI
 from glance_service.db.interface import OPERATIONS, READ
 from glance_service.registry import client as client_mod
 from glance_service.registry.client import RegistryClient

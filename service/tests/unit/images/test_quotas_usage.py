@@ -7,7 +7,7 @@ import pytest
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.db import migrate
-from glance_service.db.api import DatabaseAPI
+from glance_service.db.database_api import DatabaseAPI
 
 ALPHA = RequestContext(project_id="alpha", roles=["member"])
 BETA = RequestContext(project_id="beta", roles=["member"])

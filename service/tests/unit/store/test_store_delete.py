@@ -15,7 +15,7 @@ import pytest
 from glance_store import exceptions as gs_exc
 
 from glance_service import exceptions
-from glance_service.store import Stores, errors, filesystem, register_opts
+from glance_service.store import Stores, driver_errors, filesystem, register_opts
 from glance_service.store import rbd as rbd_store
 
 IMAGE = "0c7f3a6e-1d2b-4c5e-8f90-a1b2c3d4e5f6"
@@ -41,7 +41,7 @@ def test_missing_file_is_no_error(tmp_path):
 
 @pytest.mark.parametrize("error", [gs_exc.InUseByStore(), gs_exc.HasSnapshot()])
 def test_glance_store_in_use_errors_are_409(error):
-    ours = errors.translate(error)
+    ours = driver_errors.translate(error)
     assert isinstance(ours, exceptions.InUseByStore) and ours.code == 409
 
 

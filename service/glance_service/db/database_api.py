@@ -7,7 +7,7 @@ them at once), never one per image. Who may see an image is decided in one place
 
 Long because: the image calls (create, read, list, update, delete, tags, locations, members)
 and the helpers only they use (column checks, properties and tags, the list query) are one
-room; what db/scrub.py and db/tasks.py share with them is in db/image_rows.py.
+room; what db/scrub.py and db/task_records.py share with them is in db/image_rows.py.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from glance_service.db.image_rows import (
 )
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.scrub import ScrubDatabaseMixin
-from glance_service.db.tasks import TaskDatabaseMixin
+from glance_service.db.task_records import TaskDatabaseMixin
 
 # Columns a caller may set; id/created_at on create only, deleted* through image_destroy.
 _WRITABLE = frozenset(IMAGE_COLUMNS) - {"id", "created_at", "updated_at", "deleted_at", "deleted"}
