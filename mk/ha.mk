@@ -5,7 +5,7 @@
 # in the README).
 HA_INVENTORY ?= inventory/ha-lab
 
-.PHONY: ha-lab ha-lab-destroy test-ha
+.PHONY: ha-lab ha-lab-destroy test-ha test-galera
 ha-lab: deps venv wheelhouse ## create and deploy the HA lab (controllers .91-.93, storage .94, VIPs .100/.101)
 	ansible-playbook -i $(HA_INVENTORY) playbooks/lab-create.yml
 	ansible-playbook -i $(HA_INVENTORY) molecule/ha/converge.yml
@@ -18,3 +18,6 @@ ha-lab-destroy: venv ## remove the HA lab's hosts
 
 test-ha: venv wheelhouse ## molecule ha (lab .91-.94): rolling ops, host and Galera failures under load
 	molecule test -s ha
+
+test-galera: venv ## molecule galera (lab .80-.82): a Galera node killed under writes, the whole cluster recovered
+	molecule test -s galera
