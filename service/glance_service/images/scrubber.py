@@ -140,11 +140,16 @@ class Periodic:
         self._stop.set()
 
     def run(self, parent_pid: int | None = None) -> None:
+        first = True
         while not self._stop.is_set():
             if parent_pid is not None and os.getppid() != parent_pid:
                 return
             try:
                 self.scrubber.run_once()
+                if first:
+                    # Says the scrubber is alive, and when its start-up pass is over.
+                    LOG.info("Scrubber: first run done; the next in %s s", self.interval)
+                    first = False
             except Exception:
                 # A registry or database outage: try again at the next wake-up.
                 LOG.exception("Scrubber run failed; retrying in %s s", self.interval)

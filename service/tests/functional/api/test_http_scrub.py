@@ -27,6 +27,13 @@ def delayed(tmp_path_factory):
         extra_api={"DEFAULT": {"delayed_delete": "true", "wakeup_time": "3600"}},
         workers=1,
     )
+    # Its start-up pass must be over before a test deletes: on a loaded machine it could start
+    # late and scrub a test's image before glance-manage does.
+    deadline = time.monotonic() + 120
+    api_log = procs.workdir / "log" / "glance-api.log"
+    while "Scrubber: first run done" not in (api_log.read_text() if api_log.exists() else ""):
+        assert time.monotonic() < deadline, "the API's scrubber never ran its first pass:\n" + procs.logs()
+        time.sleep(0.2)
     yield procs
     procs.stop()
 
