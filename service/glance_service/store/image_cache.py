@@ -1,5 +1,8 @@
 """The image cache of an API node: ``[DEFAULT] image_cache_dir``.
 
+Long because: one on-disk format (files, flocks and the SQLite index) has one owner; fill,
+serve, prune, queue and adoption each change it, and split apart they would share its rules.
+
 Layout::
 
     <image_cache_dir>/<image_id>              complete entries, served with sendfile
