@@ -5,20 +5,22 @@ They come from the service's test fixtures (service/tests/fixtures/*.py), used a
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "service" / "tests" / "fixtures"
+SERVICE = REPO / "service"
 
 
 def _fixture(name: str):
-    """Imports ``service/tests/fixtures/<name>.py`` as a plain module."""
-    if str(FIXTURES) not in sys.path:
-        sys.path.insert(0, str(FIXTURES))
-    return __import__(name)
+    """Imports ``service/tests/fixtures/<name>.py`` as ``tests.fixtures.<name>``, the name the
+    fixtures import each other by (as bench/stores.py does)."""
+    if str(SERVICE) not in sys.path:
+        sys.path.insert(0, str(SERVICE))
+    return importlib.import_module(f"tests.fixtures.{name}")
 
 
 @dataclass(frozen=True)
