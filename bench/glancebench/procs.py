@@ -115,8 +115,9 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def tree_pids(roots: list[int]) -> list[int]:
-    kids = _children()
+def tree_pids(roots: list[int], kids: dict[int, list[int]] | None = None) -> list[int]:
+    """``roots`` and all their descendants; ``kids``: a parent -> children map already read."""
+    kids = _children() if kids is None else kids
     seen: list[int] = []
     todo = list(roots)
     while todo:
@@ -214,13 +215,7 @@ def cpu_snapshot(groups: dict[str, tuple[int, bool]]) -> dict[int, tuple[str, in
     kids = _children()
     out: dict[int, tuple[str, int]] = {}
     for name, (root, split) in groups.items():
-        todo, seen = [root], set()
-        while todo:
-            pid = todo.pop()
-            if pid in seen:
-                continue
-            seen.add(pid)
-            todo.extend(kids.get(pid, []))
+        for pid in tree_pids([root], kids):
             ticks = _cpu_ticks(pid)
             if ticks is None:
                 continue
