@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glancebench import machine, measures, ours, report, upstream
+from glancebench import machine, measures, ours, report, spy, upstream
 from glancebench.infra import Infra
 from glancebench.ours import Ours
 
@@ -241,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         "concurrent uploads), deep (listing with 1000 and 100,000 records written into the "
         "database) (default: %(default)s)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each service with py-spy during its 16-client GET run and print the top "
+        "functions (perturbs the figures of that run: for diagnosis)",
+    )
     parser.add_argument("--small", type=int, help="number of small images (default 1000, smoke 20)")
     parser.add_argument("--get-seconds", type=int, help="seconds of each concurrent-GET run (default 20)")
     parser.add_argument(
@@ -312,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         groups=groups,
         storm_clients=sizes["storm"],
         deep_counts=tuple(sizes["deep"]),
+        profile_dir=workdir / "py-spy" if args.profile else None,
     )
+    if args.profile and not spy.available():
+        log("--profile: no py-spy (pip install -r bench/requirements-bench.txt): not profiling")
     log("machine limits")
     limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
     document["machine_limits"] = limits
@@ -361,6 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         if outcome.get("cpu"):
             print()
             print(report.cpu_table(outcome["cpu"], f"{kind}: CPU per request by process (median of rounds)"))
+        for name, rs in outcome["rounds"].items():
+            for r, figures in enumerate(rs, 1):
+                for proc, top in figures.get("spy_get", {}).items():
+                    print()
+                    print(report.spy_table(top, f"{kind}: {name} {proc}, py-spy during GET, round {r}"))
         for e in outcome["errors"]:
             print(f"ERROR {kind} {e['target']} round {e['round']}: {e['error']}")
     report.write_json(out_json, document)

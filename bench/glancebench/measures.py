@@ -6,6 +6,7 @@ raises when the service answered wrongly, so a broken service cannot produce a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from glancebench import seed
+from glancebench import seed, spy
 from glancebench.api import Api
 from glancebench.procs import CpuMeter, RssSampler
 
@@ -78,6 +79,8 @@ class Plan:
     deep_counts: tuple[int, int] = (1000, 100_000)
     # Shared servers (Keystone, memcached, MariaDB) by name -> PID, for the CPU profile.
     shared: dict[str, int] = field(default_factory=dict)
+    # --profile: py-spy output goes here (the first GET run of each service is sampled).
+    profile_dir: Path | None = None
 
 
 GROUPS = ("big", "small", "parallel", "deep")
@@ -266,21 +269,37 @@ def _wrk(target: Target, token: str, script: str, clients: int, seconds: int) ->
 
 
 def concurrent_get(
-    target: Target, token: str, ids: list[str], clients: int, seconds: int, plan: Plan | None = None
+    target: Target,
+    token: str,
+    ids: list[str],
+    clients: int,
+    seconds: int,
+    plan: Plan | None = None,
+    profile: bool = False,
 ) -> tuple[dict, dict[str, float], int]:
     """wrk with ``clients`` connections doing ``GET /v2/images/{id}`` over ``ids`` for ``seconds``,
     after an unrecorded warm-up at the same concurrency: the figure is the steady state, not the
     first use of every worker thread's database and registry connections. Also the CPU seconds
-    by kind of process during the recorded run, and its number of requests."""
+    by kind of process during the recorded run, and its number of requests. ``profile``: py-spy
+    samples the service during the recorded run (``plan.profile_dir``); its top functions go
+    into the figures as ``spy_get``."""
+    spy_dir = (
+        plan.profile_dir / f"{target.name}-c{clients}" if profile and plan and plan.profile_dir else None
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT % ", ".join(f'"{i}"' for i in ids[:200]))
     try:
         _wrk(target, token, script.name, clients, max(1, min(5, seconds // 4)))
-        with CpuMeter(_cpu_groups(target, plan) if plan else {}) as meter:
+        sampling = (
+            spy.record(target.process_roots(), seconds, spy_dir) if spy_dir else contextlib.nullcontext()
+        )
+        with sampling as top, CpuMeter(_cpu_groups(target, plan) if plan else {}) as meter:
             result = parse_wrk(_wrk(target, token, script.name, clients, seconds))
     finally:
         Path(script.name).unlink()
     figures = {f"get_c{clients}_{k}": v for k, v in result.items() if k != "requests"}
+    if spy_dir:
+        figures["spy_get"] = top
     return figures, meter.seconds, result["requests"]
 
 
@@ -463,7 +482,10 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
             requests = 0
             for clients in plan.get_clients:
                 log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
-                figures, seconds, count = concurrent_get(target, token, ids, clients, plan.get_seconds, plan)
+                first = clients == plan.get_clients[0]
+                figures, seconds, count = concurrent_get(
+                    target, token, ids, clients, plan.get_seconds, plan, profile=first
+                )
                 out.update(figures)
                 requests += count
                 for kind, s in seconds.items():

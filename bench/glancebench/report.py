@@ -278,3 +278,13 @@ def plot(path: Path, summaries: dict[str, dict], names: dict[str, str] | None = 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def spy_table(top: dict, title: str) -> str:
+    """The top functions py-spy saw (spy.top_functions): self and total percent of samples."""
+    if top.get("error") or not top.get("samples"):
+        return f"{title}: no samples {top.get('error', '')}".rstrip()
+    rows = [("function (self)", "self %", "function (total)", "total %")]
+    for (own, own_pct), (tot, tot_pct) in zip(top["self"], top["total"], strict=False):
+        rows.append((own, f"{own_pct:.1f}", tot, f"{tot_pct:.1f}"))
+    return _markdown(f"{title} ({top['samples']} samples)", rows)

@@ -108,3 +108,24 @@ def test_labels_follow_the_sizes():
     rounds = {"ours": [{"deep_big_first_ms": 5.0}], "upstream": [{"deep_big_first_ms": 100.0}]}
     text = report.table(report.summarise(rounds, {}), {}, "t", True, report.labels({"deep": (1000, 100_000)}))
     assert "list 100k records, first page" in text and "0.05x" in text and "<=0.1x" in text
+
+
+def test_py_spy_raw_output_gives_self_and_total_percentages():
+    from glancebench import spy
+
+    raw = "\n".join(
+        [
+            'process 10:"gunicorn";thread (0x1);run (/v/lib/python3.11/site-packages/gunicorn/a.py:10);'
+            "handle (glance_service/api/images.py:120);loads (/usr/lib/python3.11/json/__init__.py:346) 30",
+            'process 10:"gunicorn: worker";run (/v/lib/python3.11/site-packages/gunicorn/a.py:11);'
+            "handle (glance_service/api/images.py:121) 10",
+            "run (/v/lib/python3.11/site-packages/gunicorn/a.py:12) 60",
+            "not a stack line",
+        ]
+    )
+    top = spy.top_functions(raw, count=2)
+    assert top["samples"] == 100
+    assert top["self"] == [("run (gunicorn/a.py)", 60.0), ("loads (json/__init__.py)", 30.0)]
+    assert top["total"][0] == ("run (gunicorn/a.py)", 100.0)
+    assert top["total"][1] == ("handle (glance_service/api/images.py)", 40.0)
+    assert "handle (glance_service/api/images.py)" in report.spy_table(top, "t")
