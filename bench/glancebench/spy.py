@@ -29,6 +29,10 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({path})" if path else name
 
 
+# Frames under every thread's stack: on top of the "total" list they would say nothing.
+_PLUMBING = ("(threading.py)", "(concurrent/futures/thread.py)")
+
+
 def top_functions(raw: str, count: int = 15) -> dict:
     """From py-spy's ``raw`` output (collapsed stacks, "frame;frame;... samples"): the functions
     with the most samples on top of the stack (self) and anywhere on it (total), in percent."""
@@ -46,7 +50,8 @@ def top_functions(raw: str, count: int = 15) -> dict:
         samples += n
         own[frames[-1]] += n
         for name in set(frames):
-            total[name] += n
+            if not name.endswith(_PLUMBING):
+                total[name] += n
     if not samples:
         return {"samples": 0, "self": [], "total": []}
     return {

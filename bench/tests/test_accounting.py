@@ -129,3 +129,6 @@ def test_py_spy_raw_output_gives_self_and_total_percentages():
     assert top["total"][0] == ("run (gunicorn/a.py)", 100.0)
     assert top["total"][1] == ("handle (glance_service/api/images.py)", 40.0)
     assert "handle (glance_service/api/images.py)" in report.spy_table(top, "t")
+    threads = spy.top_functions("_bootstrap (/usr/lib/python3.11/threading.py:1);work (a.py:3) 5")
+    assert threads["total"] == [("work (a.py)", 100.0)]
+    assert threads["self"] == [("work (a.py)", 100.0)]
