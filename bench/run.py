@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from glancebench import machine, measures, ours, report, upstream
+from glancebench import machine, measures, ours, report, spy, upstream
 from glancebench.infra import Infra
 from glancebench.ours import Ours
 
@@ -36,9 +36,10 @@ BENCH = Path(__file__).resolve().parent
 MiB = 1 << 20
 
 FULL = {"big": 1024 * MiB, "parallel": 256 * MiB, "small": 1000, "list_reps": 20, "get_seconds": 20,
-        "rounds": 3, "dd_count": 256, "hash_bytes": 1024 * MiB}  # fmt: skip
+        "rounds": 3, "dd_count": 256, "hash_bytes": 1024 * MiB, "storm": 32,
+        "deep": (1000, 100_000)}  # fmt: skip
 SMOKE = {"big": 8 * MiB, "parallel": 1 * MiB, "small": 20, "list_reps": 3, "get_seconds": 1,
-         "rounds": 1, "dd_count": 8, "hash_bytes": 32 * MiB}  # fmt: skip
+         "rounds": 1, "dd_count": 8, "hash_bytes": 32 * MiB, "storm": 4, "deep": (1000, 2000)}  # fmt: skip
 
 
 def log(msg: str) -> None:
@@ -119,7 +120,9 @@ def run_db(
     """Both services on databases of ``kind``; ``rounds`` rounds, ours then upstream each round."""
     # --ours-ref: the exported source must reach Ours (session 1 measured the working tree).
     targets = _targets(kind, infra, workdir, source)
-    plan = dataclasses.replace(plan, delete_workers=4 if kind == "mariadb" else 1)
+    plan = dataclasses.replace(
+        plan, delete_workers=4 if kind == "mariadb" else 1, shared=infra.process_roots()
+    )
     results: dict = {t.name: [] for t in targets}
     errors: list[dict] = []
     started = []
@@ -233,12 +236,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(measures.GROUPS),
-        help="measurement groups to run, for targeted A/B runs: big (1 GiB uploads, downloads, RSS), "
-        "small (small creations, list, concurrent GETs), parallel (8 concurrent uploads) "
-        "(default: %(default)s)",
+        help="measurement groups to run, for targeted A/B runs: big (1 GiB uploads, downloads, RSS, "
+        "boot storm), small (small creations, list, concurrent GETs, CPU profile), parallel (8 "
+        "concurrent uploads), deep (listing with 1000 and 100,000 records written into the "
+        "database) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each service with py-spy during its 16-client GET run and print the top "
+        "functions (perturbs the figures of that run: for diagnosis)",
     )
     parser.add_argument("--small", type=int, help="number of small images (default 1000, smoke 20)")
     parser.add_argument("--get-seconds", type=int, help="seconds of each concurrent-GET run (default 20)")
+    parser.add_argument(
+        "--deep",
+        type=int,
+        help="records in the database for the large deep listing (default 100000, smoke 2000)",
+    )
+    parser.add_argument(
+        "--storm", type=int, help="simultaneous downloads in the boot storm (default 32, smoke 4)"
+    )
     args = parser.parse_args(argv)
     groups = frozenset(g.strip() for g in args.only.split(",") if g.strip())
     if bad := groups - set(measures.GROUPS):
@@ -250,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         sizes["small"] = args.small
     if args.get_seconds:
         sizes["get_seconds"] = args.get_seconds
+    if args.deep:
+        sizes["deep"] = (min(sizes["deep"][0], args.deep), args.deep)
+    if args.storm:
+        sizes["storm"] = args.storm
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
     if bad := set(kinds) - {"mariadb", "sqlite"}:
         parser.error(f"unknown database kind(s) {sorted(bad)}: use mariadb and/or sqlite")
@@ -294,7 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         get_seconds=sizes["get_seconds"],
         get_clients=(16, 64),
         groups=groups,
+        storm_clients=sizes["storm"],
+        deep_counts=tuple(sizes["deep"]),
+        profile_dir=workdir / "py-spy" if args.profile else None,
     )
+    if args.profile and not spy.available():
+        log("--profile: no py-spy (pip install -r bench/requirements-bench.txt): not profiling")
     log("machine limits")
     limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
     document["machine_limits"] = limits
@@ -314,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
             outcome = run_db(kind, infra, workdir / kind, plan, rounds, token, source, checkpoint)
             outcome["summary"] = report.summarise(outcome["rounds"], limits)
+            outcome["cpu"] = report.cpu_summary(outcome["rounds"])
             document["databases"][kind] = outcome
             failed |= bool(outcome["errors"])
         # The ceilings again at the end (services stopped), the best of both kept: a machine busy
@@ -337,14 +365,25 @@ def main(argv: list[str] | None = None) -> int:
     for kind, outcome in document["databases"].items():
         print()
         title = f"{kind} ({rounds} round(s), {mode}, {','.join(sorted(groups))})"
-        print(report.table(outcome["summary"], limits, title, omit_missing=groups != set(measures.GROUPS)))
+        names = report.labels(sizes)
+        print(report.table(outcome["summary"], limits, title, groups != set(measures.GROUPS), names))
+        if outcome.get("cpu"):
+            print()
+            print(report.cpu_table(outcome["cpu"], f"{kind}: CPU per request by process (median of rounds)"))
+        for name, rs in outcome["rounds"].items():
+            for r, figures in enumerate(rs, 1):
+                for proc, top in figures.get("spy_get", {}).items():
+                    print()
+                    print(report.spy_table(top, f"{kind}: {name} {proc}, py-spy during GET, round {r}"))
         for e in outcome["errors"]:
             print(f"ERROR {kind} {e['target']} round {e['round']}: {e['error']}")
     report.write_json(out_json, document)
     (args.out / f"latest-{mode}.json").unlink(missing_ok=True)
     (args.out / f"latest-{mode}.json").symlink_to(out_json.name)
     png = args.out / f"bench-{stamp}-{mode}.png"
-    plotted = report.plot(png, {k: o["summary"] for k, o in document["databases"].items()})
+    plotted = report.plot(
+        png, {k: o["summary"] for k, o in document["databases"].items()}, report.labels(sizes)
+    )
     print(f"\nJSON: {out_json}" + (f"\nplot: {png}" if plotted else " (no plot: matplotlib not installed)"))
     print(
         f"bench ({mode}) took {document['seconds']:.0f} s" + (": FAILED, see errors above" if failed else "")

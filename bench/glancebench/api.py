@@ -72,6 +72,11 @@ class Api:
     def list_images(self, limit: int) -> list[dict]:
         return json.loads(self.request("GET", f"/v2/images?limit={limit}")[1])["images"]
 
+    def list_page(self, marker: str | None = None) -> list[dict]:
+        """One page at the API's default page size (no ``limit``), after ``marker`` if given."""
+        path = "/v2/images" + (f"?marker={marker}" if marker else "")
+        return json.loads(self.request("GET", path)[1])["images"]
+
     def wait_active(self, image_id: str, timeout: float = 10.0) -> dict:
         """The image once it has left ``saving`` (a service may finish after answering)."""
         deadline = time.monotonic() + timeout

@@ -101,6 +101,17 @@ class Infra:
             memcached_servers=self.memcached.address,
         )
 
+    def process_roots(self) -> dict[str, int]:
+        """The shared servers' PIDs (each counted with its children), for CPU accounting."""
+        out = {}
+        if self.keystone:
+            out["keystone"] = self.keystone.proc.pid
+        if self.memcached:
+            out["memcached"] = self.memcached.proc.pid
+        if self.mariadb:
+            out["mariadb"] = self.mariadb.pid
+        return out
+
     def token(self, user: str = "alpha-member") -> str:
         return self.keystone.token(user)
 

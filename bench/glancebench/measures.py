@@ -6,6 +6,7 @@ raises when the service answered wrongly, so a broken service cannot produce a f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -15,26 +16,37 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from glancebench import seed, spy
 from glancebench.api import Api
-from glancebench.procs import RssSampler
+from glancebench.procs import CpuMeter, RssSampler
 
 MB = 1_000_000
 CLIENT_PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
 GC_CLIENT = Path(__file__).with_name("gc_client.py")
+# The Image API's default page size (upstream's ``limit_param_default``), used by the listings
+# of the "deep" group, which send no ``limit``.
+DEFAULT_PAGE = 25
 
 
 class Target(Protocol):
     name: str
+    db_url: str
 
     @property
     def url(self) -> str: ...
 
+    @property
+    def store_dir(self) -> Path: ...
+
     def root_pids(self) -> list[int]: ...
+
+    def process_roots(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -54,15 +66,40 @@ class Plan:
     list_reps: int
     get_seconds: int
     get_clients: tuple[int, ...]
-    # Which groups of measurements run (all by default): "big" (1 GiB uploads, downloads, RSS),
-    # "small" (small creations, list, concurrent GETs), "parallel" (8 concurrent uploads).
-    groups: frozenset[str] = frozenset({"big", "small", "parallel"})
+    # Which groups of measurements run (all by default): "big" (1 GiB uploads, downloads, RSS,
+    # boot storm), "small" (small creations, list, concurrent GETs), "parallel" (8 concurrent
+    # uploads), "deep" (listing with many records written into the database).
+    groups: frozenset[str] = frozenset({"big", "small", "parallel", "deep"})
     # Clean-up between rounds (not timed) with this many clients: 4 on MariaDB; 1 on SQLite,
     # where upstream answers concurrent writes with 500 "database is locked".
     delete_workers: int = 1
+    # Boot storm: this many simultaneous downloads of the big image.
+    storm_clients: int = 32
+    # Deep listing: records in the database for the small and the large case.
+    deep_counts: tuple[int, int] = (1000, 100_000)
+    # Shared servers (Keystone, memcached, MariaDB) by name -> PID, for the CPU profile.
+    shared: dict[str, int] = field(default_factory=dict)
+    # --profile: py-spy output goes here (the first GET run of each service is sampled).
+    profile_dir: Path | None = None
 
 
-GROUPS = ("big", "small", "parallel")
+GROUPS = ("big", "small", "parallel", "deep")
+
+
+def _cpu_groups(target: Target, plan: Plan) -> dict[str, tuple[int, bool]]:
+    """The processes whose CPU is counted: the service's (masters split from workers) and the
+    shared servers' (each as one)."""
+    groups = {name: (pid, True) for name, pid in target.process_roots().items()}
+    groups.update({name: (pid, False) for name, pid in plan.shared.items()})
+    return groups
+
+
+def cpu_profile(seconds: dict[str, float], requests: int, service: list[str]) -> dict:
+    """CPU ms per request by kind of process, and the service's own total (its processes, not
+    the shared servers): what the round's JSON keeps."""
+    per = {kind: s * 1000 / requests for kind, s in sorted(seconds.items())} if requests else {}
+    total = sum(v for kind, v in per.items() if kind.split(" ")[0] in service)
+    return {"requests": requests, "ms_per_request": per, "service_ms_per_request": total}
 
 
 def _check_image(api: Api, image_id: str, blob: Blob) -> None:
@@ -101,6 +138,8 @@ def upload_curl(target: Target, token: str, blob: Blob) -> tuple[dict, str]:
         "upload_peak_rss_MiB": rss.peak / 2**20,
         "upload_peak_pss_MiB": rss.peak_pss / 2**20,
         "idle_rss_MiB": rss.baseline / 2**20,
+        # How many processes the RSS sums (masters and workers): proof the whole service counts.
+        "rss_processes": rss.processes,
     }, image["id"]
 
 
@@ -140,22 +179,27 @@ def download_glanceclient(target: Target, token: str, image_id: str) -> dict:
     return {"download_glanceclient_MBps": _gc("download", target, token, image_id)}
 
 
-def create_small(target: Target, token: str, count: int) -> tuple[dict, list[str]]:
-    """POST + PUT 1 KiB, ``count`` times in a row on one connection: images/s."""
+def create_small(target: Target, token: str, count: int, plan: Plan | None = None) -> tuple[dict, list[str]]:
+    """POST + PUT 1 KiB, ``count`` times in a row on one connection: images/s (and the CPU
+    the processes spent meanwhile)."""
     api = Api(target.url, token)
     payload = b"\x5a" * 1024
     ids = []
-    start = time.perf_counter()
-    for i in range(count):
-        image = api.create_image(f"bench-small-{i}")
-        api.upload(image["id"], payload)
-        ids.append(image["id"])
-    seconds = time.perf_counter() - start
+    meter = CpuMeter(_cpu_groups(target, plan) if plan else {})
+    with meter:
+        start = time.perf_counter()
+        for i in range(count):
+            image = api.create_image(f"bench-small-{i}")
+            api.upload(image["id"], payload)
+            ids.append(image["id"])
+        seconds = time.perf_counter() - start
     last = api.get_image(ids[-1])
     api.close()
     if last["status"] != "active" or last["size"] != 1024:
         raise RuntimeError(f"{target.name}: small image ended {last['status']} size {last['size']}")
-    return {"small_create_per_s": count / seconds}, ids
+    profile = cpu_profile(meter.seconds, count, list(target.process_roots()))
+    figures = {"small_create_per_s": count / seconds, "cpu_ms_per_create": profile["service_ms_per_request"]}
+    return figures | {"cpu_create": profile}, ids
 
 
 def list_latency(target: Target, token: str, expected: int, reps: int) -> dict:
@@ -224,18 +268,107 @@ def _wrk(target: Target, token: str, script: str, clients: int, seconds: int) ->
     return out.stdout
 
 
-def concurrent_get(target: Target, token: str, ids: list[str], clients: int, seconds: int) -> dict:
+def concurrent_get(
+    target: Target,
+    token: str,
+    ids: list[str],
+    clients: int,
+    seconds: int,
+    plan: Plan | None = None,
+    profile: bool = False,
+) -> tuple[dict, dict[str, float], int]:
     """wrk with ``clients`` connections doing ``GET /v2/images/{id}`` over ``ids`` for ``seconds``,
     after an unrecorded warm-up at the same concurrency: the figure is the steady state, not the
-    first use of every worker thread's database and registry connections."""
+    first use of every worker thread's database and registry connections. Also the CPU seconds
+    by kind of process during the recorded run, and its number of requests. ``profile``: py-spy
+    samples the service during the recorded run (``plan.profile_dir``); its top functions go
+    into the figures as ``spy_get``."""
+    spy_dir = (
+        plan.profile_dir / f"{target.name}-c{clients}" if profile and plan and plan.profile_dir else None
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT % ", ".join(f'"{i}"' for i in ids[:200]))
     try:
         _wrk(target, token, script.name, clients, max(1, min(5, seconds // 4)))
-        result = parse_wrk(_wrk(target, token, script.name, clients, seconds))
+        sampling = (
+            spy.record(target.process_roots(), seconds, spy_dir) if spy_dir else contextlib.nullcontext()
+        )
+        with sampling as top, CpuMeter(_cpu_groups(target, plan) if plan else {}) as meter:
+            result = parse_wrk(_wrk(target, token, script.name, clients, seconds))
     finally:
         Path(script.name).unlink()
-    return {f"get_c{clients}_{k}": v for k, v in result.items() if k != "requests"}
+    figures = {f"get_c{clients}_{k}": v for k, v in result.items() if k != "requests"}
+    if spy_dir:
+        figures["spy_get"] = top
+    return figures, meter.seconds, result["requests"]
+
+
+def boot_storm(target: Target, token: str, image_id: str, blob: Blob, clients: int) -> dict:
+    """``clients`` simultaneous ``curl -o /dev/null`` of one image: aggregate MB/s over the wall
+    time (complete downloads only) and the downloads that failed or came back short."""
+    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+            "-H", f"X-Auth-Token: {token}", f"{target.url}/v2/images/{image_id}/file"]  # fmt: skip
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for _ in range(clients)
+    ]
+    answers = [p.communicate(timeout=3600)[0].split() for p in procs]
+    wall = time.perf_counter() - start
+    good = sum(1 for a in answers if len(a) == 2 and a[0] == "200" and int(a[1]) == blob.size)
+    return {
+        "storm_MBps": good * blob.size / wall / MB,
+        "storm_errors": clients - good,
+        "storm_clients": clients,
+    }
+
+
+def _deep_pages(api: Api, name: str, seeded: list[seed.Seeded], reps: int) -> tuple[float, float]:
+    """Median ms of the first page and of the page after a marker half way down, each checked."""
+    marker, expected = seed.marker_and_next(seeded, DEFAULT_PAGE)
+    api.list_page()  # warm-up
+    api.list_page(marker)
+    first, deep = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        page = api.list_page()
+        first.append((time.perf_counter() - start) * 1000)
+        if len(page) != DEFAULT_PAGE:
+            raise RuntimeError(f"{name}: first page has {len(page)} images, expected {DEFAULT_PAGE}")
+        start = time.perf_counter()
+        page = api.list_page(marker)
+        deep.append((time.perf_counter() - start) * 1000)
+        if [image["id"] for image in page] != expected:
+            raise RuntimeError(f"{name}: the page after marker {marker} is not the expected one")
+    return statistics.median(first), statistics.median(deep)
+
+
+def deep_listing(target: Target, token: str, plan: Plan, log=print) -> dict:
+    """Default-size pages (first, and after a marker half way) with ``plan.deep_counts`` records
+    written into the database (seed.py), the small count first; the records are removed after."""
+    api = Api(target.url, token)
+    probe = api.create_image("bench-deep-probe")
+    delete_all(target, token, [probe["id"]])
+    project, other = probe["owner"], uuid.uuid4().hex
+    small, big = plan.deep_counts
+    out: dict = {"deep_records": [small, big]}
+    try:
+        seeded: list[seed.Seeded] = []
+        for stage, count in (("small", small), ("big", big)):
+            log(f"  {target.name}: {count} records in the database, listing")
+            start = time.perf_counter()
+            seeded += seed.seed(
+                target.db_url, target.store_dir, project, other, len(seeded), count - len(seeded)
+            )
+            out[f"deep_{stage}_seed_s"] = round(time.perf_counter() - start, 1)
+            first, deep = _deep_pages(api, target.name, seeded, plan.list_reps)
+            out[f"deep_{stage}_first_ms"], out[f"deep_{stage}_marker_ms"] = first, deep
+        out["deep_first_growth"] = out["deep_big_first_ms"] / out["deep_small_first_ms"]
+        out["deep_marker_growth"] = out["deep_big_marker_ms"] / out["deep_small_marker_ms"]
+    finally:
+        api.close()
+        seed.remove(target.db_url)
+    return out
 
 
 def concurrent_uploads(target: Target, token: str, blobs: list[Blob]) -> dict:
@@ -334,29 +467,46 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
             log(f"  {target.name}: downloads")
             out.update(download_curl(target, token, curl_id, plan.big))
             out.update(download_glanceclient(target, token, gc_id))
+            log(f"  {target.name}: boot storm, {plan.storm_clients} downloads at once")
+            out.update(boot_storm(target, token, curl_id, plan.big, plan.storm_clients))
             ids, done = [], ids
             delete_all(target, token, done, plan.delete_workers)
             lap("big")
         if "small" in plan.groups:
             log(f"  {target.name}: create {plan.small_count} small images")
-            figures, ids = create_small(target, token, plan.small_count)
+            figures, ids = create_small(target, token, plan.small_count, plan)
             out.update(figures)
             log(f"  {target.name}: list latency")
             out.update(list_latency(target, token, plan.small_count, plan.list_reps))
+            cpu: dict[str, float] = {}
+            requests = 0
             for clients in plan.get_clients:
                 log(f"  {target.name}: {clients} concurrent GET clients for {plan.get_seconds}s")
-                out.update(concurrent_get(target, token, ids, clients, plan.get_seconds))
+                first = clients == plan.get_clients[0]
+                figures, seconds, count = concurrent_get(
+                    target, token, ids, clients, plan.get_seconds, plan, profile=first
+                )
+                out.update(figures)
+                requests += count
+                for kind, s in seconds.items():
+                    cpu[kind] = cpu.get(kind, 0.0) + s
+            out["cpu_get"] = cpu_profile(cpu, requests, list(target.process_roots()))
+            out["cpu_ms_per_get"] = out["cpu_get"]["service_ms_per_request"]
             lap("small")
         if "parallel" in plan.groups:
             count, mib = len(plan.parallel), plan.parallel[0].size >> 20
             log(f"  {target.name}: {count} concurrent uploads of {mib} MiB")
             out.update(concurrent_uploads(target, token, plan.parallel))
             lap("parallel")
+        ids, done = [], ids
+        delete_all(target, token, done, plan.delete_workers)
+        lap("cleanup")
+        if "deep" in plan.groups:
+            out.update(deep_listing(target, token, plan, log))
+            lap("deep")
     except KeyboardInterrupt:
         raise
     except BaseException:
         delete_all(target, token, ids, plan.delete_workers)
         raise
-    delete_all(target, token, ids, plan.delete_workers)
-    lap("cleanup")
     return out

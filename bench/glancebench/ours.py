@@ -69,13 +69,28 @@ class Ours:
             keystone=keystone,
             database_url=self.db_url,
             workers=self.workers,
-            extra_api={"DEFAULT": self.settings()},
-            extra_registry={"DEFAULT": self.settings()},
+            extra_api=self.settings(),
+            extra_registry=self.settings(),
         )
 
     def settings(self) -> dict:
-        """Options appended to both configurations (the templates' ``*_conf_overrides``)."""
-        return {"registry_identity_secret": self.identity_secret}
+        """Options appended to both configurations (the templates' ``*_conf_overrides``):
+        the identity secret, and the metadata cache on the harness's memcached (the one
+        Keystone's token cache uses, as a deployment shares it)."""
+        out: dict = {"DEFAULT": {"registry_identity_secret": self.identity_secret}}
+        if self.auth:
+            out["metadata_cache"] = {"memcached_servers": self.auth.memcached_servers}
+        return out
+
+    def process_roots(self) -> dict[str, int]:
+        """The gunicorn master of each process (its workers are its children)."""
+        if not self.procs:
+            return {}
+        return {
+            name: p.pid
+            for name, p in (("api", self.procs.api), ("registry", self.procs.registry))
+            if p is not None and p.poll() is None
+        }
 
     def root_pids(self) -> list[int]:
         if not self.procs:

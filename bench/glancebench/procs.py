@@ -115,8 +115,9 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def tree_pids(roots: list[int]) -> list[int]:
-    kids = _children()
+def tree_pids(roots: list[int], kids: dict[int, list[int]] | None = None) -> list[int]:
+    """``roots`` and all their descendants; ``kids``: a parent -> children map already read."""
+    kids = _children() if kids is None else kids
     seen: list[int] = []
     todo = list(roots)
     while todo:
@@ -166,13 +167,16 @@ class RssSampler:
         self.peak_pss = 0
         self.baseline = tree_rss(roots)
         self.samples = 0
+        self.processes = len(tree_pids(roots))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.roots))
-            self.peak_pss = max(self.peak_pss, tree_pss(self.roots))
+            pids = tree_pids(self.roots)
+            self.processes = max(self.processes, len(pids))
+            self.peak = max(self.peak, sum(_rss_bytes(pid) for pid in pids))
+            self.peak_pss = max(self.peak_pss, sum(_pss_bytes(pid) for pid in pids))
             self.samples += 1
             self._stop.wait(self.interval)
 
@@ -183,3 +187,71 @@ class RssSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+# -- CPU accounting --------------------------------------------------------------------------
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime + cutime + cstime of ``pid`` in clock ticks (the process's own CPU and that
+    of the children it has reaped); None if the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name (which may hold spaces and parentheses): state is field 3,
+    # utime..cstime are fields 14-17 (proc(5)), i.e. indexes 11-14 after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def cpu_snapshot(groups: dict[str, tuple[int, bool]]) -> dict[int, tuple[str, int]]:
+    """CPU ticks of every process of each group, by PID, with the process's kind.
+
+    ``groups``: name -> (root PID, split). A split group's root is ``"<name> master"`` and its
+    descendants ``"<name> workers"`` (gunicorn, uwsgi); otherwise the whole tree is ``name``
+    (memcached, MariaDB, Keystone)."""
+    kids = _children()
+    out: dict[int, tuple[str, int]] = {}
+    for name, (root, split) in groups.items():
+        for pid in tree_pids([root], kids):
+            ticks = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            kind = name if not split else f"{name} master" if pid == root else f"{name} workers"
+            out[pid] = (kind, ticks)
+    return out
+
+
+def cpu_delta(
+    before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]], clk_tck: int = CLK_TCK
+) -> dict[str, float]:
+    """CPU seconds spent by each kind of process between two snapshots.
+
+    A process present only in ``after`` (started meanwhile) counts from zero; one gone by
+    ``after`` is not counted by itself, but its parent's ``cutime``/``cstime`` grew by what it
+    spent once reaped."""
+    out: dict[str, float] = {}
+    for pid, (kind, ticks) in after.items():
+        earlier = before.get(pid)
+        spent = ticks - (earlier[1] if earlier else 0)
+        out[kind] = out.get(kind, 0.0) + max(0, spent) / clk_tck
+    for kind, _ticks in before.values():
+        out.setdefault(kind, 0.0)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds per kind of process over a ``with`` block: ``meter.seconds`` afterwards."""
+
+    def __init__(self, groups: dict[str, tuple[int, bool]]):
+        self.groups = groups
+        self.seconds: dict[str, float] = {}
+
+    def __enter__(self) -> Self:
+        self._before = cpu_snapshot(self.groups)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = cpu_delta(self._before, cpu_snapshot(self.groups))

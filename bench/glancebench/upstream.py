@@ -168,6 +168,10 @@ class Upstream:
     def root_pids(self) -> list[int]:
         return [self.proc.pid] if self.proc else []
 
+    def process_roots(self) -> dict[str, int]:
+        """The uwsgi master (its workers are its children)."""
+        return {"uwsgi": self.proc.pid} if self.proc else {}
+
     def stop(self) -> None:
         if self.proc:
             self.proc.stop()
