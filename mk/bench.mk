@@ -1,5 +1,5 @@
 # Benchmarks: the bundled image service side by side with upstream Glance (bench/README.md).
-# `make bench` is the full run (about 30-40 minutes); `make bench-smoke` proves the harness
+# `make bench` is the full run (about an hour); `make bench-smoke` proves the harness
 # still runs (tiny sizes, one round; under 3 minutes once the virtualenvs exist).
 # BENCH_ARGS passes options through, e.g. `make bench BENCH_ARGS="--db mariadb --rounds 5"`.
 .PHONY: bench bench-smoke bench-venvs bench-unit
