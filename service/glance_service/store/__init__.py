@@ -5,19 +5,25 @@ every other kind goes through glance_store (``backends.py``). Calls dispatch by 
 location's URL scheme (reads, deletes) or by the store kind (writes), so new backends slot in
 without touching the callers.
 
-glance_store's options (``[glance_store] stores, default_store, filesystem_store_datadir``,
-...) are registered when this module is imported, so config parsing and the sample-config
-generator see them.
+glance_store's own options (``[glance_store] stores, default_store, default_backend``) and the
+file and http drivers' (glance_store's default ``stores``) are registered when this module is
+imported; the options of the other drivers only for the stores configured (``Stores``), so a
+process imports no client library it does not use (boto3, botocore and s3transfer alone hold
+16.5 MiB in every API worker). The sample-config generator lists every driver's options from
+glance_store's own namespaces, as upstream's does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
 
 import glance_store
+from glance_store import backend as gs_backend
+from glance_store import multi_backend as gs_multi_backend
 from oslo_config import cfg
 
 from glance_service import exceptions
@@ -68,19 +74,76 @@ def _quiet_driver_loading():
         logger.setLevel(level)
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register glance_store's options on ``conf`` (idempotent)."""
+# The drivers whose options are registered before the configuration is known: glance_store's
+# default ``stores`` (their modules import nothing this service does not import anyway).
+DEFAULT_KINDS = ("file", "http")
+
+
+def register_opts(conf: cfg.ConfigOpts, kinds: tuple[str, ...] | None = DEFAULT_KINDS) -> None:
+    """Register on ``conf`` (idempotent) our store options, glance_store's own, and in
+    ``[glance_store]`` the options of the drivers of ``kinds`` (None: every driver, as
+    glance_store's ``register_opts`` does, importing each driver's client library)."""
     conf.register_opts(multistore_opts)
+    if kinds is None:
+        with _quiet_driver_loading():
+            glance_store.register_opts(conf)
+        return
+    conf.register_opts(gs_backend._STORE_OPTS, group="glance_store")
+    for options in _driver_options(kinds).values():
+        conf.register_opts(options, group="glance_store")
+
+
+def _driver_options(kinds) -> dict[str, list[cfg.Opt]]:
+    """kind -> the options of its glance_store driver, importing only these drivers (one whose
+    client library is missing has none: glance_store disables it, as when listing them all)."""
+    found: dict[str, list[cfg.Opt]] = {}
     with _quiet_driver_loading():
-        glance_store.register_opts(conf)
+        for kind in dict.fromkeys(kinds):
+            driver = gs_backend._load_store(None, kind, invoke_load=False)
+            if getattr(driver, "OPTIONS", None) is not None:
+                found[kind] = driver.OPTIONS
+    return found
+
+
+def _register_multi_store_opts(conf: cfg.ConfigOpts, kinds: dict[str, str]) -> None:
+    """glance_store's ``multi_backend.register_store_opts`` for ``kinds`` (backend id -> kind)
+    and the reserved stores, importing only the drivers of ``kinds`` (glance_store's imports
+    every driver to list their options)."""
+    conf.register_opts(gs_multi_backend._STORE_OPTS, group="glance_store")
+    conf.enabled_backends.update(RESERVED_STORES)  # as glance_store does: its drivers read it
+    for name in RESERVED_STORES:
+        conf.register_opts(_reserved_file_opts(name), group=name)
+    options = _driver_options(kinds.values())
+    for name, kind in kinds.items():
+        if kind in options:
+            conf.register_opts(options[kind], group=name)
+
+
+_RESERVED_FILE_OPTS = (
+    "filesystem_store_datadir",
+    "filesystem_store_datadirs",
+    "filesystem_store_metadata_file",
+    "filesystem_store_file_perm",
+    "filesystem_store_chunk_size",
+    "filesystem_thin_provisioning",
+)
+
+
+def _reserved_file_opts(name: str) -> list[cfg.Opt]:
+    """The file options of reserved store ``name``, as glance_store declares them: the file
+    driver's, the data directory defaulting to ``/var/lib/glance/<name>``."""
+    driver = gs_backend._load_store(None, "file", invoke_load=False)
+    opts = [copy.deepcopy(opt) for opt in driver.OPTIONS if opt.name in _RESERVED_FILE_OPTS]
+    for opt in opts:
+        if opt.name == "filesystem_store_datadir":
+            opt.default = f"/var/lib/glance/{name}"
+    return opts
 
 
 def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
     """glance_store's options, for the sample-config generator."""
-    from glance_store import backend
-
     with _quiet_driver_loading():
-        return [(None, multistore_opts), *backend._list_opts()]
+        return [(None, multistore_opts), *gs_backend._list_opts()]
 
 
 register_opts(cfg.CONF)
@@ -188,11 +251,8 @@ class Stores:
     def _multi_store(self, conf: cfg.ConfigOpts):
         """``[DEFAULT] enabled_backends``: its ids, ``default_backend``, and the option section of
         every file backend (the reserved ones included)."""
-        from glance_store import multi_backend
-
         _check_kinds(self.enabled, "[DEFAULT] enabled_backends")
-        with _quiet_driver_loading():
-            multi_backend.register_store_opts(conf, reserved_stores=dict(RESERVED_STORES))
+        _register_multi_store_opts(conf, self.enabled)
         default = conf.glance_store.default_backend
         if default not in self.enabled:
             raise exceptions.GlanceServiceError(
@@ -212,6 +272,8 @@ class Stores:
         gs = conf.glance_store
         backends = {_kind(s): _kind(s) for s in gs.stores}
         _check_kinds(backends, "[glance_store] stores")
+        # As glance_store loads them: by the names in ``stores``
+        register_opts(conf, tuple(str(s).strip() for s in gs.stores))
         default = _kind(gs.default_store)
         if default not in backends:
             raise exceptions.GlanceServiceError(
