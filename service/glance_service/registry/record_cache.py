@@ -30,10 +30,12 @@ rule as the database (``db.visibility.can_see``; not visible raises ``ImageNotFo
 the database path); a miss, a tombstone or any memcached trouble goes to the data API (the
 registry, which fills). Memcached down costs one failed connection, then nothing for
 ``memcached_dead_retry`` seconds: the client marks the server dead and every call goes
-straight to the registry.
+straight to the registry. Tombstones alone are always tried (a write during an outage costs
+one failed connection, at most ``memcached_socket_timeout``).
 
 Limits: a registry that cannot reach memcached while API nodes can leaves entries as they
-were until ``record_ttl``; a database restored from a backup needs memcached flushed.
+were until ``record_ttl`` (and so may a memcached restart in the 3 s between a racing read
+and its fill); a database restored from a backup needs memcached flushed.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class _NoUnpickling(pickle.Unpickler):
         raise pickle.UnpicklingError("pickled values are refused")
 
 
-def memcache_client(conf: cfg.ConfigOpts) -> Memcache:
+def memcache_client(conf: cfg.ConfigOpts, dead_retry: int | None = None) -> Memcache:
     """python-memcached's client: one connection per thread (a ``threading.local``), a dead
     server skipped for ``memcached_dead_retry`` seconds. pymemcache was measured at the same
     CPU per get (about 15 us, the value JSON-decoded separately), so no second client."""
@@ -143,7 +145,7 @@ def memcache_client(conf: cfg.ConfigOpts) -> Memcache:
     return memcache.Client(
         list(group.memcached_servers),
         socket_timeout=group.memcached_socket_timeout,
-        dead_retry=group.memcached_dead_retry,
+        dead_retry=group.memcached_dead_retry if dead_retry is None else dead_retry,
         unpickler=_NoUnpickling,
         check_keys=False,  # key() makes them
     )
@@ -152,10 +154,20 @@ def memcache_client(conf: cfg.ConfigOpts) -> Memcache:
 class RecordCache:
     """Entries, tombstones and the fill guard over a memcached client; never raises."""
 
-    def __init__(self, client: Memcache, ttl: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: Memcache,
+        ttl: int,
+        clock: Callable[[], float] = time.monotonic,
+        tombstones: Memcache | None = None,
+    ):
         self.client = client
         self.ttl = ttl
         self.clock = clock
+        # Tombstones go through a client that never skips a server it saw fail: the client's
+        # dead marks are per thread, so a thread that saw memcached fail would otherwise skip
+        # the tombstone while another thread's fill of the old record went through.
+        self.tombstones = tombstones or client
 
     def lookup(self, image_id: str) -> tuple[dict, dict[str, str]] | None:
         """(record, members) of a cached image, or None: a miss, a tombstone, or an error."""
@@ -195,7 +207,7 @@ class RecordCache:
         if k is None:
             return
         try:
-            done = self.client.set(k, TOMBSTONE, TOMBSTONE_SECONDS)
+            done = self.tombstones.set(k, TOMBSTONE, TOMBSTONE_SECONDS)
         except Exception as exc:
             done = False
             LOG.debug("record cache: set %s failed: %r", k, exc)
@@ -266,5 +278,6 @@ def wrap(conf: cfg.ConfigOpts, data: DataAPI, read: bool, owner: bool) -> DataAP
     register_opts(conf)
     if not conf[GROUP].memcached_servers:
         return data
-    cache = RecordCache(memcache_client(conf), conf[GROUP].record_ttl)
+    tombstones = memcache_client(conf, dead_retry=0) if owner else None
+    cache = RecordCache(memcache_client(conf), conf[GROUP].record_ttl, tombstones=tombstones)
     return CachedDataAPI(data, cache, read=read, owner=owner)

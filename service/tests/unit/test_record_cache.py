@@ -341,6 +341,14 @@ def test_off_by_default():
     assert type(wiring.build_data_api(conf)) is RegistryClient
 
 
+def test_tombstones_never_skip_a_server_marked_dead():
+    """python-memcached skips a server for dead_retry seconds after a failure, per thread: a
+    tombstone must still be tried (another thread may have filled the old record)."""
+    data = record_cache.wrap(_conf(["127.0.0.1:1"], "database"), FakeData(image()), read=True, owner=True)
+    assert data._cache.tombstones.servers[0].dead_retry == 0
+    assert data._cache.client.servers[0].dead_retry == 5
+
+
 def test_the_api_in_registry_mode_reads_only():
     from glance_service.api import wiring
 
