@@ -252,9 +252,13 @@ class CachedDataAPI:
         started = self._cache.clock()
         record = self._inner.image_get(ctx, image_id, include_deleted=False)
         if self._owner:
-            members = self._inner.image_member_find(RequestContext.admin(ctx.request_id), image_id)
-            live = {m["member"]: m["status"] for m in members if not m.get("deleted")}
-            self._cache.fill(image_id, record, live, started)
+            try:
+                members = self._inner.image_member_find(RequestContext.admin(ctx.request_id), image_id)
+            except Exception as exc:  # deleted meanwhile, the database failing: no fill, same answer
+                LOG.debug("record cache: no fill of %s: %r", image_id, exc)
+            else:
+                live = {m["member"]: m["status"] for m in members if not m.get("deleted")}
+                self._cache.fill(image_id, record, live, started)
         return record
 
     def _write(self, name: str, ctx: RequestContext, image_id: str, kwargs: dict) -> Any:

@@ -313,6 +313,18 @@ def test_pickled_values_are_never_unpickled():
         record_cache._NoUnpickling(io.BytesIO(pickle.dumps({"r": 1}))).load()
 
 
+def test_a_failing_member_read_skips_the_fill_not_the_answer(cache):
+    data = FakeData(image())
+
+    def fails(ctx, image_id, member=None):
+        raise exceptions.ImageNotFound("deleted meanwhile")
+
+    data.image_member_find = fails
+    registry, _api = nodes(data, cache)
+    assert registry.image_get(ctx("alpha"), IMAGE)["id"] == IMAGE
+    assert cache.lookup(IMAGE) is None
+
+
 def test_other_attributes_are_the_inner_ones(cache):
     data = FakeData(image())
     api = CachedDataAPI(data, cache, read=True, owner=False)
