@@ -164,7 +164,7 @@ def test_members_through_a_are_seen_on_b_for_the_right_projects(nodes):
 
 def test_a_delete_through_a_is_seen_on_b(nodes):
     owner = uuid.uuid4().hex
-    image_id = at(nodes.a, owner).create_image(visibility="public")["id"]
+    image_id = at(nodes.a, owner).create_image(visibility="community")["id"]
     settle()
     admin_b = at(nodes.b, "admins", roles="admin,member,reader")
     viewers = [at(nodes.b, owner), at(nodes.b, uuid.uuid4().hex), admin_b]
