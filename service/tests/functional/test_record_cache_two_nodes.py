@@ -216,3 +216,34 @@ def test_both_nodes_answer_with_memcached_stopped_and_after_it_is_back(nodes):
     assert at(nodes.a, owner).delete(f"/v2/images/{image_id}/members/{member}").status_code == 204
     for node in (nodes.a, nodes.b):
         assert status(at(node, member), image_id) == 404
+
+
+def test_direct_mode_nodes_fill_and_invalidate_themselves(tmp_path):
+    """``data_api = database``: each glance-api owns the database, so it fills and invalidates
+    the cache itself; a write through A is still seen on B's next GET."""
+    memcached = start_memcached()
+    servers = {"glance_metadata_cache_servers": [memcached.address]}
+    try:
+        a = start_glance(tmp_path / "a", workers=1, data_api="database", extra_vars=servers)
+        try:
+            b = a.add_api(tmp_path / "b")
+            try:
+                owner, other = uuid.uuid4().hex, uuid.uuid4().hex
+                image_id = at(a, owner).create_image(name="one")["id"]
+                settle()
+                hits = int(memcached.stats()["get_hits"])
+                for _ in range(2):
+                    assert at(b, owner).get(f"/v2/images/{image_id}").json()["name"] == "one"
+                    assert status(at(b, other), image_id) == 404
+                assert int(memcached.stats()["get_hits"]) > hits
+                ops = [{"op": "replace", "path": "/name", "value": "two"}]
+                assert at(a, owner).patch(f"/v2/images/{image_id}", ops).status_code == 200
+                assert at(b, owner).get(f"/v2/images/{image_id}").json()["name"] == "two"
+                assert at(a, owner).delete(f"/v2/images/{image_id}").status_code == 204
+                assert status(at(b, owner), image_id) == 404
+            finally:
+                b.stop()
+        finally:
+            a.stop()
+    finally:
+        memcached.stop()
