@@ -121,6 +121,20 @@ def test_memcached_servers_joined() -> None:
     assert conf["keystone_authtoken"]["memcached_servers"] == "10.0.0.1:11211,10.0.0.2:11211"
 
 
+@pytest.mark.parametrize("template", ["glance-api.conf.j2", "glance-registry.conf.j2"])
+def test_metadata_cache_servers(template: str) -> None:
+    """[metadata_cache] memcached_servers: glance_metadata_cache_servers, which defaults to
+    glance_memcached_servers (roles/glance/defaults); empty: no section, the cache is off."""
+    servers = ["10.0.0.1:11211", "10.0.0.2:11211"]
+    conf = parse(render(template, glance_memcached_servers=servers))
+    assert conf["metadata_cache"]["memcached_servers"] == "10.0.0.1:11211,10.0.0.2:11211"
+    conf = parse(render(template, glance_auth_flavor="", glance_metadata_cache_servers=servers[1:]))
+    assert conf["metadata_cache"]["memcached_servers"] == "10.0.0.2:11211"
+    conf = parse(render(template, glance_memcached_servers=servers, glance_metadata_cache_servers=[]))
+    assert not conf.has_section("metadata_cache")
+    assert not parse(render(template)).has_section("metadata_cache")
+
+
 @pytest.mark.parametrize(
     ("unit", "command"),
     [("glance-api.service.j2", "glance-api"), ("glance-registry.service.j2", "glance-registry")],

@@ -32,7 +32,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service.common import auth, wsgi_server
     from glance_service.db import session
     from glance_service.images import image_schema, import_options
-    from glance_service.registry import client, identity
+    from glance_service.registry import client, identity, record_cache
 
     default = [
         *config.server_opts(9292),
@@ -60,6 +60,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         ("image_format", copy.deepcopy(image_schema.image_format_opts + options.image_format_opts)),
         *session.list_opts(),
         *import_groups,
+        *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
     ]
 
@@ -67,7 +68,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
 def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service.common import wsgi_server
     from glance_service.db import session
-    from glance_service.registry import identity
+    from glance_service.registry import identity, record_cache
 
     return [
         (
@@ -81,5 +82,6 @@ def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         ),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
         *session.list_opts(),
+        *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
     ]

@@ -13,6 +13,7 @@ from oslo_config import cfg
 
 from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
+from glance_service.registry import record_cache
 
 if TYPE_CHECKING:
     import glance_service.api.image_views
@@ -33,7 +34,12 @@ data_api_opts = [
 ]
 
 
-register_opts = registrar((None, data_api_opts))
+_register_data_api_opts = registrar((None, data_api_opts))
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    _register_data_api_opts(conf)
+    record_cache.register_opts(conf)
 
 
 @dataclasses.dataclass
@@ -49,13 +55,16 @@ class Services:
 
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
+    """The data API of ``[DEFAULT] data_api``, behind the record cache when
+    ``[metadata_cache] memcached_servers`` is set: image reads look there first; in direct
+    mode this process owns the database, so it also fills and invalidates it."""
     if conf.data_api == "database":
         from glance_service.db.database_api import DatabaseAPI
 
-        return DatabaseAPI(conf)
+        return record_cache.wrap(conf, DatabaseAPI(conf), read=True, owner=True)
     from glance_service.registry.client import RegistryClient
 
-    return RegistryClient(conf)
+    return record_cache.wrap(conf, RegistryClient(conf), read=True, owner=False)
 
 
 def build_stores(conf: cfg.ConfigOpts):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from glance_service import exceptions
 from glance_service.context import RequestContext
+from glance_service.db import visibility
 from glance_service.db.models import Image, ImageLocation, ImageMember, ImageProperty, ImageTag
 
 IMAGES = Image.__table__
@@ -208,22 +209,18 @@ def update_children(
 
 # -- visibility (reference section 4.1) ------------------------------------------------
 def can_see(s: Session | sa.Connection, ctx: RequestContext, row: sa.Row) -> bool:
-    """Single-image visibility: admin, ownerless, public/community, owner, or a member of a
-    shared image in any member status."""
-    if ctx.is_admin or row.owner is None or row.visibility in ("public", "community"):
-        return True
-    if ctx.owner is None:
-        return False
-    if row.owner == ctx.owner:
-        return True
-    if row.visibility != "shared":
-        return False
-    member = s.execute(
-        sa.select(MEMBERS.c.id).where(
-            MEMBERS.c.image_id == row.id, MEMBERS.c.member == ctx.owner, MEMBERS.c.deleted == sa.false()
-        )
-    ).first()
-    return member is not None
+    """Single-image visibility (``db.visibility.can_see``): the membership query runs only
+    for a shared image the caller does not own."""
+
+    def is_member() -> bool:
+        member = s.execute(
+            sa.select(MEMBERS.c.id).where(
+                MEMBERS.c.image_id == row.id, MEMBERS.c.member == ctx.owner, MEMBERS.c.deleted == sa.false()
+            )
+        ).first()
+        return member is not None
+
+    return visibility.can_see(ctx, row.owner, row.visibility, is_member)
 
 
 def list_visibility(ctx: RequestContext, filters: dict) -> list[sa.ColumnElement[bool]]:

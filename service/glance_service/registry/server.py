@@ -27,7 +27,7 @@ from glance_service import exceptions
 from glance_service.common import auth, healthcheck, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import OPERATIONS, DataAPI
-from glance_service.registry import identity
+from glance_service.registry import identity, record_cache
 
 LOG = logging.getLogger(__name__)
 
@@ -129,7 +129,8 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     if data_api is None:
         from glance_service.db.database_api import DatabaseAPI
 
-        data_api = DatabaseAPI(conf)
+        # The registry owns the database: it fills the record cache and invalidates it.
+        data_api = record_cache.wrap(conf, DatabaseAPI(conf), read=False, owner=True)
     rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:
