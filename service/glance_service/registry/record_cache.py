@@ -141,8 +141,25 @@ def memcache_client(conf: cfg.ConfigOpts, dead_retry: int | None = None) -> Memc
     CPU per get (about 15 us, the value JSON-decoded separately), so no second client."""
     import memcache
 
+    class OwnServerOnly(memcache.Client):
+        """A key lives on its own server only. python-memcached moves a key whose server is
+        down to another one (``_get_server`` rehashes): readers would fill that other server
+        during the outage, and the tombstones of later writes, sent to the first server once it
+        is back, would miss those entries, which the next outage would serve. Here a key whose
+        server is down is a miss (the registry answers) and its tombstone a logged failure."""
+
+        def _get_server(self, key):
+            if isinstance(key, tuple):
+                serverhash, key = key
+            else:
+                serverhash = memcache.serverHashFunction(key)
+            if not self.buckets:
+                return None, None
+            server = self.buckets[serverhash % len(self.buckets)]
+            return (server, key) if server.connect() else (None, None)
+
     group = conf[GROUP]
-    return memcache.Client(
+    return OwnServerOnly(
         list(group.memcached_servers),
         socket_timeout=group.memcached_socket_timeout,
         dead_retry=group.memcached_dead_retry if dead_retry is None else dead_retry,

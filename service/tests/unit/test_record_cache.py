@@ -366,3 +366,26 @@ def test_the_api_in_registry_mode_reads_only():
 
     data = wiring.build_data_api(_conf(["127.0.0.1:1"]))
     assert isinstance(data, CachedDataAPI) and data._read and not data._owner
+
+
+def test_a_key_whose_server_is_down_stays_a_miss_never_moves_to_another_server():
+    """python-memcached rehashes a key to another server when its own is down. Readers would
+    then fill that other server during the outage and writers' tombstones (sent to the first
+    server once it is back) would miss those entries: stale records on the next outage. So a
+    key only ever lives on its own server."""
+    conf = cfg.ConfigOpts()
+    record_cache.register_opts(conf)
+    conf([])
+    conf.set_override("memcached_servers", ["127.0.0.1:1", "127.0.0.1:2"], group="metadata_cache")
+    client = record_cache.memcache_client(conf)
+    up, down = client.servers
+    up.connect = lambda: 1
+    down.connect = lambda: 0
+    keys = [record_cache.key(f"{i:036d}").encode() for i in range(40)]
+    placed = [client._get_server(k)[0] for k in keys]
+    assert up in placed and None in placed, "both servers should own some of 40 keys"
+    assert down not in placed
+    # The same keys with both servers up: each key's server is the one above or the dead one.
+    down.connect = lambda: 1
+    for k, server in zip(keys, placed, strict=True):
+        assert client._get_server(k)[0] is (server or down)
