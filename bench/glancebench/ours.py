@@ -33,6 +33,10 @@ class Ours:
     db_url: str
     auth: ServiceAuth | None
     workers: int = 2
+    # As the toolkit renders it with the metadata cache on (roles/glance/defaults:
+    # glance_registry_workers): a GET by id makes no registry call, the registry is on the
+    # write path only.
+    registry_workers: int = 1
     source: Path | None = None  # a directory holding glance_service/, else the installed one
     name: str = "ours"
     procs: object = field(default=None, repr=False)
@@ -69,6 +73,7 @@ class Ours:
             keystone=keystone,
             database_url=self.db_url,
             workers=self.workers,
+            registry_workers=self.registry_workers,
             extra_api=self.settings(),
             extra_registry=self.settings(),
         )
