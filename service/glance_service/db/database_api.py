@@ -645,23 +645,34 @@ def _sorting(sort_keys: list[str] | None, sort_dirs: list[str] | None) -> tuple[
 
 def _after_marker(marker: sa.Row, keys: list[str], dirs: list[str]) -> sa.ColumnElement[bool]:
     """Rows strictly after ``marker`` in the (keys, dirs) order, NULL sorting lowest (as in
-    both SQLite and MySQL ascending order)."""
+    both SQLite and MySQL ascending order): keyset paging, never an OFFSET.
+
+    When the first key cannot be NULL, a plain range on it (implied by the rest) comes first:
+    the index of the default order (``ix_images_listing``) seeks to the marker with it."""
     m = marker._mapping
     alternatives = []
     for i, (key, direction) in enumerate(zip(keys, dirs, strict=True)):
         same = [_equal(IMAGES.c[k], m[k]) for k in keys[:i]]
         alternatives.append(sa.and_(*same, _beyond(IMAGES.c[key], m[key], direction)))
-    return sa.or_(*alternatives)
+    after = sa.or_(*alternatives)
+    first = IMAGES.c[keys[0]]
+    if first.nullable or m[keys[0]] is None:
+        return after
+    bound = first >= m[keys[0]] if dirs[0] == "asc" else first <= m[keys[0]]
+    return sa.and_(bound, after)
 
 
 def _equal(column: sa.ColumnElement, value: Any) -> sa.ColumnElement[bool]:
     return column.is_(None) if value is None else column == value
 
 
-def _beyond(column: sa.ColumnElement, value: Any, direction: str) -> sa.ColumnElement[bool]:
+def _beyond(column: sa.Column, value: Any, direction: str) -> sa.ColumnElement[bool]:
     if direction == "asc":
         return column.is_not(None) if value is None else column > value
-    return sa.false() if value is None else sa.or_(column < value, column.is_(None))
+    if value is None:
+        return sa.false()
+    # A column that cannot be NULL needs no IS NULL branch (it would keep an index from seeking).
+    return sa.or_(column < value, column.is_(None)) if column.nullable else column < value
 
 
 def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:
