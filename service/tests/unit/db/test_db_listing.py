@@ -304,3 +304,37 @@ def test_children_of_a_page_are_read_by_image_id(dbapi, backend, tied, alice):
     for table in ("image_properties", "image_tags", "image_locations"):
         steps = [step for step in plan if f" {table} " in step]
         assert steps and all("(image_id=?" in step for step in steps), plan
+
+
+@pytest.mark.parametrize("count", [1, 2, 6, 26])
+def test_children_of_every_page_size(dbapi, alice, count):
+    """Each image gets its own properties, tags and locations, whatever the page size (the
+    children query pads its id list to a few fixed sizes)."""
+    made = [
+        dbapi.image_create(alice, {"name": f"c{n}", "properties": {"n": str(n)}, "tags": [f"t{n}", "all"]})
+        for n in range(count)
+    ]
+    for n, image in enumerate(made):
+        dbapi.image_location_add(alice, image["id"], f"file:///{n}", {"store": "fs"})
+    listed = {i["id"]: i for i in dbapi.image_get_all(alice, limit=1000)}
+    for n, image in enumerate(made):
+        got = listed[image["id"]]
+        assert got["properties"] == {"n": str(n)}
+        assert got["tags"] == sorted([f"t{n}", "all"])
+        assert [(loc["url"], loc["metadata"]) for loc in got["locations"]] == [
+            (f"file:///{n}", {"store": "fs"})
+        ]
+
+
+@pytest.mark.parametrize("metadata", [{"store": "fs"}, {"store": "fs", "n": [1]}])
+def test_location_metadata_is_not_shared_between_records(dbapi, alice, metadata):
+    first, second = (dbapi.image_create(alice, {"name": n}) for n in ("a", "b"))
+    for image in (first, second):
+        dbapi.image_location_add(alice, image["id"], f"file:///{image['id']}", metadata)
+    images = dbapi.image_get_all(alice)
+    changed = images[0]["locations"][0]["metadata"]
+    changed["store"] = "x"
+    for value in changed.values():
+        if isinstance(value, list):
+            value.append(2)
+    assert images[1]["locations"][0]["metadata"] == metadata
