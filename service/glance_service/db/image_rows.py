@@ -149,13 +149,15 @@ def _children(conn: sa.Connection, ids: list[str]) -> Iterable[tuple]:
     sql, names = _children_sql(conn.dialect, size)
     padded = ids + [ids[-1]] * (size - len(ids))
     values = dict(zip((f"id{k}" for k in range(size)), padded, strict=True))
-    return conn.exec_driver_sql(sql, tuple(values[n] for n in names)).all()
+    # Positional (SQLite's qmark) or named (PyMySQL's pyformat) parameters, as the dialect compiled.
+    params = tuple(values[n] for n in names) if names is not None else values
+    return conn.exec_driver_sql(sql, params).all()
 
 
 @functools.lru_cache(maxsize=16)
-def _children_sql(dialect: sa.Dialect, size: int) -> tuple[str, tuple[str, ...]]:
+def _children_sql(dialect: sa.Dialect, size: int) -> tuple[str, tuple[str, ...] | None]:
     compiled = _children_query([sa.bindparam(f"id{k}") for k in range(size)]).compile(dialect=dialect)
-    return str(compiled), tuple(compiled.positiontup or ())
+    return str(compiled), tuple(compiled.positiontup) if compiled.positional else None
 
 
 def _children_query(ids: list) -> sa.CompoundSelect:
