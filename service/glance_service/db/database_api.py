@@ -154,6 +154,8 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             query = sa.select(IMAGES).where(*list_visibility(ctx, filters), *_filter_clauses(filters))
             if marker is not None:
                 query = query.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
+                if keys == ["created_at", "id"] and not filters.get("conditions") and not filters.get("tags"):
+                    query = _seek_listing_index(query)
             order = [
                 IMAGES.c[k].asc() if d == "asc" else IMAGES.c[k].desc()
                 for k, d in zip(keys, dirs, strict=True)
@@ -660,6 +662,16 @@ def _after_marker(marker: sa.Row, keys: list[str], dirs: list[str]) -> sa.Column
         return after
     bound = first >= m[keys[0]] if dirs[0] == "asc" else first <= m[keys[0]]
     return sa.and_(bound, after)
+
+
+def _seek_listing_index(query: sa.Select) -> sa.Select:
+    """A page after a marker in the default order, with no filter on columns, properties or tags:
+    MariaDB/MySQL must use ix_images_listing as a range starting at the marker. Left to itself,
+    MariaDB 10.11 chooses a ref on its two equality columns and walks it backwards from the
+    start (no index condition pushdown backwards): 0.5 s for a page 90,000 images deep, 2 ms
+    forced. With a filter the choice stays the optimizer's (an index on name beats the order)."""
+    hint = "FORCE INDEX (ix_images_listing)"
+    return query.with_hint(IMAGES, hint, "mysql").with_hint(IMAGES, hint, "mariadb")
 
 
 def _equal(column: sa.ColumnElement, value: Any) -> sa.ColumnElement[bool]:
