@@ -122,7 +122,9 @@ def records(s: Session | sa.Connection, rows: Iterable[sa.Row]) -> list[dict]:
                 known = metadata.get(b)
                 if known is None:
                     meta = json.loads(b or "{}")
-                    known = metadata[b] = (meta, not any(isinstance(v, dict | list) for v in meta.values()))
+                    nested = isinstance(meta, dict) and any(isinstance(v, dict | list) for v in meta.values())
+                    flat = isinstance(meta, dict) and not nested
+                    known = metadata[b] = (meta, flat)
                 meta = dict(known[0]) if known[1] else json.loads(b or "{}")
                 locs[image_id].append({"id": row_id, "url": a, "metadata": meta, "status": c})
     for image in images:
