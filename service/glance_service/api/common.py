@@ -9,6 +9,7 @@ import webob
 
 from glance_service import exceptions
 from glance_service.api.router import has_body
+from glance_service.common import json_bytes
 
 # Deeper than any document the API defines (a metadef namespace with objects, properties and
 # item enums is about 8). Past it, handlers, jsonschema, the registry's RPC encoding and
@@ -93,7 +94,7 @@ def read_json(req: webob.Request, required: bool = True) -> object:
 
 def json_response(obj: object, status: int = 200) -> webob.Response:
     resp = webob.Response(status=status, content_type="application/json", charset=None)
-    resp.body = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    resp.body = json_bytes.dumps(obj)
     return resp
 
 

@@ -154,6 +154,8 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             query = sa.select(IMAGES).where(*list_visibility(ctx, filters), *_filter_clauses(filters))
             if marker is not None:
                 query = query.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
+                if keys == ["created_at", "id"] and not filters.get("conditions") and not filters.get("tags"):
+                    query = _seek_listing_index(query)
             order = [
                 IMAGES.c[k].asc() if d == "asc" else IMAGES.c[k].desc()
                 for k, d in zip(keys, dirs, strict=True)
@@ -645,23 +647,44 @@ def _sorting(sort_keys: list[str] | None, sort_dirs: list[str] | None) -> tuple[
 
 def _after_marker(marker: sa.Row, keys: list[str], dirs: list[str]) -> sa.ColumnElement[bool]:
     """Rows strictly after ``marker`` in the (keys, dirs) order, NULL sorting lowest (as in
-    both SQLite and MySQL ascending order)."""
+    both SQLite and MySQL ascending order): keyset paging, never an OFFSET.
+
+    When the first key cannot be NULL, a plain range on it (implied by the rest) comes first:
+    the index of the default order (``ix_images_listing``) seeks to the marker with it."""
     m = marker._mapping
     alternatives = []
     for i, (key, direction) in enumerate(zip(keys, dirs, strict=True)):
         same = [_equal(IMAGES.c[k], m[k]) for k in keys[:i]]
         alternatives.append(sa.and_(*same, _beyond(IMAGES.c[key], m[key], direction)))
-    return sa.or_(*alternatives)
+    after = sa.or_(*alternatives)
+    first = IMAGES.c[keys[0]]
+    if first.nullable or m[keys[0]] is None:
+        return after
+    bound = first >= m[keys[0]] if dirs[0] == "asc" else first <= m[keys[0]]
+    return sa.and_(bound, after)
+
+
+def _seek_listing_index(query: sa.Select) -> sa.Select:
+    """A page after a marker in the default order, with no filter on columns, properties or tags:
+    MariaDB/MySQL must use ix_images_listing as a range starting at the marker. Left to itself,
+    MariaDB 10.11 chooses a ref on its two equality columns and walks it backwards from the
+    start (no index condition pushdown backwards): 0.5 s for a page 90,000 images deep, 2 ms
+    forced. With a filter the choice stays the optimizer's (an index on name beats the order)."""
+    hint = "FORCE INDEX (ix_images_listing)"
+    return query.with_hint(IMAGES, hint, "mysql").with_hint(IMAGES, hint, "mariadb")
 
 
 def _equal(column: sa.ColumnElement, value: Any) -> sa.ColumnElement[bool]:
     return column.is_(None) if value is None else column == value
 
 
-def _beyond(column: sa.ColumnElement, value: Any, direction: str) -> sa.ColumnElement[bool]:
+def _beyond(column: sa.Column, value: Any, direction: str) -> sa.ColumnElement[bool]:
     if direction == "asc":
         return column.is_not(None) if value is None else column > value
-    return sa.false() if value is None else sa.or_(column < value, column.is_(None))
+    if value is None:
+        return sa.false()
+    # A column that cannot be NULL needs no IS NULL branch (it would keep an index from seeking).
+    return sa.or_(column < value, column.is_(None)) if column.nullable else column < value
 
 
 def _filter_clauses(filters: dict) -> list[sa.ColumnElement[bool]]:

@@ -61,6 +61,8 @@ class Image(_SoftDelete, Base):
         Index("ix_images_os_hash_value", "os_hash_value"),
         Index("ix_images_deleted", "deleted"),
         Index("ix_images_name", "name"),
+        # The default listing order and its equalities (migration 0004).
+        Index("ix_images_listing", "deleted", "os_hidden", "created_at", "id"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -93,6 +95,7 @@ class ImageProperty(_ImageRow, Base):
         UniqueConstraint("image_id", "name", name="ix_image_properties_image_id_name"),
         Index("ix_image_properties_name", "name"),
         Index("ix_image_properties_deleted", "deleted"),
+        Index("ix_image_properties_image_id_deleted", "image_id", "deleted"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -125,6 +128,7 @@ class ImageMember(_ImageRow, Base):
         Index("ix_image_members_member", "member"),
         Index("ix_image_members_image_id_member", "image_id", "member"),
         Index("ix_image_members_deleted", "deleted"),
+        Index("ix_image_members_image_id_member_deleted", "image_id", "member", "deleted"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -142,6 +146,7 @@ class ImageLocation(_ImageRow, Base):
     __table_args__ = (
         Index("ix_image_locations_image_id", "image_id"),
         Index("ix_image_locations_deleted", "deleted"),
+        Index("ix_image_locations_image_id_deleted", "image_id", "deleted"),
         MYSQL_TABLE_ARGS,
     )
 

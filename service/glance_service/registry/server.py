@@ -24,7 +24,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import auth, healthcheck, request_log
+from glance_service.common import auth, healthcheck, json_bytes, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import OPERATIONS, DataAPI
 from glance_service.registry import identity, record_cache
@@ -87,7 +87,7 @@ class RegistryApp:
             return _error(
                 start_response, exceptions.GlanceServiceError("The registry failed to process the call.")
             )
-        body = json.dumps({"result": result}).encode()
+        body = json_bytes.dumps({"result": result})
         return _respond(start_response, "200 OK", body)
 
     def _dispatch(self, ctx: RequestContext, command: str, kwargs: dict):
