@@ -17,6 +17,7 @@ and the error is logged.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import importlib.util
 import multiprocessing
@@ -347,8 +348,25 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
         # gunicorn's control socket defaults to one path per user: glance-api and
         # glance-registry on one host would take it from each other. Nothing uses it.
         "control_socket_disable": True,
-        **IdleMemoryTrimmer(_trim_interval(conf), _libc_malloc_trim()).gunicorn_hooks(),
+        **worker_hooks(_trim_interval(conf), _libc_malloc_trim()),
     }
+
+
+def worker_hooks(trim_interval: float, trim: Callable[[int], int] | None) -> dict:
+    """gunicorn's per-worker hooks: the idle memory trimmer's, and once the worker has built
+    its app, ``gc.freeze()``: what start-up built (modules, config, the app) lives as long as
+    the worker, and the full collections that requests' allocations trigger would walk all of
+    it each time (25-28% of the CPU of a 1000-image listing, issue 17)."""
+    hooks = IdleMemoryTrimmer(trim_interval, trim).gunicorn_hooks()
+    started = hooks.get("post_worker_init")
+
+    def post_worker_init(worker) -> None:
+        gc.collect()
+        gc.freeze()
+        if started is not None:
+            started(worker)
+
+    return {**hooks, "post_worker_init": post_worker_init}
 
 
 def _trim_interval(conf: cfg.ConfigOpts) -> float:
