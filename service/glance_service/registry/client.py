@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import select
 import ssl
 import threading
 import time
@@ -25,6 +24,7 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.common.config import keystone_auth_enabled, paste_deploy_opts
+from glance_service.common.idle_socket import closed_by_peer
 from glance_service.context import RequestContext
 from glance_service.db.interface import OPERATIONS
 from glance_service.registry import identity
@@ -127,7 +127,7 @@ class _Connection:
         a socket would fail after being sent, and only reads may be sent twice. The check is
         one ``poll`` without waiting, next to the several system calls of the call itself."""
         conn = self.conn
-        if conn is not None and conn.sock is not None and _finished(conn.sock):
+        if conn is not None and conn.sock is not None and closed_by_peer(conn.sock):
             self.close()
             conn = None
         if conn is None or conn.sock is None:
@@ -144,14 +144,6 @@ class _Connection:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-
-
-def _finished(sock) -> bool:
-    """Whether an idle connection has anything to read: EOF (the registry closed it) or
-    unexpected bytes; either way it cannot carry another request."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN | select.POLLPRI)
-    return bool(poller.poll(0))
 
 
 class RegistryClient:

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.common.idle_socket import closed_by_peer
 from glance_service.common.registrar import registrar
 from glance_service.context import RequestContext
 from glance_service.db import visibility
@@ -156,6 +157,11 @@ def memcache_client(conf: cfg.ConfigOpts, dead_retry: int | None = None) -> Memc
             if not self.buckets:
                 return None, None
             server = self.buckets[serverhash % len(self.buckets)]
+            if server.socket is not None and closed_by_peer(server.socket):
+                # memcached restarted (or dropped the idle connection): a new connection,
+                # not a dead mark. Used as it is, the command would fail with a reset and
+                # the client would skip memcached in this thread for dead_retry seconds.
+                server.close_socket()
             return (server, key) if server.connect() else (None, None)
 
     group = conf[GROUP]
