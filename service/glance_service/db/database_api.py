@@ -475,6 +475,17 @@ _INSERT_LOCATION = LOCS.insert()
 _UPDATE_IMAGE = IMAGES.update().where(IMAGES.c.id == sa.bindparam("b_id"), IMAGES.c.deleted == sa.false())
 _UPDATE_IMAGE_FROM = _UPDATE_IMAGE.where(IMAGES.c.status == sa.bindparam("b_from"))
 _STATUS = sa.select(IMAGES.c.status).where(IMAGES.c.id == sa.bindparam("image_id"))
+_PROPS_OF = sa.select(PROPS.c.id, PROPS.c.name, PROPS.c.value, PROPS.c.deleted).where(
+    PROPS.c.image_id == sa.bindparam("image_id")
+)
+_INSERT_PROP = PROPS.insert()
+_UPDATE_PROP = PROPS.update().where(PROPS.c.id == sa.bindparam("b_id"))
+_DROP_PROPS = PROPS.update().where(PROPS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_TAGS_OF = sa.select(TAGS.c.id, TAGS.c.value).where(
+    TAGS.c.image_id == sa.bindparam("image_id"), TAGS.c.deleted == sa.false()
+)
+_INSERT_TAG = TAGS.insert()
+_DROP_TAGS = TAGS.update().where(TAGS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
 
 def _change_image(s: sa.Connection, image_id: str, row: dict, from_state: str | None) -> None:
@@ -535,18 +546,7 @@ def _set_properties(
     stored: dict[str, str | None] = {}
     if fresh and not props:
         return stored
-    existing = (
-        {}
-        if fresh
-        else {
-            r.name: r
-            for r in s.execute(
-                sa.select(PROPS.c.id, PROPS.c.name, PROPS.c.value, PROPS.c.deleted).where(
-                    PROPS.c.image_id == image_id
-                )
-            )
-        }
-    )
+    existing = {} if fresh else {r.name: r for r in s.execute(_PROPS_OF, {"image_id": image_id})}
     new_rows = []
     for name, value in props.items():
         value = None if value is None else str(value)
@@ -566,20 +566,15 @@ def _set_properties(
             )
         elif old.deleted or old.value != value:
             s.execute(
-                PROPS.update()
-                .where(PROPS.c.id == old.id)
-                .values(value=value, deleted=False, deleted_at=None, updated_at=now)
+                _UPDATE_PROP,
+                {"b_id": old.id, "value": value, "deleted": False, "deleted_at": None, "updated_at": now},
             )
     if new_rows:
-        s.execute(PROPS.insert(), new_rows)
+        s.execute(_INSERT_PROP, new_rows)
     if purge:
         stale = [r.id for name, r in existing.items() if not r.deleted and name not in props]
         if stale:
-            s.execute(
-                PROPS.update()
-                .where(PROPS.c.id.in_(stale))
-                .values(deleted=True, deleted_at=now, updated_at=now)
-            )
+            s.execute(_DROP_PROPS, {"b_ids": stale, "deleted": True, "deleted_at": now, "updated_at": now})
     return stored
 
 
@@ -603,29 +598,16 @@ def _replace_tags(
         _check_tag(tag)
     if fresh and not wanted:
         return
-    live = (
-        {}
-        if fresh
-        else {
-            value: tag_id
-            for tag_id, value in s.execute(
-                sa.select(TAGS.c.id, TAGS.c.value).where(
-                    TAGS.c.image_id == image_id, TAGS.c.deleted == sa.false()
-                )
-            )
-        }
-    )
+    live = {} if fresh else {value: tag_id for tag_id, value in s.execute(_TAGS_OF, {"image_id": image_id})}
     gone = [tag_id for value, tag_id in live.items() if value not in wanted]
     if gone:
-        s.execute(
-            TAGS.update().where(TAGS.c.id.in_(gone)).values(deleted=True, deleted_at=now, updated_at=now)
-        )
+        s.execute(_DROP_TAGS, {"b_ids": gone, "deleted": True, "deleted_at": now, "updated_at": now})
     added = [
         {"image_id": image_id, "value": t, "created_at": now, "updated_at": now, "deleted": False}
         for t in sorted(wanted - set(live))
     ]
     if added:
-        s.execute(TAGS.insert(), added)
+        s.execute(_INSERT_TAG, added)
 
 
 def _check_tag(tag: str) -> None:
