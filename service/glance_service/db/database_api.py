@@ -37,16 +37,17 @@ from glance_service.db.image_rows import (
     PROPS,
     TAGS,
     TIMESTAMP_COLUMNS,
-    get_row,
     list_visibility,
     location_record,
     member_record,
     parse_time,
+    record_of,
     records,
     soft_delete,
     update_children,
     utcnow,
     visible_row,
+    with_children,
 )
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.scrub import ScrubDatabaseMixin
@@ -114,16 +115,20 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         for minimum in ("min_disk", "min_ram"):
             if row.get(minimum) is None:
                 row[minimum] = 0
+        for column in IMAGE_COLUMNS:
+            row.setdefault(column, None)
         try:
-            with self.db.writer() as s:
-                if s.execute(sa.select(IMAGES.c.id).where(IMAGES.c.id == image_id)).first():
-                    raise exceptions.Duplicate(f"An image with identifier {image_id} already exists")
-                s.execute(IMAGES.insert().values(**row))
-                _set_properties(s, image_id, props, purge=False, now=now, fresh=True)
+            with self.db.write_connection() as s:
+                # A taken id (even a deleted image's) fails the INSERT: the primary key.
+                s.execute(_INSERT_IMAGE, row)
+                stored = _set_properties(s, image_id, props, purge=False, now=now, fresh=True)
                 _replace_tags(s, image_id, tags, now, fresh=True)
-                return records(s, [get_row(s, image_id, include_deleted=False)])[0]
         except IntegrityError as exc:
             raise exceptions.Duplicate(f"An image with identifier {image_id} already exists") from exc
+        # The record is what was just written: nothing to read back.
+        image = record_of(row)
+        image.update(properties=stored, tags=sorted(set(tags)), locations=[])
+        return image
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -184,25 +189,15 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
             raise exceptions.BadRequest(f"Image attribute(s) {', '.join(cleared)} cannot be null")
         now = utcnow()
         row["updated_at"] = now
-        with self.db.writer() as s:
-            visible_row(s, ctx, image_id)
-            where = [IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false()]
-            if from_state is not None:
-                where.append(IMAGES.c.status == from_state)
-            # One statement: the status check and the change cannot be separated by a racer.
-            changed = s.execute(IMAGES.update().where(*where).values(**row)).rowcount
-            if not changed:
-                if from_state is not None:
-                    current = s.execute(sa.select(IMAGES.c.status).where(IMAGES.c.id == image_id)).scalar()
-                    raise exceptions.ImageStatusConflict(
-                        f"Image {image_id} is in status {current}, not {from_state}: the change was not made"
-                    )
-                raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+        with self.db.write_connection() as s:
+            before = visible_row(s, ctx, image_id, lock=True)
+            _change_image(s, image_id, row, from_state)
             if props is not None or purge_props:
                 _set_properties(s, image_id, props or {}, purge=purge_props, now=now)
             if tags is not None:
                 _replace_tags(s, image_id, tags, now)
-            return records(s, [get_row(s, image_id, include_deleted=False)])[0]
+            # The row was read locked: with the change applied it is the row as committed.
+            return with_children(s, [record_of({**before._mapping, **row})])[0]
 
     @_retry_on_deadlock
     def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
@@ -296,30 +291,19 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         row = _column_values(values, allow_created_at=False)
         now = utcnow()
         row["updated_at"] = now
-        with self.db.writer() as s:
-            visible_row(s, ctx, image_id)
-            changed = s.execute(
-                IMAGES.update()
-                .where(IMAGES.c.id == image_id, IMAGES.c.deleted == sa.false(), IMAGES.c.status == from_state)
-                .values(**row)
-            ).rowcount
-            if not changed:
-                current = s.execute(sa.select(IMAGES.c.status).where(IMAGES.c.id == image_id)).scalar()
-                raise exceptions.ImageStatusConflict(
-                    f"Image {image_id} is in status {current}, not {from_state}: the change was not made"
-                )
-            result = s.execute(
-                LOCS.insert().values(
-                    image_id=image_id,
-                    value=url,
-                    meta_data=json.dumps(metadata or {}),
-                    status="active",
-                    created_at=now,
-                    updated_at=now,
-                    deleted=False,
-                )
-            )
-            location_id = result.inserted_primary_key[0]
+        with self.db.write_connection() as s:
+            visible_row(s, ctx, image_id, lock=True)
+            _change_image(s, image_id, row, from_state)
+            location = {
+                "image_id": image_id,
+                "value": url,
+                "meta_data": json.dumps(metadata or {}),
+                "status": "active",
+                "created_at": now,
+                "updated_at": now,
+                "deleted": False,
+            }
+            location_id = s.execute(_INSERT_LOCATION, location).inserted_primary_key[0]
         return {"id": location_id, "url": url, "metadata": metadata or {}, "status": "active"}
 
     @_retry_on_deadlock
@@ -485,6 +469,42 @@ def _marker_row(s: Session | sa.Connection, ctx: RequestContext, marker: str) ->
 
 
 # -- writing helpers ---------------------------------------------------------------
+# Built once (see db/image_rows.py): the create's and the upload's statements.
+_INSERT_IMAGE = IMAGES.insert()
+_INSERT_LOCATION = LOCS.insert()
+_UPDATE_IMAGE = IMAGES.update().where(IMAGES.c.id == sa.bindparam("b_id"), IMAGES.c.deleted == sa.false())
+_UPDATE_IMAGE_FROM = _UPDATE_IMAGE.where(IMAGES.c.status == sa.bindparam("b_from"))
+_STATUS = sa.select(IMAGES.c.status).where(IMAGES.c.id == sa.bindparam("image_id"))
+_PROPS_OF = sa.select(PROPS.c.id, PROPS.c.name, PROPS.c.value, PROPS.c.deleted).where(
+    PROPS.c.image_id == sa.bindparam("image_id")
+)
+_INSERT_PROP = PROPS.insert()
+_UPDATE_PROP = PROPS.update().where(PROPS.c.id == sa.bindparam("b_id"))
+_DROP_PROPS = PROPS.update().where(PROPS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_TAGS_OF = sa.select(TAGS.c.id, TAGS.c.value).where(
+    TAGS.c.image_id == sa.bindparam("image_id"), TAGS.c.deleted == sa.false()
+)
+_INSERT_TAG = TAGS.insert()
+_DROP_TAGS = TAGS.update().where(TAGS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+
+def _change_image(s: sa.Connection, image_id: str, row: dict, from_state: str | None) -> None:
+    """UPDATE the live image's columns to ``row`` (only if still ``from_state`` when given: one
+    statement, so the status check and the change cannot be separated by a racer)."""
+    params = {**row, "b_id": image_id}
+    if from_state is not None:
+        params["b_from"] = from_state
+    changed = s.execute(_UPDATE_IMAGE if from_state is None else _UPDATE_IMAGE_FROM, params).rowcount
+    if changed:
+        return
+    if from_state is not None:
+        current = s.execute(_STATUS, {"image_id": image_id}).scalar()
+        raise exceptions.ImageStatusConflict(
+            f"Image {image_id} is in status {current}, not {from_state}: the change was not made"
+        )
+    raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
+
+
 def _column_values(values: dict, allow_created_at: bool) -> dict:
     allowed = _WRITABLE | ({"created_at"} if allow_created_at else set())
     unknown = set(values) - allowed
@@ -509,32 +529,29 @@ def _column_values(values: dict, allow_created_at: bool) -> dict:
 
 
 def _set_properties(
-    s: Session, image_id: str, props: dict, purge: bool, now: datetime.datetime, fresh: bool = False
-) -> None:
-    """Upsert ``props``; with ``purge`` soft-delete every other live property.
+    s: Session | sa.Connection,
+    image_id: str,
+    props: dict,
+    purge: bool,
+    now: datetime.datetime,
+    fresh: bool = False,
+) -> dict[str, str | None]:
+    """Upsert ``props``; with ``purge`` soft-delete every other live property. Returns
+    ``props`` as stored (values as strings).
 
     The (image_id, name) pair is unique even among deleted rows, so a property that comes
     back reuses its old row. ``fresh``: the image was created in this transaction (it has no
     rows yet: no query for them).
     """
+    stored: dict[str, str | None] = {}
     if fresh and not props:
-        return
-    existing = (
-        {}
-        if fresh
-        else {
-            r.name: r
-            for r in s.execute(
-                sa.select(PROPS.c.id, PROPS.c.name, PROPS.c.value, PROPS.c.deleted).where(
-                    PROPS.c.image_id == image_id
-                )
-            )
-        }
-    )
+        return stored
+    existing = {} if fresh else {r.name: r for r in s.execute(_PROPS_OF, {"image_id": image_id})}
     new_rows = []
     for name, value in props.items():
         value = None if value is None else str(value)
         _check_property(name, value)
+        stored[name] = value
         old = existing.get(name)
         if old is None:
             new_rows.append(
@@ -549,20 +566,16 @@ def _set_properties(
             )
         elif old.deleted or old.value != value:
             s.execute(
-                PROPS.update()
-                .where(PROPS.c.id == old.id)
-                .values(value=value, deleted=False, deleted_at=None, updated_at=now)
+                _UPDATE_PROP,
+                {"b_id": old.id, "value": value, "deleted": False, "deleted_at": None, "updated_at": now},
             )
     if new_rows:
-        s.execute(PROPS.insert(), new_rows)
+        s.execute(_INSERT_PROP, new_rows)
     if purge:
         stale = [r.id for name, r in existing.items() if not r.deleted and name not in props]
         if stale:
-            s.execute(
-                PROPS.update()
-                .where(PROPS.c.id.in_(stale))
-                .values(deleted=True, deleted_at=now, updated_at=now)
-            )
+            s.execute(_DROP_PROPS, {"b_ids": stale, "deleted": True, "deleted_at": now, "updated_at": now})
+    return stored
 
 
 def _check_property(name: str, value: str | None) -> None:
@@ -574,36 +587,27 @@ def _check_property(name: str, value: str | None) -> None:
 
 
 def _replace_tags(
-    s: Session, image_id: str, tags: Iterable[str], now: datetime.datetime, fresh: bool = False
+    s: Session | sa.Connection,
+    image_id: str,
+    tags: Iterable[str],
+    now: datetime.datetime,
+    fresh: bool = False,
 ) -> None:
     wanted = set(tags)
     for tag in wanted:
         _check_tag(tag)
     if fresh and not wanted:
         return
-    live = (
-        {}
-        if fresh
-        else {
-            value: tag_id
-            for tag_id, value in s.execute(
-                sa.select(TAGS.c.id, TAGS.c.value).where(
-                    TAGS.c.image_id == image_id, TAGS.c.deleted == sa.false()
-                )
-            )
-        }
-    )
+    live = {} if fresh else {value: tag_id for tag_id, value in s.execute(_TAGS_OF, {"image_id": image_id})}
     gone = [tag_id for value, tag_id in live.items() if value not in wanted]
     if gone:
-        s.execute(
-            TAGS.update().where(TAGS.c.id.in_(gone)).values(deleted=True, deleted_at=now, updated_at=now)
-        )
+        s.execute(_DROP_TAGS, {"b_ids": gone, "deleted": True, "deleted_at": now, "updated_at": now})
     added = [
         {"image_id": image_id, "value": t, "created_at": now, "updated_at": now, "deleted": False}
         for t in sorted(wanted - set(live))
     ]
     if added:
-        s.execute(TAGS.insert(), added)
+        s.execute(_INSERT_TAG, added)
 
 
 def _check_tag(tag: str) -> None:

@@ -64,10 +64,17 @@ def image_record(row: sa.Row, in_order: bool = False) -> dict:
     """``in_order``: the row holds the columns in IMAGE_COLUMNS' order (a row of select(IMAGES)),
     so zip them rather than look each one up (a list of 1000 images builds 1000 of these)."""
     if in_order:
-        out = dict(zip(IMAGE_COLUMNS, row, strict=True))
-    else:
-        m = row._mapping
-        out = {c: m[c] for c in IMAGE_COLUMNS}
+        return _as_record(dict(zip(IMAGE_COLUMNS, row, strict=True)))
+    return record_of(row._mapping)
+
+
+def record_of(values: Any) -> dict:
+    """The image columns of a row's mapping (or of the values just written to one) as a
+    record's: what a write that does not read its row back answers with."""
+    return _as_record({c: values[c] for c in IMAGE_COLUMNS})
+
+
+def _as_record(out: dict) -> dict:
     for c in TIMESTAMP_COLUMNS:
         out[c] = isotime(out[c])
     for c in ("protected", "os_hidden", "deleted"):
@@ -104,7 +111,13 @@ def records(s: Session | sa.Connection, rows: Iterable[sa.Row]) -> list[dict]:
     if not rows:
         return []
     in_order = rows[0]._fields == IMAGE_COLUMNS
-    images = [image_record(r, in_order) for r in rows]
+    return with_children(s, [image_record(r, in_order) for r in rows])
+
+
+def with_children(s: Session | sa.Connection, images: list[dict]) -> list[dict]:
+    """``images`` (image columns only) completed with their properties, tags and locations."""
+    if not images:
+        return images
     ids = [i["id"] for i in images]
     props: dict[str, dict[str, str]] = {i: {} for i in ids}
     tags: dict[str, list[str]] = {i: [] for i in ids}
@@ -225,19 +238,40 @@ def soft_delete(s: Session, ctx: RequestContext, image_id: str, status: str) -> 
 
 
 # -- reading with visibility -----------------------------------------------------
-def get_row(s: Session | sa.Connection, image_id: str, include_deleted: bool) -> sa.Row:
+# Built once, with bound parameters: building a statement, and the cache key SQLAlchemy derives
+# from each new one on every execution, cost more CPU than the database's own work for a
+# single-image call (a statement object keeps its key).
+_ROW = sa.select(IMAGES).where(IMAGES.c.id == sa.bindparam("image_id"))
+# A write's read of the row it changes: locked until the commit (MySQL/MariaDB; SQLite's
+# writer holds the database from BEGIN IMMEDIATE), so the record it returns, built from this
+# row and the change, is the row as committed.
+_ROW_LOCKED = _ROW.with_for_update()
+_MEMBER_OF = sa.select(MEMBERS.c.id).where(
+    MEMBERS.c.image_id == sa.bindparam("image_id"),
+    MEMBERS.c.member == sa.bindparam("member"),
+    MEMBERS.c.deleted == sa.false(),
+)
+
+
+def get_row(s: Session | sa.Connection, image_id: str, include_deleted: bool, lock: bool = False) -> sa.Row:
     if not isinstance(image_id, str) or len(image_id) != 36:
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
-    row = s.execute(sa.select(IMAGES).where(IMAGES.c.id == image_id)).first()
+    row = s.execute(_ROW_LOCKED if lock else _ROW, {"image_id": image_id}).first()
     if row is None or (row.deleted and not include_deleted):
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
     return row
 
 
 def visible_row(
-    s: Session | sa.Connection, ctx: RequestContext, image_id: str, include_deleted: bool = False
+    s: Session | sa.Connection,
+    ctx: RequestContext,
+    image_id: str,
+    include_deleted: bool = False,
+    lock: bool = False,
 ) -> sa.Row:
-    row = get_row(s, image_id, include_deleted)
+    """The image row if ``ctx`` may see it, else ``ImageNotFound``; ``lock``: for a write
+    transaction that changes it (``SELECT ... FOR UPDATE``)."""
+    row = get_row(s, image_id, include_deleted, lock)
     if not can_see(s, ctx, row):
         raise exceptions.ImageNotFound(f"No image found with ID {image_id}")
     return row
@@ -258,12 +292,7 @@ def can_see(s: Session | sa.Connection, ctx: RequestContext, row: sa.Row) -> boo
     for a shared image the caller does not own."""
 
     def is_member() -> bool:
-        member = s.execute(
-            sa.select(MEMBERS.c.id).where(
-                MEMBERS.c.image_id == row.id, MEMBERS.c.member == ctx.owner, MEMBERS.c.deleted == sa.false()
-            )
-        ).first()
-        return member is not None
+        return s.execute(_MEMBER_OF, {"image_id": row.id, "member": ctx.owner}).first() is not None
 
     return visibility.can_see(ctx, row.owner, row.visibility, is_member)
 
