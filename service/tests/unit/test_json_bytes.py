@@ -33,6 +33,9 @@ def test_a_lone_surrogate_still_fails_to_encode():
         json_bytes.dumps({"bad": "\ud800"})
 
 
-def test_orjson_is_used_when_installed():
-    orjson = pytest.importorskip("orjson")
+def test_orjson_is_used():
+    """orjson is a declared dependency (service/requirements.txt): missing, this fails rather
+    than skips, since the API would then run on the slower stdlib encoder unnoticed."""
+    import orjson
+
     assert json_bytes.dumps(DOC) == orjson.dumps(DOC)
