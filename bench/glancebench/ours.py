@@ -27,6 +27,8 @@ def export_source(ref: str, directory: Path) -> Path:
     return directory / "service"
 
 
+# duplicates: the harness's two services (Ours, upstream.Upstream) are described by the same
+# first fields (work directory, database URL, authentication): two targets of one interface.
 @dataclass
 class Ours:
     workdir: Path

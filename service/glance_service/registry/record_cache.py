@@ -60,6 +60,8 @@ from glance_service.db.interface import OPERATIONS, WRITE, DataAPI
 LOG = logging.getLogger(__name__)
 
 GROUP = "metadata_cache"
+# duplicates: oslo.config declarations look alike in every module (options are declared
+# where they are read, in oslo's one shape); what they share is the library's form.
 cache_opts = [
     cfg.ListOpt(
         "memcached_servers",
