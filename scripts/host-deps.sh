@@ -14,6 +14,9 @@ packages=(
   swift swift-proxy swift-account swift-container swift-object python3-keystonemiddleware
   # benchmarks
   wrk curl
+  # issue 18: a real broker for the notification tests, qemu-img for the conversion plugin,
+  # promtool (prometheus) to check the shipped alert rules
+  rabbitmq-server qemu-utils prometheus
   # building wheels
   build-essential python3-dev libffi-dev libssl-dev pkg-config
 )
