@@ -20,7 +20,7 @@ from oslo_middleware import http_proxy_to_wsgi
 from glance_service.api import image_views, options, stage_proxy, versions, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
-from glance_service.common import healthcheck, request_log
+from glance_service.common import healthcheck, notifications, request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import image_schema as schema_mod
 from glance_service.images import import_options
@@ -38,6 +38,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     options.register_opts(conf)
     schema_mod.register_opts(conf)
     healthcheck.register_opts(conf)
+    notifications.register_opts(conf)  # notifications (issue 18)
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
@@ -49,6 +50,7 @@ def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
         policy=policy_mod.Enforcer(conf),
         schema=schema_mod.ImageSchema.from_conf(conf),
         view=image_views.ImageView.from_conf(conf),
+        notifier=notifications.build(conf),  # notifications (issue 18)
     )
 
 

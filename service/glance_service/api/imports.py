@@ -18,7 +18,7 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _expected_size
 from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
-from glance_service.common import process
+from glance_service.common import notifications, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
 
@@ -75,12 +75,13 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ImageStatusConflict(
             f"Image {image_id} is {image['status']}: data can be staged only for a queued image."
         )
-    svc.data.image_update(
+    uploading = svc.data.image_update(
         ctx,
         image_id,
         {"status": states.UPLOADING, "properties": {import_tasks.WORKER: process.host_marker()}},
         from_state=states.QUEUED,
     )
+    notifications.of(svc).image("image.update", uploading or image)
     # Inspected as it streams (415 on a mismatch or unsafe header), like an upload.
     reader = format_inspector.InspectingReader(
         _Body(req.environ["wsgi.input"]), format_inspector.for_image(svc.conf, image)
@@ -103,7 +104,8 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
             # As upstream: this node holds the data; another node hands it the import.
             staged["properties"] = {import_tasks.STAGE_HOST: here}
         if staged:
-            svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
+            uploading = svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING) or uploading
+        notifications.of(svc).image("image.update", uploading or image)
     except BaseException as exc:
         import_tasks.quietly(svc.stores.unstage, image_id)
         try:
@@ -239,7 +241,7 @@ def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -
 
 
 def new_task(svc: Services, ctx: RequestContext, image_id: str, task_type: str, task_input: dict) -> dict:
-    return svc.data.task_create(
+    task = svc.data.task_create(
         ctx,
         {
             "type": task_type,
@@ -250,6 +252,8 @@ def new_task(svc: Services, ctx: RequestContext, image_id: str, task_type: str, 
             "input": task_input,
         },
     )
+    notifications.of(svc).task("task.create", task)
+    return task
 
 
 def start(
@@ -269,7 +273,7 @@ def start(
     try:
         take_lock(svc, ctx, image_id, task["id"])
         try:
-            svc.data.image_update(admin, image_id, values, from_state=from_state)
+            updated = svc.data.image_update(admin, image_id, values, from_state=from_state)
         except BaseException:
             import_tasks.release_lock(svc, admin, image_id, task["id"])
             raise
@@ -277,7 +281,9 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
+    notifications.of(svc).image("image.update", updated or image)
     import_workers.submit(svc, task["id"])
+    notifications.of(svc).task("task.run", task)
     return task
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
+from glance_service.common import notifications
 from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
 from glance_service.registry import record_cache
@@ -52,6 +53,8 @@ class Services:
     schema: glance_service.images.image_schema.ImageSchema | None = None
     # The image serialiser of this configuration (built from ``conf`` on first use if None).
     view: glance_service.api.image_views.ImageView | None = None
+    # Notifications (issue 18): what the handlers' hooks send through; sends nothing by default.
+    notifier: notifications.Events = notifications.NOOP
 
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:

@@ -32,6 +32,7 @@ import requests
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states
 from glance_service.images.import_options import uri_allowed
@@ -76,6 +77,7 @@ def run_task(svc, task_id: str) -> None:
     except (exceptions.Conflict, exceptions.TaskNotFound):
         return  # taken over (recovery) or gone
     ctx.request_id = task.get("request_id") or ctx.request_id
+    notifications.of(svc).task("task.processing", task)
     try:
         if task["type"] == "location_import":
             LocationImport(svc, ctx, task).run()
@@ -135,9 +137,10 @@ class _Import:
             if virtual_size is not None:
                 hashes["virtual_size"] = virtual_size
             if not self.copy:
-                self.svc.data.image_update(
+                active = self.svc.data.image_update(
                     self.ctx, self.image_id, {"status": states.ACTIVE, **hashes}, from_state=states.IMPORTING
                 )
+                _notify_active(self.svc, active)
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Import task %s of image %s failed: %s", self.task_id, self.image_id, message)
@@ -211,6 +214,7 @@ class _Import:
         hashes: dict = {}
         for target in self.targets:
             try:
+                notifications.of(self.svc).image_import("image.prepare", image, target)
                 stored = self._write_one(image, target)
                 if reference is not None and (stored.size, stored.hash_value) != reference:
                     quietly(self.svc.stores.delete, stored.url, target)
@@ -225,6 +229,7 @@ class _Import:
                 self.added.append(
                     self.svc.data.image_location_add(self.ctx, self.image_id, stored.url, stored.metadata)
                 )
+                notifications.of(self.svc).image_import("image.upload", {**image, **hashes}, target)
             except Exception as exc:
                 if target is None or self.must_succeed:
                     raise
@@ -279,6 +284,13 @@ class _Import:
 
     def _revert(self) -> None:
         revert_import(self.svc, self.ctx, self.image_id, self.added, self.targets, copy=self.copy)
+
+
+def _notify_active(svc, image: dict | None) -> None:
+    """Upstream's events when an import makes the image active: ``image.activate``, the save."""
+    if image:
+        notifications.of(svc).image("image.activate", image)
+        notifications.of(svc).image("image.update", image)
 
 
 def revert_import(
