@@ -19,6 +19,7 @@ feature costs no memory).
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import queue
 import threading
@@ -425,6 +426,9 @@ class Notifier(Events):
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
+                    # A worker that exits (stop, reload) gives queued events a moment to leave.
+                    atexit.register(self.flush)
                 self._thread = threading.Thread(target=self._run, name="notifications", daemon=True)
                 self._thread.start()
 
