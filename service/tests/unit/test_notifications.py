@@ -219,3 +219,37 @@ def test_disabled_events_are_not_queued_and_send_priority() -> None:
     ]
     assert sent[1][2]["bytes_sent"] == 1 and sent[1][2]["destination_ip"] == "198.51.100.7"
     assert isinstance(sent[2][2], str)  # upstream: the error's payload is the message
+
+
+class _Recording(n.Events):
+    enabled = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, object]] = []
+
+    def emit(self, priority, event_type, payload) -> None:
+        self.sent.append((priority, event_type, payload))
+
+
+def test_a_closed_task_sends_success_or_failure_with_the_closed_record() -> None:
+    import types
+
+    from glance_service.images import import_tasks
+
+    class Data:
+        def task_update(self, ctx, task_id, values):
+            return {"id": task_id, "type": "api_image_import", "status": values["status"], "owner": "p1"}
+
+    events = _Recording()
+    svc = types.SimpleNamespace(
+        conf=types.SimpleNamespace(task=types.SimpleNamespace(task_time_to_live=48)),
+        data=Data(),
+        notifier=events,
+    )
+    import_tasks.finish_task(svc, None, "t1", True)
+    import_tasks.finish_task(svc, None, "t2", False, "broken")
+    assert [(e, p["id"], p["status"]) for _, e, p in events.sent] == [
+        ("task.success", "t1", "success"),
+        ("task.failure", "t2", "failure"),
+    ]
+    assert events.sent[1][2]["message"] is None  # upstream leaves the message out of the payload
