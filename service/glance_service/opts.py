@@ -62,6 +62,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *import_groups,
         *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
+        *_metrics(),  # issue 18 metrics
     ]
 
 
@@ -84,4 +85,12 @@ def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *session.list_opts(),
         *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
+        *_metrics(),  # issue 18 metrics
     ]
+
+
+def _metrics() -> list[tuple[str | None, list[cfg.Opt]]]:
+    # issue 18: [metrics] (common.metrics), the same options in both services
+    from glance_service.common import metrics
+
+    return [(group, copy.deepcopy(opts)) for group, opts in metrics.list_opts()]

@@ -31,7 +31,7 @@ from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common, upload_recovery
 from glance_service.api.router import drain
-from glance_service.common import process
+from glance_service.common import metrics, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states
 
@@ -50,7 +50,8 @@ BLOCK = 1024 * 1024
 
 def upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
     try:
-        return _upload(req, svc, ctx, image_id)
+        with metrics.uploading():  # issue 18 metrics
+            return _upload(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
         drain(req.environ.get("wsgi.input"))
         raise
@@ -198,7 +199,9 @@ class _BodyReader:
         self._heartbeat()
         self.consumed = True
         try:
-            return self._stream.read(n)
+            data = self._stream.read(n)
+            metrics.uploaded(len(data))  # issue 18 metrics
+            return data
         except exceptions.GlanceServiceError:
             raise
         except Exception as exc:

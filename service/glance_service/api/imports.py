@@ -18,7 +18,7 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _expected_size
 from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
-from glance_service.common import process
+from glance_service.common import metrics, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
 
@@ -50,7 +50,8 @@ def _visible(svc: Services, ctx: RequestContext, image_id: str) -> dict:
 # -- stage -------------------------------------------------------------------------------------
 def stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     try:
-        return _stage(req, svc, ctx, image_id)
+        with metrics.uploading():  # issue 18 metrics
+            return _stage(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
         drain(req.environ.get("wsgi.input"))
         raise
@@ -125,7 +126,9 @@ class _Body:
     def read(self, n: int) -> bytes:
         self.consumed = True
         try:
-            return self._stream.read(n)
+            data = self._stream.read(n)
+            metrics.uploaded(len(data))  # issue 18 metrics
+            return data
         except Exception as exc:
             raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
 

@@ -32,6 +32,7 @@ import requests
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import metrics
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states
 from glance_service.images.import_options import uri_allowed
@@ -77,10 +78,11 @@ def run_task(svc, task_id: str) -> None:
         return  # taken over (recovery) or gone
     ctx.request_id = task.get("request_id") or ctx.request_id
     try:
-        if task["type"] == "location_import":
-            LocationImport(svc, ctx, task).run()
-        else:
-            _Import(svc, ctx, task).run()
+        with metrics.importing():  # issue 18 metrics
+            if task["type"] == "location_import":
+                LocationImport(svc, ctx, task).run()
+            else:
+                _Import(svc, ctx, task).run()
     except Exception:
         LOG.exception("Task %s failed unexpectedly", task_id)
 

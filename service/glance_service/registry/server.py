@@ -24,7 +24,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import auth, healthcheck, json_bytes, request_log
+from glance_service.common import auth, healthcheck, json_bytes, metrics, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import OPERATIONS, DataAPI
 from glance_service.registry import identity, record_cache
@@ -69,6 +69,8 @@ class RegistryApp:
         ctx = auth.get_context(environ)
         try:
             command, kwargs = _parse(environ)
+            if command in OPERATIONS:  # issue 18 metrics: calls by operation (declared ones only)
+                environ["glance.route"] = command
             result = self._dispatch(ctx, command, kwargs)
         except exceptions.GlanceServiceError as exc:
             if exc.code >= 500:
@@ -131,6 +133,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
 
         # The registry owns the database: it fills the record cache and invalidates it.
         data_api = record_cache.wrap(conf, DatabaseAPI(conf), read=False, owner=True)
+    metrics.count_images_with(getattr(data_api, "image_status_summary", None))  # issue 18 metrics
     rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:
