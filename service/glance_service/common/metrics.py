@@ -36,6 +36,7 @@ What is measured:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import shutil
 import sys
@@ -158,47 +159,56 @@ def _is_failure(exc: BaseException) -> bool:
 
 
 class _Metrics:
-    """This worker's metric objects (prometheus_client's multiprocess values)."""
+    """This worker's metric objects: prometheus_client's multiprocess values (files), read by
+    the scrape's ``MultiProcessCollector``; registered nowhere else (``registry=None``)."""
 
     def __init__(self) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
+        own = {"registry": None}
         self.requests = Counter(
             "glance_http_requests", "HTTP requests answered, by route, method and status.",
-            ["route", "method", "status"],
+            ["route", "method", "status"], **own,
         )  # fmt: skip
         self.request_seconds = Histogram(
             "glance_http_request_duration_seconds",
             "Time from a request's headers to the last byte of its response.",
             ["route", "method"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            **own,
         )
-        self.uploaded = Counter("glance_image_uploaded_bytes", "Image data received by uploads and staging.")
-        self.downloaded = Counter("glance_image_downloaded_bytes", "Image data sent by downloads.")
+        self.uploaded = Counter(
+            "glance_image_uploaded_bytes", "Image data received by uploads and staging.", **own
+        )
+        self.downloaded = Counter("glance_image_downloaded_bytes", "Image data sent by downloads.", **own)
         self.uploads = Gauge(
-            "glance_uploads_in_progress", "Uploads and stagings in progress.", multiprocess_mode="livesum"
-        )
+            "glance_uploads_in_progress", "Uploads and stagings in progress.",
+            multiprocess_mode="livesum", **own,
+        )  # fmt: skip
         self.imports = Gauge(
-            "glance_imports_in_progress", "Import tasks running.", multiprocess_mode="livesum"
+            "glance_imports_in_progress", "Import tasks running.", multiprocess_mode="livesum", **own
         )
         self.store_seconds = Histogram(
             "glance_store_operation_duration_seconds",
             "Store operations (add and stage: the whole write; open: until the data can be read).",
             ["store", "operation"],
             buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800),
+            **own,
         )
         self.store_errors = Counter(
             "glance_store_operation_errors", "Store operations that failed (the store's failure).",
-            ["store", "operation"],
+            ["store", "operation"], **own,
         )  # fmt: skip
         self.registry_seconds = Histogram(
             "glance_registry_client_call_duration_seconds", "glance-api's calls to glance-registry.",
             ["operation"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            **own,
         )  # fmt: skip
         self.registry_errors = Counter(
             "glance_registry_client_call_errors",
             "glance-api's calls to glance-registry that failed (unreachable, timed out, 5xx).",
             ["operation"],
+            **own,
         )
 
 
@@ -264,11 +274,15 @@ def _chain(options: dict, hooks: dict) -> dict:
 
 
 def _both(first: Callable, second: Callable) -> Callable:
-    def run(*args):
-        first(*args)
-        second(*args)
-
-    return run
+    """Both hooks, with the number of arguments gunicorn checks a hook for."""
+    arity = len(inspect.signature(first).parameters)
+    if arity == 1:
+        return lambda a: (first(a), second(a))[-1]
+    if arity == 2:
+        return lambda a, b: (first(a, b), second(a, b))[-1]
+    if arity == 4:
+        return lambda a, b, c, d: (first(a, b, c, d), second(a, b, c, d))[-1]
+    raise TypeError(f"no gunicorn hook takes {arity} arguments")
 
 
 def request_hooks(port: int, path: str) -> dict:
