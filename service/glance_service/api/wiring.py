@@ -7,10 +7,12 @@ clients, stores or policy enforcers themselves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
+from glance_service.common import metrics
 from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
 from glance_service.registry import record_cache
@@ -59,9 +61,12 @@ def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
     ``[metadata_cache] memcached_servers`` is set: image reads look there first; in direct
     mode this process owns the database, so it also fills and invalidates it."""
     if conf.data_api == "database":
-        from glance_service.db.database_api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI, image_status_summary
 
-        return record_cache.wrap(conf, DatabaseAPI(conf), read=True, owner=True)
+        database = DatabaseAPI(conf)
+        # issue 18 metrics: images by status where this process holds the database
+        metrics.count_images_with(functools.partial(image_status_summary, database.db))
+        return record_cache.wrap(conf, database, read=True, owner=True)
     from glance_service.registry.client import RegistryClient
 
     return record_cache.wrap(conf, RegistryClient(conf), read=True, owner=False)

@@ -222,13 +222,13 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str, options: dict) -> dic
     register_opts(conf)
     if not conf.metrics.enabled:
         return options
-    _prepare_directory(conf, proc_name)
-    from prometheus_client import multiprocess
-
     port = port_of(conf, proc_name)
     address = _bind_address(conf.metrics.bind_host, port)
     if address in options["bind"]:
         raise ValueError(f"[metrics] {address} is the API's own address: choose another [metrics] port.")
+    _prepare_directory(conf, proc_name)
+    from prometheus_client import multiprocess
+
     hooks = request_hooks(port, conf.metrics.path)
     hooks["child_exit"] = lambda server, worker: multiprocess.mark_process_dead(worker.pid)
     return {**_chain(options, hooks), "bind": [*options["bind"], address]}

@@ -89,6 +89,25 @@ def _retry_on_deadlock(fn):
     return wrapper
 
 
+def image_status_summary(db: db_session.Database) -> list[tuple[str, int, float | None]]:
+    """Per status of the images not deleted: how many, and the seconds since the least recently
+    updated one was updated. For issue 18's metrics, at each scrape (one grouped query); not an
+    operation of the data API, so never a registry call."""
+    updated = sa.func.min(sa.func.coalesce(IMAGES.c.updated_at, IMAGES.c.created_at))
+    query = (
+        sa.select(IMAGES.c.status, sa.func.count(), updated)
+        .where(IMAGES.c.deleted == sa.false())
+        .group_by(IMAGES.c.status)
+    )
+    with db.reader() as s:
+        rows = s.execute(query).all()
+    now = utcnow()
+    return [
+        (status, count, (now - parse_time(oldest)).total_seconds() if oldest is not None else None)
+        for status, count, oldest in rows
+    ]
+
+
 class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
     """The data API over the database named by ``[database] connection`` (or ``url``)."""
 
@@ -96,24 +115,6 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
         self.db = db_session.Database(conf, url=url)
 
     # -- images ---------------------------------------------------------------
-    def image_status_summary(self) -> list[tuple[str, int, float | None]]:
-        """Per status of the images not deleted: how many, and the seconds since the least
-        recently updated one was updated (issue 18's metrics, at each scrape: one grouped
-        query; not a registry operation)."""
-        updated = sa.func.min(sa.func.coalesce(IMAGES.c.updated_at, IMAGES.c.created_at))
-        query = (
-            sa.select(IMAGES.c.status, sa.func.count(), updated)
-            .where(IMAGES.c.deleted == sa.false())
-            .group_by(IMAGES.c.status)
-        )
-        with self.db.reader() as s:
-            rows = s.execute(query).all()
-        now = utcnow()
-        return [
-            (status, count, (now - parse_time(oldest)).total_seconds() if oldest is not None else None)
-            for status, count, oldest in rows
-        ]
-
     @_retry_on_deadlock
     def image_create(self, ctx: RequestContext, values: dict) -> dict:
         values = dict(values)

@@ -14,6 +14,7 @@ otherwise; checked against the declaration, not by introspecting the implementat
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -129,11 +130,13 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
     ``X-Openstack-Request-Id`` (its global id) is the registry's global id."""
     if data_api is None:
-        from glance_service.db.database_api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI, image_status_summary
 
+        database = DatabaseAPI(conf)
+        # issue 18 metrics: images by status, queried at each scrape
+        metrics.count_images_with(functools.partial(image_status_summary, database.db))
         # The registry owns the database: it fills the record cache and invalidates it.
-        data_api = record_cache.wrap(conf, DatabaseAPI(conf), read=False, owner=True)
-    metrics.count_images_with(getattr(data_api, "image_status_summary", None))  # issue 18 metrics
+        data_api = record_cache.wrap(conf, database, read=False, owner=True)
     rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:
