@@ -120,7 +120,14 @@ def test_routes_fall_back_to_names_and_scrapes_are_not_counted(live):
     _served(hooks, {"SERVER_PORT": "9292", "PATH_INFO": "/healthcheck"}, _Resp(0, 2))
     _served(hooks, {"SERVER_PORT": "9292", "PATH_INFO": "/v2/no/such/path/abc"}, _Resp(0, 2))
     _served(hooks, {"SERVER_PORT": "9293", "PATH_INFO": "/metrics"}, _Resp(0, 2))
-    assert set(live.requests.values) == {("/healthcheck", "GET", "200"), ("other", "GET", "200")}
+    brew = _Req()
+    brew.method = "BREW"  # a method of the client's own: no label value of its own
+    _served(hooks, {"SERVER_PORT": "9292", "PATH_INFO": "/v2/images"}, _Resp(0, 2), brew)
+    assert set(live.requests.values) == {
+        ("/healthcheck", "GET", "200"),
+        ("other", "GET", "200"),
+        ("other", "other", "200"),
+    }
 
 
 def test_store_and_registry_failures_are_the_services_not_the_clients(live):
