@@ -244,3 +244,16 @@ def _scrape_or_none(procs) -> float | None:
     except (requests.RequestException, AssertionError):
         time.sleep(0.2)
         return None
+
+
+def test_a_reload_keeps_the_socket_and_the_counts(procs, http):
+    image_id = new_image(http)
+    assert http.get(f"/v2/images/{image_id}").status_code == 200
+    before = scrape(procs, "api")
+    old_workers = _children(procs.api.pid)
+    os.kill(procs.api.pid, signal.SIGHUP)
+    wait_for(lambda: not (old_workers & _children(procs.api.pid)), timeout=60)
+    assert http.get(f"/v2/images/{image_id}").status_code == 200
+    after = scrape(procs, "api")
+    # The replaced workers' counts stay (their files), the new workers add theirs.
+    assert delta(before, after, "glance_http_requests_total", route=IMAGE, method="GET", status="200") == 1
