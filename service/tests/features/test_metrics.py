@@ -19,6 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.glance_procs import free_port, start_glance
+from tests.functional.api.import_helpers import DataServer, wait_image
 from tests.functional.conftest import Http
 from tests.functional.data.helpers import OCTET, RawUpload, wait_for
 
@@ -40,6 +41,7 @@ def procs(tmp_path_factory):
         workers=2,
         extra_api={
             "DEFAULT": {"registry_client_timeout": 3},
+            "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
             "metrics": {"enabled": True, "port": ports["api"], "multiproc_dir": str(api_dir)},
         },
         extra_registry={
@@ -257,3 +259,40 @@ def test_a_reload_keeps_the_socket_and_the_counts(procs, http):
     after = scrape(procs, "api")
     # The replaced workers' counts stay (their files), the new workers add theirs.
     assert delta(before, after, "glance_http_requests_total", route=IMAGE, method="GET", status="200") == 1
+
+
+def test_stage_and_imports_are_counted(procs, http):
+    data = os.urandom(300_000)
+    before = scrape(procs, "api")
+    staged = new_image(http)
+    assert http.put(f"/v2/images/{staged}/stage", data=data, headers=OCTET).status_code == 204
+    assert (
+        http.post(f"/v2/images/{staged}/import", json={"method": {"name": "glance-direct"}}).status_code
+        == 202
+    )
+    assert wait_image(http, staged)["status"] == "active"
+
+    server = DataServer()
+    server.files["slow.raw"] = data
+    try:
+        fetched = new_image(http)
+        body = {"method": {"name": "web-download", "uri": f"http://127.0.0.1:{server.port}/slow/slow.raw"}}
+        assert http.post(f"/v2/images/{fetched}/import", json=body).status_code == 202
+        # Held in the middle of its download: one import in progress, in whichever worker.
+        wait_for(lambda: scrape(procs, "api").value("glance_imports_in_progress") == 1)
+        server.release()
+        assert wait_image(http, fetched)["status"] == "active"
+    finally:
+        server.stop()
+    after = scrape(procs, "api")
+    assert after.value("glance_imports_in_progress") == 0
+    # Staging is data received from the client; an import's download is not an upload.
+    assert delta(before, after, "glance_image_uploaded_bytes_total") == len(data)
+    store = "glance_store_operation_duration_seconds_count"
+    # Both staged: the client's PUT /stage, and web-download's fetch (staged first, as in Glance).
+    assert delta(before, after, store, store="os_glance_staging_store", operation="stage") == 2
+    assert delta(before, after, store, store="file", operation="add") == 2
+    requests_total = "glance_http_requests_total"
+    stage_route = "/v2/images/{image_id}/stage"
+    assert delta(before, after, requests_total, route=stage_route, method="PUT", status="204") == 1
+    assert delta(before, after, requests_total, route="/v2/images/{image_id}/import", status="202") == 2
