@@ -42,7 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from oslo_config import cfg
 
@@ -121,14 +121,14 @@ def store_operation(store: str | None, operation: str):
     """Around a store operation: its latency, and its errors (see ``_is_failure``)."""
     if _live is None:
         return _NULL
-    return _timed(_live.store_seconds, _live.store_errors, (store or "unknown", operation))
+    return _Timed(_live, _live.store_seconds, _live.store_errors, (store or "unknown", operation))
 
 
 def registry_call(operation: str):
     """Around glance-api's call to glance-registry: its latency and errors."""
     if _live is None:
         return _NULL
-    return _timed(_live.registry_seconds, _live.registry_errors, (operation,))
+    return _Timed(_live, _live.registry_seconds, _live.registry_errors, (operation,))
 
 
 def count_images_with(counter: Callable[[], list] | None) -> None:
@@ -138,17 +138,26 @@ def count_images_with(counter: Callable[[], list] | None) -> None:
     _image_counter = counter
 
 
-@contextlib.contextmanager
-def _timed(histogram, errors, labels: tuple) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    except BaseException as exc:
-        if _is_failure(exc):
-            errors.labels(*labels).inc()
-        raise
-    finally:
-        histogram.labels(*labels).observe(time.perf_counter() - started)
+class _Timed:
+    """Around one operation: its latency into ``histogram``, a failure into ``errors``. The
+    labelled children are looked up once per metric and label values (``_Metrics.children``)."""
+
+    __slots__ = ("_pair", "_started")
+
+    def __init__(self, live: _Metrics, histogram, errors, labels: tuple):
+        key = (id(histogram), labels)  # the histograms live as long as ``live``
+        pair = live.children.get(key)
+        if pair is None:
+            pair = live.children[key] = (histogram.labels(*labels), errors.labels(*labels))
+        self._pair = pair
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._pair[0].observe(time.perf_counter() - self._started)
+        if exc is not None and _is_failure(exc):
+            self._pair[1].inc()
 
 
 def _is_failure(exc: BaseException) -> bool:
@@ -166,6 +175,7 @@ class _Metrics:
         from prometheus_client import Counter, Gauge, Histogram
 
         own = {"registry": None}
+        self.children: dict[tuple, tuple] = {}  # (metric, label values) -> labelled children
         self.requests = Counter(
             "glance_http_requests", "HTTP requests answered, by route, method and status.",
             ["route", "method", "status"], **own,

@@ -62,6 +62,7 @@ class _Counter:
 
 class _Live:
     def __init__(self):
+        self.children = {}
         for name in ("requests", "request_seconds", "downloaded", "store_seconds", "store_errors",
                      "registry_seconds", "registry_errors"):  # fmt: skip
             setattr(self, name, _Counter())
