@@ -82,3 +82,18 @@ def test_the_readme_scrape_jobs_are_the_jobs_the_rules_name() -> None:
     assert jobs == {"glance-api", "glance-registry"}
     for job in jobs:
         assert f"job_name: {job}" in readme
+
+
+def test_the_metrics_ports_stay_off_the_load_balancer() -> None:
+    # The metrics sockets bind to the management address and HAProxy forwards none of their
+    # ports: nothing on a VIP reaches them, without a firewall rule.
+    glance = yaml.safe_load((ROOT / "roles" / "glance" / "defaults" / "main.yml").read_text())
+    balanced = yaml.safe_load((ROOT / "roles" / "loadbalancer" / "defaults" / "main.yml").read_text())
+    metrics_ports = {glance["glance_metrics_port"], glance["glance_metrics_registry_port"]}
+    forwarded = {
+        port for svc in balanced["loadbalancer_services"] for port in (svc["port"], svc.get("backend_port"))
+    }
+    assert not metrics_ports & forwarded
+    assert metrics_ports.isdisjoint({glance["glance_api_port"], glance["glance_registry_port"]})
+    assert "ansible_host" in glance["glance_metrics_bind_host"]
+    assert glance["glance_metrics_enabled"] is False
