@@ -20,7 +20,7 @@ from oslo_middleware import http_proxy_to_wsgi
 from glance_service.api import image_views, options, stage_proxy, versions, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
-from glance_service.common import healthcheck, metrics, request_log
+from glance_service.common import healthcheck, request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import image_schema as schema_mod
 from glance_service.images import import_options
@@ -54,8 +54,6 @@ def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
 
 def build_app(services: wiring.Services) -> Callable:
     conf = services.conf
-    # issue 18 metrics: images by status where the database is (data_api = database)
-    metrics.count_images_with(getattr(services.data, "image_status_summary", None))
     app: Callable = request_log.LogIdentity(Router(routes(), services))
     app = with_auth(app, conf, "glance-api")
     app = versions.VersionNegotiation(app, conf)

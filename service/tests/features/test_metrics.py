@@ -296,3 +296,24 @@ def test_stage_and_imports_are_counted(procs, http):
     stage_route = "/v2/images/{image_id}/stage"
     assert delta(before, after, requests_total, route=stage_route, method="PUT", status="204") == 1
     assert delta(before, after, requests_total, route="/v2/images/{image_id}/import", status="202") == 2
+
+
+def test_the_api_that_holds_the_database_counts_the_images(tmp_path):
+    # data_api = database: no registry to ask, glance-api's own metrics carry glance_images.
+    port = free_port()
+    glance = start_glance(
+        tmp_path, data_api="database", workers=1, extra_api={"metrics": {"enabled": True, "port": port}}
+    )
+    try:
+        glance.metrics_ports = {"api": port}
+        http = Http(glance.api_url)
+        image_id = new_image(http)
+        assert http.put(f"/v2/images/{image_id}/file", data=b"d" * 2048, headers=OCTET).status_code == 204
+        new_image(http)
+        samples = scrape(glance, "api")
+        assert samples.value("glance_images", status="active") == 1
+        assert samples.value("glance_images", status="queued") == 1
+        assert samples.value("glance_image_uploaded_bytes_total") == 2048
+        assert samples.value("glance_registry_client_call_duration_seconds_count") == 0
+    finally:
+        glance.stop()
