@@ -62,7 +62,14 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *import_groups,
         *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
+        *_glance_download(),  # glance-download: [glance_download_properties]
     ]
+
+
+def _glance_download() -> list[tuple[str | None, list[cfg.Opt]]]:
+    from glance_service.images import glance_download
+
+    return [(group, copy.deepcopy(opts)) for group, opts in glance_download.list_opts()]
 
 
 def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

@@ -34,6 +34,7 @@ from oslo_log import log as logging
 from glance_service import exceptions
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, states
+from glance_service.images.glance_download import Credentials, GlanceDownload, open_url
 from glance_service.images.import_options import uri_allowed
 from glance_service.images.import_tasks import (
     FAILED,
@@ -55,12 +56,16 @@ MAX_REDIRECTS = 5
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 _POOL_PID: int | None = None
 _POOL_LOCK = threading.Lock()
+# glance-download: the caller's token and catalog per task, in memory only (never recorded).
+_CREDENTIALS: dict[str, Credentials] = {}
 
 
-def submit(svc, task_id: str) -> concurrent.futures.Future:
+def submit(svc, task_id: str, credentials: Credentials | None = None) -> concurrent.futures.Future:
     """Run the task in this process's pool (created on first use, after gunicorn's fork)."""
     global _POOL, _POOL_PID
     with _POOL_LOCK:
+        if credentials is not None:
+            _CREDENTIALS[task_id] = credentials
         if _POOL is None or _POOL_PID != os.getpid():
             _POOL = concurrent.futures.ThreadPoolExecutor(
                 max_workers=svc.conf.taskflow_executor.max_workers, thread_name_prefix="import"
@@ -71,6 +76,8 @@ def submit(svc, task_id: str) -> concurrent.futures.Future:
 
 def run_task(svc, task_id: str) -> None:
     ctx = RequestContext.admin()
+    with _POOL_LOCK:
+        credentials = _CREDENTIALS.pop(task_id, None)
     try:
         task = svc.data.task_update(ctx, task_id, {"status": "processing"}, from_status="pending")
     except (exceptions.Conflict, exceptions.TaskNotFound):
@@ -80,7 +87,7 @@ def run_task(svc, task_id: str) -> None:
         if task["type"] == "location_import":
             LocationImport(svc, ctx, task).run()
         else:
-            _Import(svc, ctx, task).run()
+            _Import(svc, ctx, task, credentials).run()
     except Exception:
         LOG.exception("Task %s failed unexpectedly", task_id)
 
@@ -110,8 +117,9 @@ class _Reader:
 class _Import:
     """One ``api_image_import`` (or legacy ``import``) task."""
 
-    def __init__(self, svc, ctx: RequestContext, task: dict):
+    def __init__(self, svc, ctx: RequestContext, task: dict, credentials: Credentials | None = None):
         self.svc, self.ctx, self.task = svc, ctx, task
+        self.credentials = credentials
         self.task_id = task["id"]
         info = task.get("input") or {}
         self.image_id = task.get("image_id") or info.get("image_id")
@@ -124,6 +132,7 @@ class _Import:
         self.added: list[dict] = []  # locations this task recorded
         self.failed: list[str] = []
         self.beat = heartbeat(svc, ctx, self.task_id)
+        self.remote: GlanceDownload | None = None  # glance-download
 
     def run(self) -> None:
         try:
@@ -131,7 +140,11 @@ class _Import:
             virtual_size = None
             if self.method == "web-download":
                 virtual_size = self._download(image)
+            elif self.method == "glance-download":
+                image, virtual_size = self._glance_download(image)
             hashes = self._write_all(image)
+            if self.remote is not None:
+                self.remote.check_hashes(hashes)
             if virtual_size is not None:
                 hashes["virtual_size"] = virtual_size
             if not self.copy:
@@ -141,6 +154,8 @@ class _Import:
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Import task %s of image %s failed: %s", self.task_id, self.image_id, message)
+            if self.remote is not None:
+                self.remote.revert()
             self._revert()
             finish_task(self.svc, self.ctx, self.task_id, False, message or type(exc).__name__)
         else:
@@ -152,6 +167,33 @@ class _Import:
             release_lock(self.svc, self.ctx, self.image_id, self.task_id)
 
     # -- steps ------------------------------------------------------------------------------
+    def _glance_download(self, image: dict) -> tuple[dict, int | None]:
+        """glance-download (``images/glance_download.py``): the remote record, its formats and
+        properties set here, its data staged (size checked as upstream)."""
+        method = (self.task.get("input") or {}).get("import_req", {}).get("method") or {}
+        self.remote = GlanceDownload(self.svc, self.ctx, self.image_id, method, self.credentials)
+        record = self.remote.fetch()
+        image = self.remote.apply(image, record)
+        self.svc.stores.unstage(self.image_id)
+        resp = open_url(self.svc.conf, self.remote.file_url, self.remote.headers)
+        with resp:
+            if resp.status_code != 200:
+                raise exceptions.BadRequest(
+                    f"Downloading {self.remote.file_url} failed: HTTP {resp.status_code}."
+                )
+            reader = format_inspector.InspectingReader(
+                _RawReader(resp.raw, self.beat), format_inspector.for_image(self.svc.conf, image)
+            )
+            staged = self.svc.stores.stage(
+                self.image_id, reader, expected_size=None, size_cap=self.svc.conf.image_size_cap
+            )
+        if staged.size != record["size"]:
+            raise exceptions.BadRequest(
+                f"Task {self.task_id} failed because downloaded data size {staged.size} is "
+                f"different from expected {record['size']}"
+            )
+        return image, reader.finish().virtual_size
+
     def _download(self, image: dict) -> int | None:
         """Fetch the URL into the staging store, checking every redirect hop and inspecting the
         data against the declared disk format as it streams; returns the virtual size."""
