@@ -215,6 +215,7 @@ class GlanceDownload:
             "container_format": image.get("container_format"),
             "properties": dict(image.get("properties") or {}),
         }
+        register_opts(self.svc.conf)  # idempotent; the service's conf may not be cfg.CONF
         props = carried_properties(remote, self.svc.conf.glance_download_properties.extra_properties)
         values: dict = {"disk_format": remote["disk_format"], "container_format": remote["container_format"]}
         if props:

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from tests.fixtures.glance_procs import start_glance
-from tests.fixtures.keystone import keystone  # noqa: F401  (session fixture)
+from tests.fixtures.keystone import keystone  # noqa: F401  (session fixture, by name)
 from tests.fixtures.memcached import memcached  # noqa: F401
-from tests.fixtures.upstream_glance import upstream_glance_region
+from tests.fixtures.upstream_glance import require_upstream_venv, upstream_glance_region
 
 pytestmark = pytest.mark.keystone
 
@@ -41,24 +41,31 @@ CARRIED = {
 NOT_CARRIED = {"architecture": "x86_64", "gdl_note": "stays in RegionTwo", "os_version": "12"}
 
 
+# Keystone and memcached are asked for by name, after the check of the upstream virtualenv: as
+# arguments, pytest would start these session fixtures before any module fixture.
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory, keystone, memcached):  # noqa: F811
-    yield from upstream_glance_region(tmp_path_factory.mktemp("upstream-glance"), keystone, memcached.address)
+def upstream(request, tmp_path_factory):
+    require_upstream_venv()
+    ks = request.getfixturevalue("keystone")
+    mc = request.getfixturevalue("memcached")
+    for glance in upstream_glance_region(tmp_path_factory.mktemp("upstream-glance"), ks, mc.address):
+        yield glance, ks, mc
 
 
 @pytest.fixture(scope="module")
-def ours(tmp_path_factory, keystone, memcached, upstream):  # noqa: F811
+def ours(tmp_path_factory, upstream):
+    _, ks, mc = upstream
     procs = start_glance(
         tmp_path_factory.mktemp("glance-gdl"),
         flavor="keystone",
         keystone={
-            "public_url": keystone.url,
-            "internal_url": keystone.url,
-            "password": keystone.glance_password,
+            "public_url": ks.url,
+            "internal_url": ks.url,
+            "password": ks.glance_password,
             "user": "glance",
             "project": "service",
             "region": "RegionOne",
-            "memcached_servers": [memcached.address],
+            "memcached_servers": [mc.address],
         },
         extra_api={
             "DEFAULT": {"enabled_import_methods": METHODS},
@@ -67,14 +74,14 @@ def ours(tmp_path_factory, keystone, memcached, upstream):  # noqa: F811
         },
         workers=1,
     )
-    before = keystone.image_url
+    before = ks.image_url
     try:
-        keystone.register_image_endpoints(procs.api_url)
+        ks.register_image_endpoints(procs.api_url)
         yield procs
     finally:
         try:
             if before:
-                keystone.register_image_endpoints(before)
+                ks.register_image_endpoints(before)
         finally:
             procs.stop()
 
@@ -106,14 +113,14 @@ class Api:
 
 
 @pytest.fixture
-def token(keystone):  # noqa: F811
-    # A fresh token: its validation carries the catalog with both regions.
-    return keystone.token(USER, fresh=True)
+def token(upstream, ours):
+    # A fresh token, once both regions are registered: its catalog has them.
+    return upstream[1].token(USER, fresh=True)
 
 
 @pytest.fixture
 def remote(upstream, token) -> Api:
-    return Api(upstream.url, token)
+    return Api(upstream[0].url, token)
 
 
 @pytest.fixture
