@@ -8,6 +8,7 @@ split, before ``http_proxy_to_wsgi`` (``api/app.py``). Left out of the pipeline 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 from oslo_config import cfg
@@ -55,3 +56,10 @@ def wrap(app: Callable, conf: cfg.ConfigOpts) -> Callable:
     if not conf.cors.allowed_origin:
         return app
     return cors.CORS(app, conf)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """``[cors]`` as glance-api reads it (upstream's defaults), for the sample config."""
+    opts = copy.deepcopy(cors.CORS_OPTS)
+    cfg.set_defaults(opts, **DEFAULTS)
+    return [("cors", opts)]
