@@ -55,6 +55,10 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *property_protections.property_opts,  # property protections (issue 18)
     ]
     import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
+    # import plugins (issue 18): [image_import_opts], [image_conversion], [inject_metadata_properties]
+    from glance_service.images import import_plugins
+
+    import_groups += [(group, copy.deepcopy(opts)) for group, opts in import_plugins.list_opts()]
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),

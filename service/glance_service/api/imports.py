@@ -277,7 +277,7 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
-    import_workers.submit(svc, task["id"])
+    import_workers.submit(svc, task["id"], roles=list(ctx.roles))  # roles: import plugins
     return task
 
 
