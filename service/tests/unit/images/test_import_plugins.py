@@ -300,3 +300,35 @@ def test_a_failed_conversion_leaves_nothing(tmp_path, monkeypatch):
 def test_qemu_img_info_runs_under_upstreams_limits():
     assert conversion.QEMU_IMG_PROC_LIMITS.cpu_time == 2
     assert conversion.QEMU_IMG_PROC_LIMITS.address_space == 1024**3
+
+
+# -- the worker's hook ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("task_type", "method", "runs"),
+    [
+        ("api_image_import", "glance-direct", True),
+        ("api_image_import", "web-download", True),
+        ("api_image_import", "copy-image", False),  # upstream: "Skipping plugins on 'copy-image' job."
+        ("import", None, False),  # the legacy tasks API import has no plugins upstream
+    ],
+)
+def test_the_worker_runs_plugins_for_api_imports_except_copy_image(monkeypatch, task_type, method, runs):
+    from glance_service.context import RequestContext
+    from glance_service.images import import_workers
+
+    conf = cfg.ConfigOpts()
+    import_plugins.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override("image_import_plugins", ["no_op"], "image_import_opts")
+    seen = []
+    monkeypatch.setattr(import_plugins, "run", lambda job: seen.append(job) or job)
+    svc = types.SimpleNamespace(
+        conf=conf, stores=types.SimpleNamespace(staged_url=lambda i: f"file:///stage/{i}")
+    )
+    req = {"method": {"name": method}} if method else {}
+    task = {"id": "t", "type": task_type, "image_id": "i", "input": {"import_req": req}}
+    worker = import_workers._Import(svc, RequestContext.admin(), task, roles=["member"])
+    worker._run_plugins({"id": "i", "disk_format": "qcow2"})
+    assert bool(seen) is runs
+    if runs:
+        assert seen[0].path == "/stage/i" and seen[0].roles == ["member"]
