@@ -37,9 +37,13 @@ from tests.functional.api.import_helpers import OCTET, DataServer, wait_image
 from tests.functional.conftest import Http
 
 MiB = 1024 * 1024
-PLUGINS = "[image_decompression, image_conversion, inject_image_metadata]"
-INJECT = {"inject": "cloud_region:east,billing_tier:gold", "ignore_user_roles": "admin"}
 INJECTED = {"cloud_region": "east", "billing_tier": "gold"}
+# Through the toolkit's variables (templates/glance-api.conf.j2), as a deployment sets them.
+PLUGIN_VARS = {
+    "glance_image_import_plugins": ["image_decompression", "image_conversion", "inject_image_metadata"],
+    "glance_inject_metadata_properties": INJECTED,
+    "glance_inject_metadata_ignore_user_roles": ["admin"],
+}
 CEPH_PACKAGES = (
     "Debian packages ceph-mon ceph-mgr ceph-osd ceph-common python3-rbd python3-rados "
     "(make deps: scripts/host-deps.sh)"
@@ -58,8 +62,6 @@ def _options(workdir: Path, store: dict | None = None) -> dict:
     options = {
         "DEFAULT": {"node_staging_uri": f"file://{workdir / 'staging'}/"},
         "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
-        "image_import_opts": {"image_import_plugins": PLUGINS},
-        "inject_metadata_properties": INJECT,
     }
     if store:
         options["glance_store"] = store
@@ -69,7 +71,7 @@ def _options(workdir: Path, store: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def glance(tmp_path_factory) -> Iterator[GlanceProcs]:
     workdir = tmp_path_factory.mktemp("glance-plugins")
-    procs = start_glance(workdir, workers=1, extra_api=_options(workdir))
+    procs = start_glance(workdir, workers=1, extra_api=_options(workdir), extra_vars=PLUGIN_VARS)
     yield procs
     procs.stop()
 
@@ -281,7 +283,10 @@ def glance_rbd(ceph, tmp_path_factory) -> Iterator[GlanceProcs]:
     workdir = tmp_path_factory.mktemp("glance-plugins-rbd")
     try:
         procs = start_glance(
-            workdir, workers=1, extra_api=_options(workdir, ceph.glance_store_options("rbd"))
+            workdir,
+            workers=1,
+            extra_api=_options(workdir, ceph.glance_store_options("rbd")),
+            extra_vars=PLUGIN_VARS,
         )
     finally:
         if saved is None:
