@@ -160,6 +160,25 @@ def configured(conf: cfg.ConfigOpts) -> list[tuple[str, Callable[[Job], None]]]:
     return out
 
 
+def check_options(conf: cfg.ConfigOpts) -> None:
+    """Reads the plugin list once at start-up: a list written without upstream's brackets
+    stops the service with the fix (instead of failing every import), and an unknown name is
+    logged once."""
+    register_opts(conf)
+    try:
+        names = conf.image_import_opts.image_import_plugins
+    except cfg.ConfigFileValueError as exc:
+        raise ValueError(
+            f"[image_import_opts] image_import_plugins is not a valid list ({exc}): write it as "
+            "Glance does, in brackets, e.g. image_import_plugins = [image_conversion]"
+        ) from exc
+    for name in names:
+        if name not in PLUGINS:
+            LOG.warning(
+                "Import plugin %s is unknown and will be skipped (known: %s)", name, ", ".join(PLUGINS)
+            )
+
+
 def run(job: Job) -> Job:
     """Run the configured plugins on ``job`` in order; ``PluginError`` when one refuses."""
     for name, plugin in configured(job.conf):

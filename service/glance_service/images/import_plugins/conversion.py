@@ -44,7 +44,9 @@ BLOCK = 1024 * 1024
 BEAT = 5.0  # seconds between heartbeats while qemu-img converts
 
 
-def inspect_file(path: str, disk_format: str, vmdk_allowed_types) -> format_inspector.Verdict:
+def inspect_file(
+    path: str, disk_format: str, vmdk_allowed_types, beat=lambda: None
+) -> format_inspector.Verdict:
     """The verdict of the project's inspector on the file; ``PluginError`` if refused."""
     inspector = format_inspector.StreamInspector(
         disk_format, require_match=True, vmdk_allowed_types=vmdk_allowed_types
@@ -52,6 +54,7 @@ def inspect_file(path: str, disk_format: str, vmdk_allowed_types) -> format_insp
     try:
         with open(path, "rb") as fileobj:
             while buf := fileobj.read(BLOCK):
+                beat()
                 inspector.feed(buf)
         return inspector.finish()
     except format_inspector.FormatError as exc:
@@ -126,7 +129,7 @@ def run(job) -> None:
     target = job.conf.image_conversion.output_format
     source = job.get("disk_format") or "raw"
     allowed = list(job.conf.image_format.vmdk_allowed_types)
-    verdict = inspect_file(job.path, source, allowed)
+    verdict = inspect_file(job.path, source, allowed, job.beat)
     detected = verdict.detected
     if detected == "gpt":
         detected = None  # upstream takes GPT as raw
@@ -147,7 +150,7 @@ def run(job) -> None:
     with partial_beside(job.path, target) as (tmp, fileobj):
         started = time.monotonic()
         qemu_img_convert(job.path, qemu_format, tmp, target, job.beat)
-        out = inspect_file(tmp, target, allowed)
+        out = inspect_file(tmp, target, allowed, job.beat)
         if (out.detected if out.detected != "gpt" else None) != (None if target == "raw" else target):
             raise PluginError("Converted image in unexpected format")
         replace(tmp, job.path, fileobj)

@@ -38,9 +38,10 @@ def detect(head: bytes) -> str | None:
     return None
 
 
-def _copy(src, dst, cap: int) -> None:
+def _copy(src, dst, cap: int, beat) -> None:
     total = 0
     while True:
+        beat()
         buf = src.read(BLOCK)
         if not buf:
             return
@@ -66,13 +67,13 @@ def _open(kind: str, path: str):
     raise PluginError("No lhafile available.")  # upstream's message without the library
 
 
-def decompress(path: str, kind: str, cap: int) -> None:
+def decompress(path: str, kind: str, cap: int, beat=lambda: None) -> None:
     """Replace the file at ``path`` by its decompressed content (nothing left on failure)."""
     archive, member = _open(kind, path)
     try:
         with partial_beside(path, "uc") as (tmp, fileobj):
             try:
-                _copy(member, fileobj, cap)
+                _copy(member, fileobj, cap, beat)
             except PluginError:
                 raise
             except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as exc:
@@ -93,7 +94,7 @@ def run(job) -> None:
     if kind is None:
         return
     try:
-        decompress(job.path, kind, job.conf.image_size_cap)
+        decompress(job.path, kind, job.conf.image_size_cap, job.beat)
     except zipfile.BadZipFile as exc:
         raise PluginError(f"The image could not be decompressed (zip): {exc}") from None
     job.data_changed = True

@@ -332,3 +332,22 @@ def test_the_worker_runs_plugins_for_api_imports_except_copy_image(monkeypatch, 
     assert bool(seen) is runs
     if runs:
         assert seen[0].path == "/stage/i" and seen[0].roles == ["member"]
+
+
+# -- start-up check ---------------------------------------------------------------------------------
+def _loaded(tmp_path, line: str) -> cfg.ConfigOpts:
+    path = tmp_path / "glance-api.conf"
+    path.write_text(f"[image_import_opts]\n{line}\n")
+    conf = cfg.ConfigOpts()
+    conf(["--config-file", str(path)], default_config_files=[])
+    return conf
+
+
+def test_a_list_without_brackets_stops_the_service_with_the_fix(tmp_path):
+    from glance_service.images import import_options
+
+    with pytest.raises(import_options.ImportOptionsError, match=r"in brackets.*\[image_conversion\]"):
+        import_options.check_options(_loaded(tmp_path, "image_import_plugins = image_conversion"))
+    conf = _loaded(tmp_path, "image_import_plugins = [image_decompression, image_conversion]")
+    import_options.check_options(conf)
+    assert conf.image_import_opts.image_import_plugins == ["image_decompression", "image_conversion"]
