@@ -13,7 +13,9 @@ output_format`` (upstream's plugin, with its checks, in its order):
    data, which is inspected again (a format hidden in another is refused), then renamed over
    the staged data. The image's ``disk_format`` becomes the output format, ``container_format``
    ``bare``, ``virtual_size`` what ``qemu-img`` reported; the worker records ``size`` and the
-   hashes of what it then stores. Data already in the output format is not converted.
+   hashes of what it then stores. Data already in the output format is not converted, and a
+   raw result larger than ``image_size_cap`` is refused before it is written (upstream finds
+   out when the store refuses it).
 
 On failure nothing of the conversion is left and the import fails with the reason.
 """
@@ -147,6 +149,10 @@ def run(job) -> None:
     if source == target:
         LOG.debug("Import of image %s: already %s, not converted", job.image_id, target)
         return
+    cap = job.conf.image_size_cap
+    if target == "raw" and cap and job.values["virtual_size"] > cap:
+        # The store would refuse the raw data anyway, once qemu-img had written all of it.
+        raise PluginError(f"The converted image would be larger than image_size_cap ({cap} bytes).")
     with partial_beside(job.path, target) as (tmp, fileobj):
         started = time.monotonic()
         qemu_img_convert(job.path, qemu_format, tmp, target, job.beat)

@@ -351,3 +351,13 @@ def test_a_list_without_brackets_stops_the_service_with_the_fix(tmp_path):
     conf = _loaded(tmp_path, "image_import_plugins = [image_decompression, image_conversion]")
     import_options.check_options(conf)
     assert conf.image_import_opts.image_import_plugins == ["image_decompression", "image_conversion"]
+
+
+@needs_qemu
+def test_a_raw_result_over_image_size_cap_is_refused_before_conversion(tmp_path):
+    staged = tmp_path / "stage" / "img"
+    staged.parent.mkdir()
+    _qemu("create", "-f", "qcow2", str(staged), "64M")  # tiny file, 64 MiB of raw output
+    with pytest.raises(PluginError, match="image_size_cap"):
+        conversion.run(_job(staged, _conf(cap=32 * MiB), disk_format="qcow2"))
+    assert staged.read_bytes()[:4] == b"QFI\xfb" and _leftovers(staged) == []
