@@ -26,6 +26,7 @@ are skipped with a warning, as upstream's stevedore loader does.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable
 
 from oslo_config import cfg
@@ -177,6 +178,8 @@ def check_options(conf: cfg.ConfigOpts) -> None:
             LOG.warning(
                 "Import plugin %s is unknown and will be skipped (known: %s)", name, ", ".join(PLUGINS)
             )
+    if "image_conversion" in names and shutil.which("qemu-img") is None:
+        LOG.error("Import plugin image_conversion needs qemu-img (Debian's qemu-utils): imports will fail")
 
 
 def run(job: Job) -> Job:
