@@ -295,7 +295,8 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
-    import_workers.submit(svc, task["id"], credentials)
+    # roles: import plugins; credentials: glance-download
+    import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
     return task
 
 
