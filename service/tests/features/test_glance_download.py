@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import time
 import uuid
@@ -168,6 +169,7 @@ def test_image_of_upstream_region_imported_with_data_and_properties(remote, loca
     task = settled_task(local, image["id"])
     assert task["status"] == "success", task["message"]
     assert task["input"]["import_req"]["method"]["glance_service_interface"] == "public"
+    assert local.headers["X-Auth-Token"] not in json.dumps(task)  # the token stays in memory
 
     got = local.image(image["id"])
     assert got["status"] == "active"
@@ -219,6 +221,23 @@ def test_remote_image_not_active_fails_the_task(remote, local):
     image = local.create(disk_format="qcow2")
     assert glance_download(local, image["id"], source["id"]).status_code == 202
     _assert_failed_and_restored(local, image, "Source image status should be active instead of queued")
+
+
+def test_data_unreadable_after_the_metadata_puts_the_metadata_back(upstream, remote, local):
+    source = remote_active_image(remote, os.urandom(2048))
+    # upstream's file store loses the data: the record reads, the data does not
+    (upstream[0].server.store_dir / source["id"]).unlink()
+    image = local.create(disk_format="qcow2", os_distro="ubuntu", hw_disk_bus="ide")
+    assert glance_download(local, image["id"], source["id"]).status_code == 202
+    task = settled_task(local, image["id"])
+    assert task["status"] == "failure"
+    assert f"/v2/images/{source['id']}/file failed: HTTP" in task["message"]
+    got = local.image(image["id"])
+    assert got["status"] == "queued"
+    assert (got["disk_format"], got["container_format"]) == ("qcow2", "bare")
+    assert (got["os_distro"], got["hw_disk_bus"]) == ("ubuntu", "ide")  # the former values
+    for key in ("hw_scsi_model", "os_type", "trait:CUSTOM_GDL"):  # set by the import, taken back
+        assert key not in got, key
 
 
 def test_remote_image_not_found_fails_the_task(remote, local):
