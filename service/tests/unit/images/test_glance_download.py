@@ -99,3 +99,30 @@ def test_the_option_is_upstreams():
         "extra_properties",
         ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"],
     )
+
+
+def _download(record: dict) -> gd.GlanceDownload:
+    job = gd.GlanceDownload(
+        None, None, "local-id", {"glance_region": "RegionTwo", "glance_image_id": "r"}, None
+    )
+    job.record = record
+    return job
+
+
+def test_hashes_checked_against_the_source_where_the_algorithm_matches():
+    mine = {"checksum": "c1", "os_hash_algo": "sha512", "os_hash_value": "v1"}
+    _download({"checksum": "c1", "os_hash_algo": "sha512", "os_hash_value": "v1"}).check_hashes(mine)
+    # another algorithm there: only the md5 checksum compares
+    _download({"checksum": "c1", "os_hash_algo": "sha256", "os_hash_value": "zz"}).check_hashes(mine)
+    with pytest.raises(gd.DownloadError, match="does not match its os_hash_value"):
+        _download({"checksum": "c1", "os_hash_algo": "sha512", "os_hash_value": "v2"}).check_hashes(mine)
+    with pytest.raises(gd.DownloadError, match="does not match its checksum"):
+        _download({"checksum": "c2"}).check_hashes(mine)
+
+
+def test_interface_defaults_to_public_and_no_token_no_header():
+    job = _download({})
+    assert job.interface == "public"
+    assert job.headers == {}
+    with pytest.raises(gd.DownloadError, match="no longer available"):
+        job.fetch()
