@@ -24,15 +24,30 @@ LOG = logging.getLogger(__name__)
 _CREATE_COLUMNS = ("id", *sorted(patch_mod.BASE_ATTRIBUTES - {"tags", "locations"}))
 
 
-def _view(svc: Services) -> ImageView:
+def _view(svc: Services, ctx: RequestContext | None = None):
     if svc.view is None:
         svc.view = ImageView.from_conf(svc.conf)
+    view = svc.view
+    if svc.protections is not None and ctx is not None:
+        view = _readable_only(view, svc.protections.for_context(ctx))
     if svc.stores is not None and getattr(svc.stores, "enabled", None):
-        return _with_stores(svc, svc.view)
-    return svc.view
+        return _with_stores(svc, view)
+    return view
 
 
-def _with_stores(svc: Services, view: ImageView):
+def _readable_only(view, checker):
+    """Property protections: the properties the caller may not read are not shown."""
+
+    def serialise(image: dict) -> dict:
+        properties = image.get("properties")
+        if properties:
+            image = {**image, "properties": checker.readable(properties)}
+        return view(image)
+
+    return serialise
+
+
+def _with_stores(svc: Services, view):
     """Multi-store: images also show ``stores``, the stores holding their data (Glance 2.8+)."""
     from glance_service.api.stores import image_stores
 
@@ -95,9 +110,11 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
             raise exceptions.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         raise exceptions.Forbidden("You are not authorized to complete add_image action.")
     svc.policy.enforce_visibility(ctx, values["visibility"], target)
+    if svc.protections is not None:
+        svc.protections.for_context(ctx).check_create(values["properties"])
     values["status"] = "queued"
     image = svc.data.image_create(ctx, values)
-    resp = json_response(_view(svc)(image), status=201)
+    resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
     methods = svc.conf.enabled_import_methods
     if methods:
@@ -111,7 +128,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
 
 
 def show(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    return json_response(_view(svc)(get_visible_image(svc, ctx, image_id)))
+    return json_response(_view(svc, ctx)(get_visible_image(svc, ctx, image_id)))
 
 
 def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
@@ -132,7 +149,7 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
         raise exceptions.InvalidMarker(exc.message) from None
     visible = svc.policy.image_filter(ctx, "get_image")
     images = [image for image in found if visible(image)]
-    view = _view(svc)
+    view = _view(svc, ctx)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict = {
         "images": [view(image) for image in images],
@@ -156,10 +173,11 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     image = svc.data.image_get(ctx, image_id)
     if not changes:
         svc.policy.enforce_image(ctx, "get_image", image)
-        return json_response(_view(svc)(image))
+        return json_response(_view(svc, ctx)(image))
     if any(change.root != "locations" for change in changes):
         svc.policy.enforce_image(ctx, "modify_image", image)
-    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin)
+    protect = None if svc.protections is None else svc.protections.for_context(ctx)
+    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin, protect=protect)
     if upd.visibility is not None:
         target = {"project_id": image.get("owner"), "owner": image.get("owner"), "visibility": upd.visibility}
         svc.policy.enforce_visibility(ctx, upd.visibility, target)
@@ -176,7 +194,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         locations_mod.apply(svc, ctx, image, upd.location_ops)
     if values or upd.location_ops:
         image = svc.data.image_update(ctx, image_id, values, purge_props=upd.properties_changed)
-    return json_response(_view(svc)(image))
+    return json_response(_view(svc, ctx)(image))
 
 
 # -- delete -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+import uuid
 
 import webob
 from oslo_log import log as logging
@@ -21,6 +22,7 @@ from glance_service.api.wiring import Services
 from glance_service.common import metrics, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
+from glance_service.images.glance_download import Credentials
 
 LOG = logging.getLogger(__name__)
 
@@ -144,8 +146,6 @@ def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
     name = method["name"]
     if name not in svc.conf.enabled_import_methods:
         raise exceptions.BadRequest(f"Import method {name} is not valid or not enabled at this site.")
-    if name == "glance-download":
-        raise exceptions.BadRequest("Import method glance-download is not supported by this service.")
     for key in ("all_stores", "all_stores_must_succeed"):
         if key in body and not isinstance(body[key], bool):
             raise exceptions.BadRequest(f"'{key}' must be a boolean (true or false).")
@@ -210,11 +210,28 @@ def _check_status(image: dict, name: str) -> None:
         raise exceptions.ImageStatusConflict(
             "Image needs to be staged before 'glance-direct' method can be used."
         )
-    if name == "web-download" and status != states.QUEUED:
+    if name in ("web-download", "glance-download") and status != states.QUEUED:
         raise exceptions.ImageStatusConflict(f"Image needs to be in 'queued' state to use '{name}' method.")
     for key in ("container_format", "disk_format"):
         if not image.get(key):
             raise exceptions.ImageStatusConflict(f"'{key}' needs to be set before import.")
+
+
+def _check_glance_download(method: dict) -> None:
+    """glance-download's fields, as Glance checks them (after the image's status and formats,
+    before policy); the interface defaults to ``public`` in the recorded request."""
+    for key in ("glance_region", "glance_image_id"):
+        if key not in method:
+            raise exceptions.BadRequest(f"'{key}' needs to be set for glance-download import method")
+    remote_id = method["glance_image_id"]
+    try:
+        uuid.UUID(remote_id)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise exceptions.BadRequest(f"Remote image id does not look like a UUID: {remote_id}") from exc
+    method.setdefault("glance_service_interface", "public")
+    for key in ("glance_region", "glance_service_interface"):
+        if not isinstance(method[key], str) or not method[key]:
+            raise exceptions.BadRequest(f"'{key}' must be a non-empty string.")
 
 
 def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -> None:
@@ -263,6 +280,7 @@ def start(
     task_input: dict,
     values: dict,
     from_state,
+    credentials: Credentials | None = None,
 ) -> dict:
     """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it.
     Any failure before the task runs closes it as failed and frees the lock."""
@@ -280,7 +298,8 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
-    import_workers.submit(svc, task["id"])
+    # roles: import plugins; credentials: glance-download
+    import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
     return task
 
 
@@ -290,6 +309,8 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
     name, body = _parse_import(common.read_json(req), svc)
     image = svc.data.image_get(ctx, image_id)
     _check_status(image, name)
+    if name == "glance-download":
+        _check_glance_download(body["method"])
     svc.policy.enforce_image(ctx, "copy_image" if name == "copy-image" else "modify_image", image)
     targets = _targets(req, svc, image, name, body)
     if body.get("all_stores_must_succeed") is False and not svc.stores.enabled:
@@ -312,7 +333,9 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
         if name != "copy-image":
             values["status"] = states.IMPORTING
         task_input = {"image_id": image_id, "import_req": body, "backend": targets}
-        start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
+        # glance-download reads the other region with the caller's token and catalog
+        creds = Credentials(ctx.auth_token, ctx.service_catalog) if name == "glance-download" else None
+        start(svc, ctx, image, "api_image_import", task_input, values, image["status"], creds)
     # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
     return _accepted()
 

@@ -67,16 +67,16 @@ data_opts = [
     ),
     cfg.ListOpt(
         "enabled_import_methods",
-        # Glance's declaration and default. glance-download (pulls from another region's Glance)
-        # is accepted here but an import that asks for it is refused (400).
+        # Glance's declaration and default. glance-download (pulls from another region's Glance
+        # through the caller's catalog) is off by default, as upstream.
         item_type=cfg.types.String(
             choices=["glance-direct", "web-download", "copy-image", "glance-download"]
         ),
         bounds=True,
         default=["glance-direct", "web-download", "copy-image"],
         help="Interoperable import methods announced in the OpenStack-image-import-methods header and "
-        "in /v2/info/import, e.g. [glance-direct, web-download, copy-image]. This service does not "
-        "run glance-download imports.",
+        "in /v2/info/import, e.g. [glance-direct, web-download, copy-image, glance-download] "
+        "(glance-download needs regions registered in the same Keystone).",
     ),
 ]
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import glance_service.api.image_views
     import glance_service.images.image_schema
     import glance_service.images.policy
+    import glance_service.images.property_protections
     import glance_service.store
 
 data_api_opts = [
@@ -54,6 +55,8 @@ class Services:
     schema: glance_service.images.image_schema.ImageSchema | None = None
     # The image serialiser of this configuration (built from ``conf`` on first use if None).
     view: glance_service.api.image_views.ImageView | None = None
+    # Property protections ([DEFAULT] property_protection_file); None when off.
+    protections: glance_service.images.property_protections.PropertyRules | None = None
 
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
