@@ -317,3 +317,28 @@ def test_the_api_that_holds_the_database_counts_the_images(tmp_path):
         assert samples.value("glance_registry_client_call_duration_seconds_count") == 0
     finally:
         glance.stop()
+
+
+def _get_closed(procs, http, path: str) -> int:
+    headers = http.headers({"Connection": "close"})  # a new connection: any worker may take it
+    return requests.get(f"{procs.api_url}{path}", headers=headers, timeout=10).status_code
+
+
+def test_the_scrape_sums_every_workers_values(procs, http):
+    # Each worker in turn is stopped (SIGSTOP: it accepts nothing) so the other serves: the
+    # scrape, answered by one of them, must count what both served.
+    image_id = new_image(http)
+    first, second = sorted(_children(procs.api.pid))
+    before = scrape(procs, "api")
+    for stopped, count in ((first, 3), (second, 2)):
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            for _ in range(count):
+                assert _get_closed(procs, http, f"/v2/images/{image_id}") == 200
+            if stopped == second:
+                after = scrape(procs, "api")  # answered by ``first``
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+    assert delta(before, after, "glance_http_requests_total", route=IMAGE, method="GET", status="200") == 5
+    names = set(os.listdir(procs.metrics_dirs["api"]))
+    assert {f"counter_{first}.db", f"counter_{second}.db"} <= names
