@@ -3,8 +3,11 @@ Keystone's API, glance-registry + glance-api in Keystone mode with ``use_keyston
 (configs rendered from the toolkit's template, so its ``[oslo_limit]`` block is what runs),
 oslo.limit reading the limits as the glance user with a system-scoped token.
 
-Glance's endpoints live in a region of their own, so this file never touches the catalog the
-e2e suite's clients use (RegionOne).
+Everything lives in a region of its own (with Keystone's endpoints copied into it), so this
+file never touches the catalog the e2e suite's clients use (RegionOne). The service, its
+endpoints, the registered limits and the glance user's reader role on the system are made by
+the toolkit itself (roles/glance/tasks/keystone.yml through ansible-playbook: check mode
+first, then twice to show it idempotent); the project limit through Keystone's API.
 
 Limits (registered): image_size_total 1 MiB, image_stage_total 1 MiB, image_count_total 100,
 image_count_uploading 1; project alpha: image_count_total 2.
@@ -13,12 +16,17 @@ image_count_uploading 1; project alpha: image_count_total 2.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
-from tests.fixtures.glance_procs import start_glance
+from tests.fixtures.glance_procs import BIN, REPO, start_glance
 from tests.fixtures.keystone import keystone  # noqa: F401  (session fixture)
 from tests.fixtures.memcached import memcached  # noqa: F401
 
@@ -53,16 +61,64 @@ def _system_admin(ks):
     return openstack.connection.Connection(session=ks_session.Session(auth=auth), region_name="RegionOne")
 
 
+def _register(keystone, procs, tmp_path: Path, *, check: bool = False) -> str:  # noqa: F811
+    """The toolkit's own registration (roles/glance/tasks/keystone.yml, run by ansible-playbook
+    as site.yml runs it) for this region: service, endpoints, registered limits, the glance
+    user's reader role on the system. Returns ansible's output."""
+    admin = keystone.users["admin"]
+    play = {
+        "name": "Register glance in Keystone",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars": {
+            "ansible_python_interpreter": sys.executable,
+            "glance_keystone_register_host": "localhost",
+            "glance_keystone_public_url": keystone.url,
+            "glance_keystone_region": REGION,
+            "glance_keystone_admin_user": admin.name,
+            "glance_keystone_admin_project": admin.project,
+            "glance_keystone_admin_password": admin.password,
+            "glance_keystone_password": keystone.glance_password,
+            "glance_public_url": procs.api_url,
+            "glance_api_port": procs.api_port,
+            "glance_use_keystone_limits": True,
+            "glance_keystone_registered_limits": REGISTERED,
+        },
+        "tasks": [{"ansible.builtin.include_role": {"name": "glance", "tasks_from": "keystone"}}],
+    }
+    (tmp_path / "register.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOME": str(tmp_path),
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+    }
+    env.pop("ANSIBLE_CONFIG", None)
+    cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "register.yml", *(["--check"] if check else [])]
+    result = subprocess.run(
+        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def _recap(output: str) -> dict[str, int]:
+    line = next(x for x in output.splitlines() if x.startswith("localhost") and "ok=" in x)
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
 @pytest.fixture(scope="module")
 def glance(tmp_path_factory, keystone, memcached):  # noqa: F811
     conn = _system_admin(keystone)
     ident = conn.identity
+    # A region of its own, with Keystone's own endpoints in it (tokens are validated there)
     if ident.find_region(REGION) is None:
         ident.create_region(id=REGION)
+    identity = ident.find_service("keystone")
+    for i in ("public", "internal"):
+        ident.create_endpoint(service_id=identity.id, interface=i, url=f"{keystone.url}/v3", region_id=REGION)
     service = ident.find_service("glance") or ident.create_service(name="glance", type="image")
-    # upstream's install guide: the glance account reads system-scoped resources (limits)
-    reader = ident.find_role("reader")
-    ident.assign_system_role_to_user(ident.find_user("glance", domain_id="default"), reader, "all")
     procs = start_glance(
         tmp_path_factory.mktemp("glance-limits"),
         flavor="keystone",
@@ -70,36 +126,40 @@ def glance(tmp_path_factory, keystone, memcached):  # noqa: F811
             "public_url": keystone.url,
             "internal_url": keystone.url,
             "password": keystone.glance_password,
+            "region": REGION,
             "memcached_servers": [memcached.address],
         },
-        # Tokens are validated through RegionOne's identity endpoints; the limits are this region's.
-        extra_vars={"glance_use_keystone_limits": True, "glance_keystone_limits_region": REGION},
-    )
-    endpoint = ident.create_endpoint(
-        service_id=service.id, interface="public", url=procs.api_url, region_id=REGION
-    )
-    made = [
-        ident.create_registered_limit(
-            service_id=service.id, region_id=REGION, resource_name=name, default_limit=value
-        )
-        for name, value in REGISTERED.items()
-    ]
-    alpha = ident.find_project("alpha", domain_id="default")
-    project_limit = ident.create_limit(
-        service_id=service.id,
-        project_id=alpha.id,
-        region_id=REGION,
-        resource_name="image_count_total",
-        resource_limit=ALPHA_COUNT,
+        extra_vars={"glance_use_keystone_limits": True},
     )
     try:
+        work = tmp_path_factory.mktemp("register")
+        # --check first: reports the limits it would make, makes none
+        _register(keystone, procs, work, check=True)
+        assert list(ident.registered_limits(service_id=service.id, region_id=REGION)) == []
+        assert _recap(_register(keystone, procs, work))["changed"] >= 3  # endpoints, limits, role
+        found = {
+            r.resource_name: r.default_limit
+            for r in ident.registered_limits(service_id=service.id, region_id=REGION)
+        }
+        assert found == REGISTERED
+        assert _recap(_register(keystone, procs, work))["changed"] == 0  # idempotent
+        alpha = ident.find_project("alpha", domain_id="default")
+        ident.create_limit(
+            service_id=service.id,
+            project_id=alpha.id,
+            region_id=REGION,
+            resource_name="image_count_total",
+            resource_limit=ALPHA_COUNT,
+        )
         yield procs
     finally:
         procs.stop()
-        ident.delete_limit(project_limit)
-        for limit in made:
+        for limit in ident.limits(service_id=service.id, region_id=REGION):
+            ident.delete_limit(limit)
+        for limit in ident.registered_limits(service_id=service.id, region_id=REGION):
             ident.delete_registered_limit(limit)
-        ident.delete_endpoint(endpoint)
+        for endpoint in [*ident.endpoints(region_id=REGION)]:
+            ident.delete_endpoint(endpoint)
 
 
 class Client:
