@@ -82,6 +82,7 @@ def main() -> None:
     region = p["region"] or p["region_name"]
     try:
         import openstack
+        from keystoneauth1 import exceptions as ksa_exceptions
     except ImportError:
         module.fail_json(msg="openstacksdk is required on the host that registers the limits")
     try:
@@ -103,7 +104,7 @@ def main() -> None:
                 )
             for name, (_, value) in updated.items():
                 conn.identity.update_registered_limit(found[name], default_limit=value)
-    except openstack.exceptions.SDKException as exc:
+    except (openstack.exceptions.SDKException, ksa_exceptions.ClientException) as exc:
         module.fail_json(msg=f"Keystone: {exc}")
     module.exit_json(changed=bool(created or updated), created=created, updated=updated)
 
