@@ -287,6 +287,9 @@ def test_stage_checks_staging_space_and_uploads_in_progress(beta):
     second = beta.image()
     _over(beta.stage(second, b"x" * 1000), "image_count_uploading")
     assert beta.get(second)["status"] == "queued"
+    # so is an upload meanwhile: refused once 'saving' (it counts itself), back to queued
+    _over(beta.upload(second, b"x" * 1000), "image_count_uploading")
+    assert beta.get(second)["status"] == "queued"
     assert beta.usage()["image_count_uploading"] == (1, 1)
     # importing the staged image: 1 MiB of stored data fits in image_size_total
     resp = beta("POST", f"/v2/images/{staged}/import", json={"method": {"name": "glance-direct"}})
