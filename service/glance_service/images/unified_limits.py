@@ -20,7 +20,8 @@ Where upstream checks (and so here):
 * import: ``image_size_total`` (delta 0) when the request comes (413); once the image is
   marked importing: glance-direct ``image_size_total`` with the staged size, the other methods
   ``image_stage_total`` with the image's size and ``image_count_uploading``; refused there,
-  the task fails with the message (the request already had its 202).
+  the request still answers 202 and its task fails with the 413's text (upstream checks in
+  the task's flow, after answering).
 
 Each check builds an oslo.limit ``Enforcer`` (as upstream: limits are read from Keystone per
 check, so a changed limit applies at once; oslo.limit keeps one Keystone session per
@@ -83,7 +84,7 @@ def _oslo_limit():
 
 
 def register_opts() -> None:
-    """At start-up when the option is on: ``[oslo_limit]`` exists before the first check."""
+    """Import oslo.limit and register ``[oslo_limit]`` now (the first check does it anyway)."""
     _oslo_limit()
 
 
