@@ -50,6 +50,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.data_opts,
         *options.scrubber_opts,
         *options.cache_opts,
+        *options.unified_limits_opts,  # unified limits
         *upload_recovery.recovery_opts,
         *store.multistore_opts,
         *property_protections.property_opts,  # property protections (issue 18)

@@ -16,7 +16,7 @@ from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod
 from glance_service.images import patch as patch_mod
-from glance_service.images import quotas
+from glance_service.images import quotas, unified_limits
 
 LOG = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
     if svc.protections is not None:
         svc.protections.for_context(ctx).check_create(values["properties"])
     values["status"] = "queued"
+    unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_TOTAL, 1)
     image = svc.data.image_create(ctx, values)
     resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"

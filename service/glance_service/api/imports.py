@@ -21,7 +21,14 @@ from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
 from glance_service.common import metrics, process
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
+from glance_service.images import (
+    format_inspector,
+    import_options,
+    import_tasks,
+    import_workers,
+    states,
+    unified_limits,
+)
 from glance_service.images.glance_download import Credentials
 
 LOG = logging.getLogger(__name__)
@@ -72,6 +79,10 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ImageSizeLimitExceeded(
             f"The image size {expected} exceeds the limit of {size_cap} bytes."
         )
+    # Unified limits, as upstream: the declared size against image_stage_total first.
+    unified_limits.enforce(
+        svc.conf, svc.data, ctx, unified_limits.IMAGE_STAGE_TOTAL, unified_limits.mib(expected)
+    )
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "modify_image", image)
     if image["status"] != states.QUEUED:
@@ -89,24 +100,26 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         _Body(req.environ["wsgi.input"]), format_inspector.for_image(svc.conf, image)
     )
     try:
+        # Unified limits: this image, now 'uploading', counts itself.
+        unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_UPLOADING)
         try:
-            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
         except exceptions.Duplicate:
             if reader.consumed:
                 raise
             # Staged data no image is 'uploading' for: left by a process that died. Replace it.
             svc.stores.unstage(image_id)
-            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
         verdict = reader.finish()
-        staged: dict = {}
+        # As upstream, the staged image has its size (image_stage_total counts it).
+        staged: dict = {"size": stored.size}
         if verdict.virtual_size is not None:
             staged["virtual_size"] = verdict.virtual_size
         here = import_tasks.self_url(svc.conf)
         if here:
             # As upstream: this node holds the data; another node hands it the import.
             staged["properties"] = {import_tasks.STAGE_HOST: here}
-        if staged:
-            svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
+        svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
     except BaseException as exc:
         import_tasks.quietly(svc.stores.unstage, image_id)
         try:
@@ -281,9 +294,11 @@ def start(
     values: dict,
     from_state,
     credentials: Credentials | None = None,
+    submit: bool = True,
 ) -> dict:
-    """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it.
-    Any failure before the task runs closes it as failed and frees the lock."""
+    """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it
+    (``submit``; else the caller does). Any failure before the task runs closes it as failed
+    and frees the lock."""
     image_id = image["id"]
     task = new_task(svc, ctx, image_id, task_type, task_input)
     admin = RequestContext.admin(ctx.request_id)
@@ -298,15 +313,64 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
-    # roles: import plugins; credentials: glance-download
-    import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
+    if submit:
+        # roles: import plugins; credentials: glance-download
+        import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
     return task
+
+
+def _within_limits(
+    svc: Services, ctx: RequestContext, image: dict, name: str, targets: list, task_id: str
+) -> bool:
+    """Unified limits once the image is marked importing, as upstream's import flow checks them:
+    glance-direct against image_size_total with the staged size, the other methods against
+    image_stage_total and image_count_uploading. Refused: the request keeps its 202, the task
+    fails with the 413's text, the image goes back (copy: its stores unmarked; else 'queued',
+    staged data removed) and the lock is freed."""
+    if not unified_limits.enabled(svc.conf):
+        return True
+    delta = unified_limits.mib(image.get("size"))
+    if name == "glance-direct":
+        checks = [(unified_limits.IMAGE_SIZE_TOTAL, delta)]
+    else:
+        checks = [(unified_limits.IMAGE_STAGE_TOTAL, delta), (unified_limits.IMAGE_COUNT_UPLOADING, 0)]
+    try:
+        for resource, amount in checks:
+            unified_limits.enforce(svc.conf, svc.data, ctx, resource, amount)
+    except Exception as exc:
+        # Over a limit, or the limits could not be read (Keystone: the error goes up, a 500).
+        admin = RequestContext.admin(ctx.request_id)
+        props: dict = {}
+        if svc.stores.enabled:
+            current = svc.data.image_get(admin, image["id"])
+            marked = [
+                s for s in (current.get("properties") or {}).get(import_tasks.IMPORTING, "").split(",") if s
+            ]
+            props[import_tasks.IMPORTING] = ",".join(s for s in marked if s not in targets)
+        values: dict = {"properties": props} if props else {}
+        if name != "copy-image":
+            values = states.reset_on_queued({**values, "status": states.QUEUED})
+            if name == "glance-direct":
+                import_tasks.quietly(svc.stores.unstage, image["id"])
+        if values:
+            import_tasks.quietly(svc.data.image_update, admin, image["id"], values)
+        import_tasks.release_lock(svc, admin, image["id"], task_id)
+        over = isinstance(exc, exceptions.LimitExceeded)
+        import_tasks.finish_task(
+            svc, admin, task_id, False, exc.message if over else "Could not check limits"
+        )
+        if not over:
+            raise
+        return False
+    return True
 
 
 def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     # Glance's order: body, image (404), status (409), policy (403), stores, then
     # all_stores_must_succeed on a single store and the web-download URI (400).
     name, body = _parse_import(common.read_json(req), svc)
+    # Unified limits, as upstream: a project already over image_size_total imports nothing.
+    unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_SIZE_TOTAL)
     image = svc.data.image_get(ctx, image_id)
     _check_status(image, name)
     if name == "glance-download":
@@ -329,13 +393,17 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
             props[import_tasks.STAGE_HOST] = ""  # upstream pops it when the import starts
         if svc.stores.enabled:
             props.update({import_tasks.IMPORTING: ",".join(targets), import_tasks.FAILED: ""})
-        values: dict = {"properties": props}
+        values: dict = {"properties": props} if props else {}
         if name != "copy-image":
             values["status"] = states.IMPORTING
         task_input = {"image_id": image_id, "import_req": body, "backend": targets}
         # glance-download reads the other region with the caller's token and catalog
         creds = Credentials(ctx.auth_token, ctx.service_catalog) if name == "glance-download" else None
-        start(svc, ctx, image, "api_image_import", task_input, values, image["status"], creds)
+        task = start(
+            svc, ctx, image, "api_image_import", task_input, values, image["status"], creds, submit=False
+        )
+        if _within_limits(svc, ctx, image, name, targets, task["id"]):
+            import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=creds)
     # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
     return _accepted()
 

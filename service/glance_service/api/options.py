@@ -81,6 +81,19 @@ data_opts = [
 ]
 
 
+# Unified limits (images/unified_limits.py): Glance's name, default and meaning.
+unified_limits_opts = [
+    cfg.BoolOpt(
+        "use_keystone_limits",
+        default=False,
+        help="Enforce the per-project limits registered in Keystone (unified limits, through "
+        "oslo.limit and its [oslo_limit] options): image_size_total and image_stage_total (MiB), "
+        "image_count_total, image_count_uploading; GET /v2/info/usage reports them. Register the "
+        "limits first: a resource without a registered limit counts as a limit of zero. When on, "
+        "user_storage_quota is ignored.",
+    ),
+]
+
 # Delayed delete (Glance's names and defaults; ``images/scrubber.py`` does the work).
 scrubber_opts = [
     cfg.BoolOpt(
@@ -160,6 +173,7 @@ register_opts = registrar(
     (None, scrubber_opts),
     ("image_format", image_format_opts),
     (None, cache_opts),
+    (None, unified_limits_opts),  # unified limits
 )
 
 

@@ -50,6 +50,7 @@ from glance_service.db.image_rows import (
     with_children,
 )
 from glance_service.db.metadefs import MetadefDatabaseMixin
+from glance_service.db.quota_usage import QuotaUsageDatabaseMixin
 from glance_service.db.scrub import ScrubDatabaseMixin
 from glance_service.db.task_records import TaskDatabaseMixin
 
@@ -108,7 +109,7 @@ def image_status_summary(db: db_session.Database) -> list[tuple[str, int, float 
     ]
 
 
-class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin):
+class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, QuotaUsageDatabaseMixin):
     """The data API over the database named by ``[database] connection`` (or ``url``)."""
 
     def __init__(self, conf: cfg.ConfigOpts | None = None, url: str | None = None):
