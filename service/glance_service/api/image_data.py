@@ -205,9 +205,7 @@ class _BodyReader:
         self._heartbeat()
         self.consumed = True
         try:
-            data = self._stream.read(n)
-            metrics.uploaded(len(data))  # issue 18 metrics
-            return data
+            return metrics.received(self._stream.read(n))  # issue 18 metrics: bytes uploaded
         except exceptions.GlanceServiceError:
             raise
         except Exception as exc:

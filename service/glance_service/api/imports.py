@@ -141,9 +141,7 @@ class _Body:
     def read(self, n: int) -> bytes:
         self.consumed = True
         try:
-            data = self._stream.read(n)
-            metrics.uploaded(len(data))  # issue 18 metrics
-            return data
+            return metrics.received(self._stream.read(n))  # issue 18 metrics: bytes uploaded
         except Exception as exc:
             raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
 

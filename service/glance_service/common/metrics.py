@@ -101,10 +101,11 @@ def active() -> bool:
     return _live is not None
 
 
-def uploaded(nbytes: int) -> None:
-    """Image data received from a client (upload or stage)."""
-    if _live is not None and nbytes:
-        _live.uploaded.inc(nbytes)
+def received(data: bytes) -> bytes:
+    """``data``, counted as image data received from a client (upload or stage)."""
+    if _live is not None and data:
+        _live.uploaded.inc(len(data))
+    return data
 
 
 def uploading():
