@@ -194,7 +194,7 @@ def test_metrics_off_by_default_on_at_the_management_address(template: str, port
     # issue 18: no [metrics] section unless enabled (the service's default: off).
     assert not parse(render(template)).has_section("metrics")
     conf = parse(render(template, glance_metrics_enabled=True, glance_metrics_bind_host="198.51.100.11"))
-    assert conf["metrics"]["enabled"] == "true"
+    assert conf["metrics"]["enable_prometheus"] == "true"
     assert conf["metrics"]["bind_host"] == "198.51.100.11"
     assert conf["metrics"]["port"] == str(port)
     conf = parse(

@@ -1,4 +1,4 @@
-"""Prometheus metrics of glance-api and glance-registry (``[metrics] enabled``, off by default).
+"""Prometheus metrics of glance-api and glance-registry (``[metrics] enable_prometheus``, off by default).
 
 Where they are served: the same gunicorn workers, on a second listening socket of their own
 (``[metrics] bind_host``/``port``, the management address; the load balancer forwards only
@@ -53,7 +53,7 @@ DEFAULT_PORTS = {"glance-api": 9293, "glance-registry": 9192}
 
 metrics_opts = [
     cfg.BoolOpt(
-        "enabled",
+        "enable_prometheus",
         default=False,
         help="Serve Prometheus metrics on a listening socket of their own (bind_host, port, "
         "path). Off: prometheus_client is not even imported.",
@@ -228,10 +228,10 @@ _master_dir: str | None = None
 
 
 def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str, options: dict) -> dict:
-    """``options`` with the metrics socket and hooks added when ``[metrics] enabled`` (else
+    """``options`` with the metrics socket and hooks added when ``[metrics] enable_prometheus`` (else
     unchanged). In the master, before any worker: the first call prepares the directory."""
     register_opts(conf)
-    if not conf.metrics.enabled:
+    if not conf.metrics.enable_prometheus:
         return options
     port = port_of(conf, proc_name)
     address = _bind_address(conf.metrics.bind_host, port)
@@ -348,9 +348,9 @@ def _route_of(path: str) -> str:
 
 # -- the worker: the metrics socket's application --------------------------------------------
 def serving(app: Callable, conf: cfg.ConfigOpts, proc_name: str) -> Callable:
-    """``app`` behind the metrics endpoint when ``[metrics] enabled`` (else ``app`` itself)."""
+    """``app`` behind the metrics endpoint when ``[metrics] enable_prometheus`` (else ``app`` itself)."""
     register_opts(conf)
-    if not conf.metrics.enabled:
+    if not conf.metrics.enable_prometheus:
         return app
     return MetricsEndpoint(app, port_of(conf, proc_name), conf.metrics.path)
 

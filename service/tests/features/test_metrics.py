@@ -1,6 +1,6 @@
 """Prometheus metrics of real glance-api and glance-registry processes (issue 18).
 
-Both services with ``[metrics] enabled`` and two workers each, so the values of several
+Both services with ``[metrics] enable_prometheus`` and two workers each, so the values of several
 processes are summed (prometheus_client's multiprocess mode); the metrics are scraped before
 and after uploads, downloads and failures, and the counters must have moved by exactly what
 was done: bytes equal to the data sizes, one request per status and route.
@@ -42,10 +42,10 @@ def procs(tmp_path_factory):
         extra_api={
             "DEFAULT": {"registry_client_timeout": 3},
             "import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"},
-            "metrics": {"enabled": True, "port": ports["api"], "multiproc_dir": str(api_dir)},
+            "metrics": {"enable_prometheus": True, "port": ports["api"], "multiproc_dir": str(api_dir)},
         },
         extra_registry={
-            "metrics": {"enabled": True, "port": ports["registry"], "multiproc_dir": str(registry_dir)}
+            "metrics": {"enable_prometheus": True, "port": ports["registry"], "multiproc_dir": str(registry_dir)}
         },
     )
     glance.metrics_ports = ports
@@ -302,7 +302,7 @@ def test_the_api_that_holds_the_database_counts_the_images(tmp_path):
     # data_api = database: no registry to ask, glance-api's own metrics carry glance_images.
     port = free_port()
     glance = start_glance(
-        tmp_path, data_api="database", workers=1, extra_api={"metrics": {"enabled": True, "port": port}}
+        tmp_path, data_api="database", workers=1, extra_api={"metrics": {"enable_prometheus": True, "port": port}}
     )
     try:
         glance.metrics_ports = {"api": port}

@@ -178,7 +178,7 @@ def test_the_metrics_socket_cannot_be_the_api_socket():
     conf = cfg.ConfigOpts()
     metrics.register_opts(conf)
     conf([])
-    conf.set_override("enabled", True, group="metrics")
+    conf.set_override("enable_prometheus", True, group="metrics")
     conf.set_override("port", 9292, group="metrics")
     # refused before anything is prepared (directory, environment, imports)
     with pytest.raises(ValueError, match="API's own address"):
