@@ -24,12 +24,27 @@ LOG = logging.getLogger(__name__)
 _CREATE_COLUMNS = ("id", *sorted(patch_mod.BASE_ATTRIBUTES - {"tags", "locations"}))
 
 
-def _view(svc: Services) -> ImageView:
+def _view(svc: Services, ctx=None):
     if svc.view is None:
         svc.view = ImageView.from_conf(svc.conf)
+    view = svc.view
     if svc.stores is not None and getattr(svc.stores, "enabled", None):
-        return _with_stores(svc, svc.view)
-    return svc.view
+        view = _with_stores(svc, svc.view)
+    if ctx is None or ctx.is_admin:
+        return view
+    return _deactivated_hidden(view)
+
+
+def _deactivated_hidden(view):
+    """As upstream's database layer: a deactivated image shows no locations (hence no
+    ``direct_url`` and no ``stores``) to a caller who is not an admin."""
+
+    def serialise(image: dict) -> dict:
+        if image.get("status") == "deactivated":
+            image = dict(image, locations=[])
+        return view(image)
+
+    return serialise
 
 
 def _with_stores(svc: Services, view: ImageView):
@@ -97,7 +112,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
     svc.policy.enforce_visibility(ctx, values["visibility"], target)
     values["status"] = "queued"
     image = svc.data.image_create(ctx, values)
-    resp = json_response(_view(svc)(image), status=201)
+    resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
     methods = svc.conf.enabled_import_methods
     if methods:
@@ -111,7 +126,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
 
 
 def show(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    return json_response(_view(svc)(get_visible_image(svc, ctx, image_id)))
+    return json_response(_view(svc, ctx)(get_visible_image(svc, ctx, image_id)))
 
 
 def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
@@ -132,7 +147,7 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
         raise exceptions.InvalidMarker(exc.message) from None
     visible = svc.policy.image_filter(ctx, "get_image")
     images = [image for image in found if visible(image)]
-    view = _view(svc)
+    view = _view(svc, ctx)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict = {
         "images": [view(image) for image in images],
@@ -156,7 +171,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     image = svc.data.image_get(ctx, image_id)
     if not changes:
         svc.policy.enforce_image(ctx, "get_image", image)
-        return json_response(_view(svc)(image))
+        return json_response(_view(svc, ctx)(image))
     if any(change.root != "locations" for change in changes):
         svc.policy.enforce_image(ctx, "modify_image", image)
     upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin)
@@ -176,7 +191,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         locations_mod.apply(svc, ctx, image, upd.location_ops)
     if values or upd.location_ops:
         image = svc.data.image_update(ctx, image_id, values, purge_props=upd.properties_changed)
-    return json_response(_view(svc)(image))
+    return json_response(_view(svc, ctx)(image))
 
 
 # -- delete -------------------------------------------------------------------------------------
