@@ -17,6 +17,7 @@ without a fraction (upstream's) keeps no microseconds.
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -41,6 +42,24 @@ TABLES = (
 # Upstream's nullable columns that are NOT NULL here: upstream's effective value for NULL.
 NULL_DEFAULTS = {("metadef_namespaces", "visibility"): "private", ("metadef_namespaces", "protected"): False}
 BATCH = 200
+ADOPT, HANDBACK = "adopt", "handback"
+
+
+def _required_to_ours(value: str | None) -> str:
+    """Upstream keeps an object's ``required`` as "a,b" (glance/db/__init__.py); we keep JSON."""
+    return json.dumps(value.split(",") if value else [])
+
+
+def _required_to_upstream(value: str | None) -> str | None:
+    names = json.loads(value or "[]")
+    return ",".join(names) if names else None
+
+
+# Columns whose encoding differs: (table, column) -> conversion, per direction.
+ENCODINGS = {
+    ADOPT: {("metadef_objects", "required"): _required_to_ours},
+    HANDBACK: {("metadef_objects", "required"): _required_to_upstream},
+}
 
 
 def _norm(value):
@@ -72,8 +91,9 @@ class Counts:
 class Converter:
     """Copies every record of ``src`` into ``dst`` (both reflected), idempotently."""
 
-    def __init__(self, src: Engine, dst: Engine, dry_run: bool = False):
+    def __init__(self, src: Engine, dst: Engine, direction: str, dry_run: bool = False):
         self.src, self.dst, self.dry_run = src, dst, dry_run
+        self.encodings = ENCODINGS[direction]
         self.s = self._reflect(src)
         self.d = self._reflect(dst)
         self.counts = Counts()
@@ -94,6 +114,8 @@ class Converter:
             value = row._mapping[col.name]
             if value is None and (table, col.name) in NULL_DEFAULTS:
                 value = NULL_DEFAULTS[(table, col.name)]
+            if (table, col.name) in self.encodings:
+                value = self.encodings[(table, col.name)](value)
             out[col.name] = value
         return out
 
@@ -328,8 +350,8 @@ def _refuse_extra(extra: list[str], what: str) -> list[str]:
     ]
 
 
-def _convert(src: Engine, dst: Engine, sv: Survey, dry_run: bool, notes: list[str]) -> Result:
-    return Result(sv, Converter(src, dst, dry_run=dry_run).run(), notes)
+def _convert(src: Engine, dst: Engine, direction: str, sv: Survey, dry_run: bool, notes: list[str]) -> Result:
+    return Result(sv, Converter(src, dst, direction, dry_run=dry_run).run(), notes)
 
 
 def adopt(
@@ -378,9 +400,9 @@ def adopt(
                     notes,
                 )
             migrate._check_known(current)
-            return _convert(src, dst, sv, True, notes)
+            return _convert(src, dst, ADOPT, sv, True, notes)
         migrate.sync(our_url)
-        return _convert(src, dst, sv, False, notes)
+        return _convert(src, dst, ADOPT, sv, False, notes)
     finally:
         src.dispose()
         dst.dispose()
@@ -406,7 +428,7 @@ def handback(our_url: str, target_url: str, check: bool = False) -> Result:
         if reasons:
             raise Refused(reasons)
         notes = [f"target: revision {target.revision} ({target.release})"]
-        return _convert(src, dst, sv, check, notes)
+        return _convert(src, dst, HANDBACK, sv, check, notes)
     finally:
         src.dispose()
         dst.dispose()

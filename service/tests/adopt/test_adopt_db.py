@@ -164,7 +164,7 @@ def populate(url: str) -> dict[str, str]:
                 "created_at) "
                 "VALUES (:ns, 'obj', 'o', :r, :j, :c)"
             ),
-            dict(ns=ns, r=json.dumps(["a"]), j=json.dumps({"a": {"type": "string"}}), c=_ts(1)),
+            dict(ns=ns, r="a,b", j=json.dumps({"a": {"type": "string"}, "b": {"type": "string"}}), c=_ts(1)),
         )
         c.execute(
             sa.text("INSERT INTO metadef_tags (namespace_id, name, created_at) VALUES (:ns, 'fast', :c)"),
@@ -185,12 +185,13 @@ def dump(url: str) -> dict:
     meta.reflect(eng, only=adopt.TABLES)
     out = {}
 
+    def value(k, v):
+        if k == "required":  # upstream: "a,b"; ours: a JSON list
+            return json.loads(v) if v and v.startswith("[") else (v.split(",") if v else [])
+        return int(v) if isinstance(v, bool) else v
+
     def norm(row, drop=("id",)):
-        return tuple(
-            (k, int(v) if isinstance(v, bool) else v)
-            for k, v in sorted(row._mapping.items())
-            if k not in drop
-        )
+        return tuple((k, value(k, v)) for k, v in sorted(row._mapping.items()) if k not in drop)
 
     with eng.connect() as c:
         for name in ("images", "tasks", "task_info"):
@@ -258,6 +259,10 @@ def test_adopt_then_handback_carries_every_record(upstream, tmp_path):
     assert migrate.current(ours) == migrate.head()
     assert _upstream_norm(dump(ours)) == _upstream_norm(before)
     assert dump(src) == before  # the source is only read
+    eng = sa.create_engine(ours)
+    with eng.connect() as c:  # our encoding of an object's required names
+        assert c.execute(sa.text("SELECT required FROM metadef_objects")).scalar() == '["a", "b"]'
+    eng.dispose()
 
     again = adopt.adopt(src, ours, allow_unservable=True)
     assert again.counts.changed == 0
@@ -268,6 +273,10 @@ def test_adopt_then_handback_carries_every_record(upstream, tmp_path):
     assert adopt.handback(ours, back).counts.changed == 11
     assert adopt.handback(ours, back).counts.changed == 0
     assert _upstream_norm(dump(back)) == _upstream_norm(before)
+    eng = sa.create_engine(back)
+    with eng.connect() as c:  # upstream's encoding again
+        assert c.execute(sa.text("SELECT required FROM metadef_objects")).scalar() == "a,b"
+    eng.dispose()
 
 
 def test_killed_run_resumes(upstream, tmp_path, monkeypatch):
