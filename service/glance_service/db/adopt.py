@@ -10,8 +10,8 @@ and a killed run resumes. With ``dry_run`` it only counts what it would write.
 The schemas share table and column names (our models use Glance's), so a record is copied
 column for column over the columns both sides have. Child rows (properties, tags, members,
 locations, metadef items) get the target's own ids, inserted in the source's order (a
-location's order is its priority). Timestamps compare to the second: MySQL's ``DATETIME``
-without a fraction (upstream's) keeps no microseconds.
+location's order is its priority). Timestamps compare within a second: upstream's MySQL
+``DATETIME`` keeps no fraction (``_same``).
 """
 
 from __future__ import annotations
@@ -62,16 +62,19 @@ ENCODINGS = {
 }
 
 
-def _norm(value):
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime.datetime):
-        return value.replace(microsecond=0, tzinfo=None)
-    return value
-
-
-def _key(row: dict) -> tuple:
-    return tuple(sorted((k, _norm(v)) for k, v in row.items()))
+def _same(a, b) -> bool:
+    """Equal as records: booleans as integers; timestamps within a second of each other
+    (upstream's MySQL ``DATETIME`` keeps no fraction, and MySQL rounds where MariaDB
+    truncates); dicts, lists and tuples element by element."""
+    if isinstance(a, datetime.datetime) and isinstance(b, datetime.datetime):
+        return abs(a.replace(tzinfo=None) - b.replace(tzinfo=None)) < datetime.timedelta(seconds=1)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is not None and b is not None and int(a) == int(b)
+    return a == b
 
 
 @dataclass
@@ -146,14 +149,6 @@ class Converter:
                     out[row.image_id][1][table].append(shape(table, row, drop=("id", "image_id")))
         return out
 
-    @staticmethod
-    def _same(a: tuple | None, b: tuple | None) -> bool:
-        if a is None or b is None:
-            return a is b
-        return _key(a[0]) == _key(b[0]) and all(
-            [_key(r) for r in a[1][t]] == [_key(r) for r in b[1][t]] for t in IMAGE_CHILDREN
-        )
-
     def _write_image(self, image_id: str, want: tuple, exists: bool) -> None:
         images = self.d["images"]
         with self.dst.begin() as conn:
@@ -177,7 +172,7 @@ class Converter:
             with self.dst.connect() as conn:
                 have = self._image_records(conn, self.d, chunk, mine=True)
             for image_id in chunk:
-                if self._same(want[image_id], have.get(image_id)):
+                if image_id in have and _same(want[image_id], have[image_id]):
                     self.counts.unchanged["images"] += 1
                     continue
                 self.counts.written["images"] += 1
@@ -198,7 +193,7 @@ class Converter:
                 if r.task_id in have:
                     have[r.task_id].append(self._mine("task_info", r))
         for task_id, rows in want.items():
-            if [_key(r) for r in rows] == [_key(r) for r in have.get(task_id, [])]:
+            if task_id in have and _same(rows, have[task_id]):
                 self.counts.unchanged["tasks"] += 1
                 continue
             self.counts.written["tasks"] += 1
@@ -253,17 +248,6 @@ class Converter:
                     )
         return out
 
-    @staticmethod
-    def _ns_key(record: tuple) -> tuple:
-        _, row, items = record
-        children = []
-        for table in ("metadef_namespace_resource_types", *NS_ITEMS):
-            for item in items.get(table, []):
-                children.append(
-                    (table, item[0], _key(item[1])) if isinstance(item, tuple) else (table, _key(item))
-                )
-        return _key(row), tuple(children)
-
     def metadefs(self) -> None:
         src_rt, dst_rt_ids = self._resource_types()
         with self.dst.connect() as conn:
@@ -271,7 +255,7 @@ class Converter:
         want = self._namespaces(self.src, self.s, src_rt, mine=False)
         have = self._namespaces(self.dst, self.d, dst_rt, mine=True)
         for name, record in want.items():
-            if name in have and self._ns_key(record) == self._ns_key(have[name]):
+            if name in have and _same(record[1:], have[name][1:]):
                 self.counts.unchanged["metadef_namespaces"] += 1
                 continue
             self.counts.written["metadef_namespaces"] += 1

@@ -279,6 +279,28 @@ def test_adopt_then_handback_carries_every_record(upstream, tmp_path):
     eng.dispose()
 
 
+def test_adopt_and_handback_on_mariadb(mariadb, tmp_path):
+    """Upstream's DATETIME keeps no fraction on MariaDB, ours keeps microseconds: a second
+    run must still find nothing to write, both ways."""
+    name = uuid.uuid4().hex[:8]
+    src = mariadb.create_database(f"up_{name}", "glance", "glance-pw")
+    make_schema(src, tmp_path / "up")
+    populate(src)
+    before = dump(src)
+    ours = mariadb.create_database(f"ours_{name}", "glance", "glance-pw")
+    assert adopt.adopt(src, ours, allow_unservable=True).counts.changed == 11
+    assert adopt.adopt(src, ours, allow_unservable=True).counts.changed == 0
+    assert _upstream_norm(dump(ours)) == _upstream_norm(before)
+    back = mariadb.create_database(f"back_{name}", "glance", "glance-pw")
+    make_schema(back, tmp_path / "back")
+    eng = sa.create_engine(ours)
+    with eng.begin() as c:  # a fraction that MySQL would round up and MariaDB truncates
+        c.execute(sa.text("UPDATE images SET updated_at = :t"), {"t": T0.replace(microsecond=999999)})
+    eng.dispose()
+    assert adopt.handback(ours, back).counts.changed == 11
+    assert adopt.handback(ours, back).counts.changed == 0
+
+
 def test_killed_run_resumes(upstream, tmp_path, monkeypatch):
     src, _, _ = upstream
     ours = f"sqlite:///{tmp_path}/ours.sqlite"
