@@ -315,14 +315,15 @@ def _schema(engine: Engine):
 
 
 def _extra_images(src: Engine, dst: Engine) -> list[str]:
-    """Images in the target that the source does not hold."""
+    """Live images in the target that the source does not hold (a deleted one, e.g. the
+    toolkit's smoke check's, is no one's data)."""
     if not sa.inspect(dst).has_table("images"):
         return []
-    q = sa.text("SELECT id FROM images")
     with src.connect() as conn:
-        ids = {i for (i,) in conn.execute(q)}
+        ids = {i for (i,) in conn.execute(sa.text("SELECT id FROM images"))}
     with dst.connect() as conn:
-        return sorted(i for (i,) in conn.execute(q) if i not in ids)
+        live = conn.execute(sa.text("SELECT id FROM images WHERE deleted = :f"), {"f": False})
+        return sorted(i for (i,) in live if i not in ids)
 
 
 def _refuse_extra(extra: list[str], what: str) -> list[str]:

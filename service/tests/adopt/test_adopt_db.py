@@ -344,8 +344,11 @@ def test_refusals_write_nothing(upstream, tmp_path):
 
     adopt.adopt(src, ours, allow_unservable=True)
     eng = sa.create_engine(ours)
+    with eng.begin() as c:  # a deleted image of ours only (the smoke check's): no one's data
+        c.execute(sa.text("UPDATE images SET id = 'deleted-here' WHERE id = :i"), {"i": ids["gone"]})
+    assert adopt.adopt(src, ours, allow_unservable=True).counts.written["images"] == 1
     with eng.begin() as c:
-        c.execute(sa.text("UPDATE images SET id = 'not-in-the-source' WHERE id = :i"), {"i": ids["gone"]})
+        c.execute(sa.text("UPDATE images SET id = 'not-in-the-source' WHERE id = :i"), {"i": ids["pub"]})
     with pytest.raises(adopt.Refused, match="holds 1 image.s. the source does not have"):
         adopt.adopt(src, ours, allow_unservable=True)
 
