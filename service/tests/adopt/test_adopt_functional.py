@@ -11,15 +11,12 @@ it, and the same comparison again.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
-import shutil
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -32,9 +29,13 @@ from tests.fixtures.upstream_glance import UpstreamGlance, make_schema
 A, B, C, D = "proj-a", "proj-b", "proj-c", "proj-d"
 ADMIN = "proj-admin"
 RW = "reader,member"
-UPSTREAM_OPTS = {"delayed_delete": True, "show_multiple_locations": True, "show_image_direct_url": True}
-# the mirror serving the second location listens on loopback: admitted by name
-FILTERING = {"import_filtering_opts": {"allowed_hosts": "[127.0.0.1]", "allowed_ports": "[]"}}
+UPSTREAM_OPTS = {
+    "delayed_delete": True,
+    "show_multiple_locations": True,
+    "show_image_direct_url": True,
+    "enabled_import_methods": "[glance-direct,copy-image]",
+}
+BACKENDS = ["fast", "slow"]  # two file stores: images in either, one copied into both
 
 
 class Client:
@@ -57,24 +58,20 @@ class Client:
         return resp.json() if resp.content else {}
 
 
-def populate(api: Client, mirror_dir: Path, mirror_url: str) -> dict:
+def populate(api: Client) -> dict:
     """Images of every visibility and status, members of every status, tags, properties, two
     locations, a metadef namespace. Returns the image ids by name and who may see them."""
     images = {}
 
-    def create(name, owner, roles=RW, data=True, **body):
+    def create(name, owner, roles=RW, data=True, store=None, **body):
         body = {"name": name, "disk_format": "raw", "container_format": "bare", **body}
         image = api.ok("POST", "/v2/images", owner, roles, json=body)
         if data:
             payload = os.urandom(4096) + name.encode()
-            api.ok(
-                "PUT",
-                f"/v2/images/{image['id']}/file",
-                owner,
-                roles,
-                data=payload,
-                headers={"Content-Type": "application/octet-stream"},
-            )
+            headers = {"Content-Type": "application/octet-stream"}
+            if store:
+                headers["X-Image-Meta-Store"] = store
+            api.ok("PUT", f"/v2/images/{image['id']}/file", owner, roles, data=payload, headers=headers)
         images[name] = image["id"]
         return image["id"]
 
@@ -82,7 +79,7 @@ def populate(api: Client, mirror_dir: Path, mirror_url: str) -> dict:
     create("pub", A, admin, visibility="public", os_distro="debian", hw_disk_bus="scsi", tags=["x", "y"])
     create("priv", A, protected=True, min_disk=3, min_ram=512, tags=["prod"], custom_key="ü-value")
     shared = create("shared", A, visibility="shared", tags=["team"])
-    create("comm", B, visibility="community", os_version="12")
+    create("comm", B, visibility="community", os_version="12", store="slow")
     deact = create("deact", B)
     create("queued", C, data=False, min_ram=64)
     gone = create("pend", C)
@@ -93,23 +90,18 @@ def populate(api: Client, mirror_dir: Path, mirror_url: str) -> dict:
         if status != "pending":
             api.ok("PUT", f"/v2/images/{shared}/members/{member}", member, json={"status": status})
     api.ok("POST", f"/v2/images/{deact}/actions/deactivate", ADMIN, admin)
-    # a second location: a copy of the data on an HTTP server (upstream refuses file:// ones)
-    first = api.ok("GET", f"/v2/images/{two}", A)["locations"][0]
-    copy = mirror_dir / f"{two}.copy"
-    shutil.copy(first["url"][len("file://") :], copy)
+    # a second location in the other store: copy-image (a task), as an admin
     api.ok(
-        "PATCH",
-        f"/v2/images/{two}",
-        A,
-        json=[
-            {
-                "op": "add",
-                "path": "/locations/-",
-                "value": {"url": f"{mirror_url}/{copy.name}", "metadata": {"k": "v"}},
-            }
-        ],
-        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+        "POST",
+        f"/v2/images/{two}/import",
+        ADMIN,
+        admin,
+        json={"method": {"name": "copy-image"}, "stores": ["slow"]},
     )
+    deadline = time.monotonic() + 120
+    while api.ok("GET", f"/v2/images/{two}", A).get("stores") != "fast,slow":
+        assert time.monotonic() < deadline, api.ok("GET", f"/v2/images/{two}", A)
+        time.sleep(1)
     api.ok("DELETE", f"/v2/images/{gone}", C)  # delayed_delete: pending_delete
     api.ok(
         "POST",
@@ -148,6 +140,13 @@ def record(api: Client, images: dict) -> dict:
         seen[("member", member)] = api.ok("GET", f"/v2/images/{shared}/members/{member}", member)
     ns = api.ok("GET", "/v2/metadefs/namespaces/OS::Adopt::Test", A, "admin,member,reader")
     seen["metadef"] = ns
+    tasks = api.ok("GET", f"/v2/images/{images['two-locations']}/tasks", ADMIN, "admin,member,reader")[
+        "tasks"
+    ]
+    assert tasks, "copy-image left no task"
+    for task in tasks:
+        seen[("task", task["id"])] = api.ok("GET", f"/v2/tasks/{task['id']}", ADMIN, "admin,member,reader")
+    seen["image tasks"] = tasks
     return seen
 
 
@@ -194,37 +193,28 @@ def manage(conf: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def mirror(tmp_path):
-    """A static HTTP server: the second location of an image."""
-    root = tmp_path / "mirror"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
 def upstream(tmp_path):
     store = tmp_path / "store"
     url = f"sqlite:///{tmp_path}/upstream.sqlite"
     make_schema(url, tmp_path / "upstream")
-    old = UpstreamGlance(tmp_path / "upstream", url, store, UPSTREAM_OPTS, FILTERING)
+    old = UpstreamGlance(tmp_path / "upstream", url, store, UPSTREAM_OPTS, backends=BACKENDS)
     old.start()
     yield old
     old.stop()
 
 
-def test_takeover_and_handback_show_the_same_images(upstream, mirror, tmp_path):
+def test_takeover_and_handback_show_the_same_images(upstream, tmp_path):
     api = Client(upstream.url)
-    images = populate(api, *mirror)
+    images = populate(api)
     before = record(api, images)
     assert before[(A, "pub")][1]["status"] == "active"
     assert before[(B, "deact")][1]["status"] == "deactivated"
     assert before[(C, "pend")][0] == 404
+    two = before[(A, "two-locations")][1]
+    assert two["stores"] == "fast,slow"
+    assert [loc["metadata"].get("store") for loc in two["locations"]] == ["fast", "slow"]
+    assert before[(B, "comm")][1]["stores"] == "slow"
+    assert before[("member", C)]["status"] == "pending" and before[("member", D)]["status"] == "rejected"
 
     ours_url = f"sqlite:///{tmp_path}/ours.sqlite"
     conf = tmp_path / "glance-manage.conf"
@@ -253,10 +243,13 @@ def test_takeover_and_handback_show_the_same_images(upstream, mirror, tmp_path):
     ours = start_glance(
         tmp_path / "ours",
         database_url=ours_url,
-        extra_vars={
-            "glance_filesystem_store_datadir": str(upstream.store_dir),
-            "glance_show_multiple_locations": True,
-            "glance_show_image_direct_url": True,
+        extra_vars={"glance_show_multiple_locations": True, "glance_show_image_direct_url": True},
+        extra_api={
+            "DEFAULT": {"enabled_backends": ",".join(f"{b}:file" for b in BACKENDS)},
+            "glance_store": {"default_backend": BACKENDS[0]},
+            **{b: {"filesystem_store_datadir": str(upstream.store_dir / b)} for b in BACKENDS},
+            "os_glance_staging_store": {"filesystem_store_datadir": str(tmp_path / "ours-staging")},
+            "os_glance_tasks_store": {"filesystem_store_datadir": str(tmp_path / "ours-tasks")},
         },
     )
     try:
@@ -270,7 +263,7 @@ def test_takeover_and_handback_show_the_same_images(upstream, mirror, tmp_path):
     back_url = f"sqlite:///{tmp_path}/back.sqlite"
     make_schema(back_url, tmp_path / "back")
     manage(conf, "handback", "--to-connection", back_url)
-    again = UpstreamGlance(tmp_path / "back", back_url, upstream.store_dir, UPSTREAM_OPTS, FILTERING)
+    again = UpstreamGlance(tmp_path / "back", back_url, upstream.store_dir, UPSTREAM_OPTS, backends=BACKENDS)
     again.start()
     try:
         returned = record(Client(again.url), images)
