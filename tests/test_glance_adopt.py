@@ -63,7 +63,7 @@ def deployment(tmp_path: Path) -> dict:
     etc.mkdir()
     manage = venv / "bin" / "glance-manage"
     manage.write_text(
-        f"#!/bin/sh\nPYTHONPATH={ROOT / 'service'} "
+        f'#!/bin/sh\necho "$@" >> {tmp_path / "argv.log"}\nPYTHONPATH={ROOT / "service"} '
         f'exec {_service_python()} -m glance_service.cmd.manage "$@"\n'
     )
     manage.chmod(0o755)
@@ -125,6 +125,10 @@ def test_check_mode_reports_and_changes_nothing(deployment: dict, tmp_path: Path
         con.close()
     assert (tmp_path / "upstream.sqlite").read_bytes() == before
     assert "secret-password" not in out
+    # our stores (roles/glance's defaults: one file store, the http one): a single-store
+    # upstream's locations get their ids
+    argv = (tmp_path / "argv.log").read_text()
+    assert "--known-stores file,http --legacy-stores file=file,http=http" in argv
 
 
 def test_check_mode_fails_on_an_unknown_release(deployment: dict, tmp_path: Path) -> None:

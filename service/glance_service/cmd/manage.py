@@ -225,10 +225,11 @@ def _conversion(conf: cfg.ConfigOpts, run: Callable) -> int:
 def _adopt(conf: cfg.ConfigOpts) -> int:
     c = conf.command
     stores = set(c.known_stores.split(",")) if c.known_stores else None
+    legacy = dict(pair.split("=", 1) for pair in c.legacy_stores.split(",")) if c.legacy_stores else None
     return _conversion(
         conf,
         lambda adopt: adopt.adopt(
-            c.from_connection, conf.database.connection, c.check, c.allow_unservable, stores
+            c.from_connection, conf.database.connection, c.check, c.allow_unservable, stores, legacy
         ),
     )
 
@@ -302,6 +303,11 @@ def _add_parsers(subparsers) -> None:
         "--allow-unservable", action="store_true", help="Carry images whose locations no store here serves."
     )
     adopt.add_argument("--known-stores", metavar="ID[,ID]", help="Store ids our glance-api has.")
+    adopt.add_argument(
+        "--legacy-stores",
+        metavar="KIND=ID[,KIND=ID]",
+        help="The store id for locations that name none (a single-store upstream's), by kind.",
+    )
     handback = subparsers.add_parser("handback", help="Copy our records into an upstream Glance database.")
     _conversion_args(handback, "--to-connection", "The upstream database (created by its db sync).")
 

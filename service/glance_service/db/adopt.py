@@ -77,6 +77,26 @@ def _same(a, b) -> bool:
     return a == b
 
 
+# A location's scheme -> the kind of store that serves it.
+SCHEME_KINDS = {"file": "file", "rbd": "rbd", "http": "http", "https": "http"}
+SCHEME_KINDS |= {s: "s3" for s in ("s3", "s3+http", "s3+https")}
+SCHEME_KINDS |= {s: "swift" for s in ("swift", "swift+http", "swift+https", "swift+config")}
+
+
+def with_store_id(url: str, meta_data: str | None, legacy_stores: dict[str, str]) -> str | None:
+    """A single-store upstream's location has no store id: the id of our one store of its
+    kind (``legacy_stores``: kind -> store id), as upstream's multi-store fills it in on first
+    use (glance/common/store_utils.py update_store_in_locations)."""
+    try:
+        meta = json.loads(meta_data or "{}")
+    except ValueError:
+        return meta_data
+    if not isinstance(meta, dict) or meta.get("store"):
+        return meta_data
+    store = legacy_stores.get(SCHEME_KINDS.get(url.split(":", 1)[0].lower(), ""))
+    return json.dumps({**meta, "store": store}) if store else meta_data
+
+
 @dataclass
 class Counts:
     written: dict[str, int] = field(
@@ -94,9 +114,17 @@ class Counts:
 class Converter:
     """Copies every record of ``src`` into ``dst`` (both reflected), idempotently."""
 
-    def __init__(self, src: Engine, dst: Engine, direction: str, dry_run: bool = False):
+    def __init__(
+        self,
+        src: Engine,
+        dst: Engine,
+        direction: str,
+        dry_run: bool = False,
+        legacy_stores: dict[str, str] | None = None,
+    ):
         self.src, self.dst, self.dry_run = src, dst, dry_run
         self.encodings = ENCODINGS[direction]
+        self.legacy_stores = legacy_stores or {}
         self.s = self._reflect(src)
         self.d = self._reflect(dst)
         self.counts = Counts()
@@ -120,6 +148,8 @@ class Converter:
             if (table, col.name) in self.encodings:
                 value = self.encodings[(table, col.name)](value)
             out[col.name] = value
+        if table == "image_locations" and self.legacy_stores:
+            out["meta_data"] = with_store_id(out.get("value") or "", out.get("meta_data"), self.legacy_stores)
         return out
 
     def _mine(self, table: str, row, drop: tuple[str, ...] = ()) -> dict:
@@ -335,8 +365,17 @@ def _refuse_extra(extra: list[str], what: str) -> list[str]:
     ]
 
 
-def _convert(src: Engine, dst: Engine, direction: str, sv: Survey, dry_run: bool, notes: list[str]) -> Result:
-    return Result(sv, Converter(src, dst, direction, dry_run=dry_run).run(), notes)
+def _convert(
+    src: Engine,
+    dst: Engine,
+    direction: str,
+    sv: Survey,
+    dry_run: bool,
+    notes: list[str],
+    legacy_stores: dict[str, str] | None = None,
+) -> Result:
+    converter = Converter(src, dst, direction, dry_run=dry_run, legacy_stores=legacy_stores)
+    return Result(sv, converter.run(), notes)
 
 
 def adopt(
@@ -345,8 +384,11 @@ def adopt(
     check: bool = False,
     allow_unservable: bool = False,
     known_stores: set[str] | None = None,
+    legacy_stores: dict[str, str] | None = None,
 ) -> Result:
-    """Upstream's database (``source_url``, only read) into ours (``our_url``)."""
+    """Upstream's database (``source_url``, only read) into ours (``our_url``).
+    ``legacy_stores`` (kind -> our store id): the store id given to locations that have none
+    (a single-store upstream's), so that our multi-store service shows and uses them."""
     src = db_session.create_engine(source_url)
     dst = db_session.create_engine(our_url)
     try:
@@ -385,9 +427,9 @@ def adopt(
                     notes,
                 )
             migrate._check_known(current)
-            return _convert(src, dst, ADOPT, sv, True, notes)
+            return _convert(src, dst, ADOPT, sv, True, notes, legacy_stores)
         migrate.sync(our_url)
-        return _convert(src, dst, ADOPT, sv, False, notes)
+        return _convert(src, dst, ADOPT, sv, False, notes, legacy_stores)
     finally:
         src.dispose()
         dst.dispose()

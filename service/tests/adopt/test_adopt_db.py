@@ -381,3 +381,27 @@ def test_glance_manage_adopt_check_and_exit_codes(upstream, tmp_path):
     assert json.loads(done.stdout)["changed"] == 11
     again = run("adopt", "--from-connection", src, "--allow-unservable")
     assert again.returncode == 0 and "changed: 0" in again.stdout
+
+
+def test_locations_without_a_store_id_get_ours(upstream, tmp_path):
+    """A single-store upstream records no store id; our service is multi-store (always, in the
+    toolkit): such a location gets the id of our one store of its kind."""
+    src, ids, _ = upstream
+    eng = sa.create_engine(src)
+    with eng.begin() as c:
+        c.execute(sa.text("UPDATE image_locations SET meta_data = '{}' WHERE value LIKE 'file:%'"))
+    eng.dispose()
+    ours = f"sqlite:///{tmp_path}/ours.sqlite"
+    legacy = {"file": "local", "rbd": "not-used"}
+    adopt.adopt(src, ours, allow_unservable=True, legacy_stores=legacy)
+    eng = sa.create_engine(ours)
+    with eng.connect() as c:
+        rows = c.execute(sa.text("SELECT value, meta_data FROM image_locations")).all()
+    eng.dispose()
+    stores = {json.loads(meta).get("store") for value, meta in rows if value.startswith("file:")}
+    assert stores == {"local"}
+    # a location that names its store keeps it; one of a kind not in the map keeps none
+    assert {json.loads(meta)["store"] for value, meta in rows if value.startswith("rbd:")} == {"ceph"}
+    assert {json.loads(meta)["store"] for value, meta in rows if value.startswith("cinder:")} == {"fast"}
+    again = adopt.adopt(src, ours, allow_unservable=True, legacy_stores=legacy)
+    assert again.counts.changed == 0
