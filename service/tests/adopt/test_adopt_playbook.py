@@ -6,7 +6,9 @@ stop and start are molecule's part.
 1. a run whose catch-up conversion fails: the role rolls back, the catalog names the old API
    again, the play fails saying so;
 2. a run that succeeds: records equal, the catalog names ours, ours answers;
-3. a third run: changed=0.
+3. a third run: changed=0;
+4. handback into a fresh upstream schema served by a second upstream glance-api: the catalog
+   names it, it lists the images; a second handback run: changed=0.
 """
 
 from __future__ import annotations
@@ -90,14 +92,15 @@ def _manage_wrapper(tmp_path: Path, fail_catch_up: bool) -> Path:
     return venv
 
 
-def _run_role(tmp_path: Path, variables: dict) -> subprocess.CompletedProcess:
+def _run_role(tmp_path: Path, variables: dict, entry: str = "main") -> subprocess.CompletedProcess:
     (tmp_path / "inventory").write_text("[glance_registry]\nlocalhost ansible_connection=local\n")
+    include = {"name": "glance_adopt"} if entry == "main" else {"name": "glance_adopt", "tasks_from": entry}
     play = {
         "name": "Adopt",
         "hosts": "glance_registry",
         "gather_facts": False,
         "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}", **variables},
-        "roles": [{"role": "glance_adopt"}],
+        "tasks": [{"name": "Enter the role", "ansible.builtin.include_role": include}],
     }
     (tmp_path / "adopt.yml").write_text(yaml.safe_dump([play], sort_keys=False))
     env = {
@@ -189,6 +192,37 @@ def test_takeover_rolls_back_on_a_failure_then_succeeds_once(keystone, tmp_path)
         again = _run_role(tmp_path, {**variables, "glance_venv": venv})
         assert again.returncode == 0, again.stdout[-3000:]
         assert "changed=0" in again.stdout and "Adopted already" in again.stdout
+
+        # handback into a fresh upstream schema, its glance-api already up (the role would
+        # start its unit: no systemd here), the catalog back to it, a second run unchanged
+        back_db = f"sqlite:///{tmp_path}/back.sqlite"
+        make_schema(back_db, tmp_path / "back")
+        back = UpstreamGlance(
+            tmp_path / "back",
+            back_db,
+            tmp_path / "store",
+            {"delayed_delete": True},
+            _authtoken(ks),
+            flavor="keystone",
+        )
+        back.start()
+        try:
+            handback = {**variables, "glance_venv": venv, "glance_adopt_handback_connection": back_db}
+            handback["glance_adopt_old_public_url"] = back.url
+            returned = _run_role(tmp_path, handback, "handback")
+            assert returned.returncode == 0, returned.stdout[-5000:] + returned.stderr[-2000:]
+            assert _catalog_url(ks) == back.url
+            listed = requests.get(
+                f"{back.url}/v2/images", headers={"X-Auth-Token": ks.token("admin", fresh=True)}, timeout=30
+            ).json()["images"]
+            assert sorted(i["name"] for i in listed) == ["img0", "img1", "img2"]
+            assert (
+                json.loads((tmp_path / "facts" / "glance_adopt.fact").read_text())["state"] == "handed_back"
+            )
+            twice = _run_role(tmp_path, handback, "handback")
+            assert twice.returncode == 0 and "changed=0" in twice.stdout, twice.stdout[-3000:]
+        finally:
+            back.stop()
     finally:
         if ours is not None:
             ours.stop()
