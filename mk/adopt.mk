@@ -8,6 +8,3 @@
 test-adopt: deps venv keystone-venv bench-venvs ## issue 19: adopt/handback against upstream Glance 33, the role's tests
 	cd service && python -m pytest -q --timeout=900 tests/adopt
 	python -m pytest -q tests/test_glance_adopt.py
-
-# service/tests/adopt is part of the service's suite: it needs upstream Glance's virtualenv.
-test-service: bench-venvs

@@ -16,7 +16,7 @@ from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod
 from glance_service.images import patch as patch_mod
-from glance_service.images import quotas
+from glance_service.images import quotas, unified_limits
 
 LOG = logging.getLogger(__name__)
 
@@ -24,12 +24,14 @@ LOG = logging.getLogger(__name__)
 _CREATE_COLUMNS = ("id", *sorted(patch_mod.BASE_ATTRIBUTES - {"tags", "locations"}))
 
 
-def _view(svc: Services, ctx=None):
+def _view(svc: Services, ctx: RequestContext | None = None):
     if svc.view is None:
         svc.view = ImageView.from_conf(svc.conf)
     view = svc.view
+    if svc.protections is not None and ctx is not None:
+        view = _readable_only(view, svc.protections.for_context(ctx))
     if svc.stores is not None and getattr(svc.stores, "enabled", None):
-        view = _with_stores(svc, svc.view)
+        view = _with_stores(svc, view)
     if ctx is None or ctx.is_admin:
         return view
     return _deactivated_hidden(view)
@@ -47,7 +49,19 @@ def _deactivated_hidden(view):
     return serialise
 
 
-def _with_stores(svc: Services, view: ImageView):
+def _readable_only(view, checker):
+    """Property protections: the properties the caller may not read are not shown."""
+
+    def serialise(image: dict) -> dict:
+        properties = image.get("properties")
+        if properties:
+            image = {**image, "properties": checker.readable(properties)}
+        return view(image)
+
+    return serialise
+
+
+def _with_stores(svc: Services, view):
     """Multi-store: images also show ``stores``, the stores holding their data (Glance 2.8+)."""
     from glance_service.api.stores import image_stores
 
@@ -110,7 +124,10 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
             raise exceptions.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         raise exceptions.Forbidden("You are not authorized to complete add_image action.")
     svc.policy.enforce_visibility(ctx, values["visibility"], target)
+    if svc.protections is not None:
+        svc.protections.for_context(ctx).check_create(values["properties"])
     values["status"] = "queued"
+    unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_TOTAL, 1)
     image = svc.data.image_create(ctx, values)
     resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
@@ -174,7 +191,8 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         return json_response(_view(svc, ctx)(image))
     if any(change.root != "locations" for change in changes):
         svc.policy.enforce_image(ctx, "modify_image", image)
-    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin)
+    protect = None if svc.protections is None else svc.protections.for_context(ctx)
+    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin, protect=protect)
     if upd.visibility is not None:
         target = {"project_id": image.get("owner"), "owner": image.get("owner"), "visibility": upd.visibility}
         svc.policy.enforce_visibility(ctx, upd.visibility, target)

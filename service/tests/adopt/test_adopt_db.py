@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from glance_service.db import adopt, migrate
-from tests.fixtures.upstream_glance import make_schema
+from tests.fixtures.upstream_adopt import make_schema
 
 HEADS = ["2024_1_contract01", "2023_1_contract01"]
 T0 = datetime.datetime(2025, 3, 4, 5, 6, 7, 123456)

@@ -24,7 +24,7 @@ import requests
 import sqlalchemy as sa
 
 from tests.fixtures.glance_procs import start_glance
-from tests.fixtures.upstream_glance import UpstreamGlance, make_schema
+from tests.fixtures.upstream_adopt import UpstreamGlance, make_schema
 
 A, B, C, D = "proj-a", "proj-b", "proj-c", "proj-d"
 ADMIN = "proj-admin"

@@ -25,7 +25,7 @@ import yaml
 
 from tests.fixtures.glance_procs import start_glance
 from tests.fixtures.keystone import REGION, start_keystone
-from tests.fixtures.upstream_glance import UpstreamGlance, make_schema
+from tests.fixtures.upstream_adopt import UpstreamGlance, make_schema
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
