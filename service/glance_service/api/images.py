@@ -30,9 +30,11 @@ def _view(svc: Services, ctx: RequestContext | None = None):
     view = svc.view
     if svc.protections is not None and ctx is not None:
         view = _readable_only(view, svc.protections.for_context(ctx))
-    if svc.stores is not None and getattr(svc.stores, "enabled", None):
+    multistore = svc.stores is not None and getattr(svc.stores, "enabled", None)
+    if multistore:
         view = _with_stores(svc, view)
-    if ctx is None or ctx.is_admin:
+    shows_locations = multistore or svc.view.show_locations or svc.view.show_direct_url
+    if ctx is None or ctx.is_admin or not shows_locations:
         return view
     return _deactivated_hidden(view)
 
