@@ -30,9 +30,25 @@ def _view(svc: Services, ctx: RequestContext | None = None):
     view = svc.view
     if svc.protections is not None and ctx is not None:
         view = _readable_only(view, svc.protections.for_context(ctx))
-    if svc.stores is not None and getattr(svc.stores, "enabled", None):
-        return _with_stores(svc, view)
-    return view
+    multistore = svc.stores is not None and getattr(svc.stores, "enabled", None)
+    if multistore:
+        view = _with_stores(svc, view)
+    shows_locations = multistore or svc.view.show_locations or svc.view.show_direct_url
+    if ctx is None or ctx.is_admin or not shows_locations:
+        return view
+    return _deactivated_hidden(view)
+
+
+def _deactivated_hidden(view):
+    """As upstream's database layer: a deactivated image shows no locations (hence no
+    ``direct_url`` and no ``stores``) to a caller who is not an admin."""
+
+    def serialise(image: dict) -> dict:
+        if image.get("status") == "deactivated":
+            image = dict(image, locations=[])
+        return view(image)
+
+    return serialise
 
 
 def _readable_only(view, checker):
