@@ -45,7 +45,11 @@ def procs(tmp_path_factory):
             "metrics": {"enable_prometheus": True, "port": ports["api"], "multiproc_dir": str(api_dir)},
         },
         extra_registry={
-            "metrics": {"enable_prometheus": True, "port": ports["registry"], "multiproc_dir": str(registry_dir)}
+            "metrics": {
+                "enable_prometheus": True,
+                "port": ports["registry"],
+                "multiproc_dir": str(registry_dir),
+            }
         },
     )
     glance.metrics_ports = ports
@@ -302,7 +306,10 @@ def test_the_api_that_holds_the_database_counts_the_images(tmp_path):
     # data_api = database: no registry to ask, glance-api's own metrics carry glance_images.
     port = free_port()
     glance = start_glance(
-        tmp_path, data_api="database", workers=1, extra_api={"metrics": {"enable_prometheus": True, "port": port}}
+        tmp_path,
+        data_api="database",
+        workers=1,
+        extra_api={"metrics": {"enable_prometheus": True, "port": port}},
     )
     try:
         glance.metrics_ports = {"api": port}
