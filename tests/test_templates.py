@@ -181,3 +181,30 @@ def test_http_store_takes_its_name_from_the_inventory() -> None:
         )
     )
     assert named["DEFAULT"]["enabled_backends"] == "file:file, web:http"
+
+
+@pytest.mark.parametrize(
+    ("template", "port_var", "port"),
+    [
+        ("glance-api.conf.j2", "glance_metrics_port", 9293),
+        ("glance-registry.conf.j2", "glance_metrics_registry_port", 9192),
+    ],
+)
+def test_metrics_off_by_default_on_at_the_management_address(template: str, port_var: str, port: int) -> None:
+    # issue 18: no [metrics] section unless enabled (the service's default: off).
+    assert not parse(render(template)).has_section("metrics")
+    conf = parse(render(template, glance_metrics_enabled=True, glance_metrics_bind_host="198.51.100.11"))
+    assert conf["metrics"]["enable_prometheus"] == "true"
+    assert conf["metrics"]["bind_host"] == "198.51.100.11"
+    assert conf["metrics"]["port"] == str(port)
+    conf = parse(
+        render(template, glance_metrics_enabled=True, glance_metrics_bind_host="10.0.0.1", **{port_var: 9999})
+    )
+    assert conf["metrics"]["port"] == "9999"
+
+
+@pytest.mark.parametrize("unit", ["glance-api.service.j2", "glance-registry.service.j2"])
+def test_units_give_the_metrics_a_private_runtime_directory(unit: str) -> None:
+    text = render(unit)
+    assert f"RuntimeDirectory={unit.removesuffix('.service.j2')}\n" in text
+    assert "RuntimeDirectoryMode=0700\n" in text

@@ -28,10 +28,10 @@ def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
 
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
-    from glance_service.api import image_views, options, stage_proxy, upload_recovery, versions, wiring
+    from glance_service.api import cors, image_views, options, stage_proxy, upload_recovery, versions, wiring
     from glance_service.common import auth, notifications, wsgi_server
     from glance_service.db import session
-    from glance_service.images import image_schema, import_options
+    from glance_service.images import image_schema, import_options, property_protections
     from glance_service.registry import client, identity, record_cache
 
     default = [
@@ -50,11 +50,17 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *options.data_opts,
         *options.scrubber_opts,
         *options.cache_opts,
+        *options.unified_limits_opts,  # unified limits
         *upload_recovery.recovery_opts,
         *store.multistore_opts,
+        *property_protections.property_opts,  # property protections (issue 18)
         *notifications.notifier_opts,  # notifications (issue 18)
     ]
     import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
+    # import plugins (issue 18): [image_import_opts], [image_conversion], [inject_metadata_properties]
+    from glance_service.images import import_plugins
+
+    import_groups += [(group, copy.deepcopy(opts)) for group, opts in import_plugins.list_opts()]
     return [
         (None, copy.deepcopy(default)),
         ("paste_deploy", copy.deepcopy(config.paste_deploy_opts)),
@@ -63,7 +69,16 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *import_groups,
         *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
+        *cors.list_opts(),  # CORS (issue 18)
+        *_glance_download(),  # glance-download: [glance_download_properties]
+        *_metrics(),  # issue 18 metrics
     ]
+
+
+def _glance_download() -> list[tuple[str | None, list[cfg.Opt]]]:
+    from glance_service.images import glance_download
+
+    return [(group, copy.deepcopy(opts)) for group, opts in glance_download.list_opts()]
 
 
 def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
@@ -85,4 +100,12 @@ def list_registry_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *session.list_opts(),
         *[(group, copy.deepcopy(opts)) for group, opts in record_cache.list_opts()],
         *_healthcheck(),
+        *_metrics(),  # issue 18 metrics
     ]
+
+
+def _metrics() -> list[tuple[str | None, list[cfg.Opt]]]:
+    # issue 18: [metrics] (common.metrics), the same options in both services
+    from glance_service.common import metrics
+
+    return [(group, copy.deepcopy(opts)) for group, opts in metrics.list_opts()]

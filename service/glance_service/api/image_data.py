@@ -31,9 +31,9 @@ from glance_service import exceptions
 from glance_service.api import cache as cache_api
 from glance_service.api import common, image_send, upload_recovery
 from glance_service.api.router import drain
-from glance_service.common import notifications, process
+from glance_service.common import metrics, notifications, process
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, quotas, states
+from glance_service.images import format_inspector, quotas, states, unified_limits
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ BLOCK = 1024 * 1024
 
 def upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
     try:
-        return _upload(req, svc, ctx, image_id)
+        with metrics.uploading():  # issue 18 metrics
+            return _upload(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
         drain(req.environ.get("wsgi.input"))
         raise
@@ -68,6 +69,10 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             f"The image size {expected} exceeds the limit of {size_cap} bytes."
         )
 
+    # Unified limits, as upstream: the declared size against image_size_total before anything.
+    unified_limits.enforce(
+        svc.conf, svc.data, ctx, unified_limits.IMAGE_SIZE_TOTAL, unified_limits.mib(expected)
+    )
     store = _target_store(req, svc)
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "upload_image", image)
@@ -87,6 +92,8 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     stored = location = None
     finalising = False
     try:
+        # Unified limits: this image, now 'saving', counts itself (refused: back to 'queued').
+        unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_UPLOADING)
         reader = quotas.limit_upload(
             svc.conf, _BodyReader(req.environ["wsgi.input"], _heartbeat(svc, ctx, image_id)), remaining
         )
@@ -216,7 +223,7 @@ class _BodyReader:
         self._heartbeat()
         self.consumed = True
         try:
-            return self._stream.read(n)
+            return metrics.received(self._stream.read(n))  # issue 18 metrics: bytes uploaded
         except exceptions.GlanceServiceError:
             raise
         except Exception as exc:

@@ -17,7 +17,7 @@ from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod
 from glance_service.images import patch as patch_mod
-from glance_service.images import quotas
+from glance_service.images import quotas, unified_limits
 
 LOG = logging.getLogger(__name__)
 
@@ -25,15 +25,46 @@ LOG = logging.getLogger(__name__)
 _CREATE_COLUMNS = ("id", *sorted(patch_mod.BASE_ATTRIBUTES - {"tags", "locations"}))
 
 
-def _view(svc: Services) -> ImageView:
+def _view(svc: Services, ctx: RequestContext | None = None):
     if svc.view is None:
         svc.view = ImageView.from_conf(svc.conf)
-    if svc.stores is not None and getattr(svc.stores, "enabled", None):
-        return _with_stores(svc, svc.view)
-    return svc.view
+    view = svc.view
+    if svc.protections is not None and ctx is not None:
+        view = _readable_only(view, svc.protections.for_context(ctx))
+    multistore = svc.stores is not None and getattr(svc.stores, "enabled", None)
+    if multistore:
+        view = _with_stores(svc, view)
+    shows_locations = multistore or svc.view.show_locations or svc.view.show_direct_url
+    if ctx is None or ctx.is_admin or not shows_locations:
+        return view
+    return _deactivated_hidden(view)
 
 
-def _with_stores(svc: Services, view: ImageView):
+def _deactivated_hidden(view):
+    """As upstream's database layer: a deactivated image shows no locations (hence no
+    ``direct_url`` and no ``stores``) to a caller who is not an admin."""
+
+    def serialise(image: dict) -> dict:
+        if image.get("status") == "deactivated":
+            image = dict(image, locations=[])
+        return view(image)
+
+    return serialise
+
+
+def _readable_only(view, checker):
+    """Property protections: the properties the caller may not read are not shown."""
+
+    def serialise(image: dict) -> dict:
+        properties = image.get("properties")
+        if properties:
+            image = {**image, "properties": checker.readable(properties)}
+        return view(image)
+
+    return serialise
+
+
+def _with_stores(svc: Services, view):
     """Multi-store: images also show ``stores``, the stores holding their data (Glance 2.8+)."""
     from glance_service.api.stores import image_stores
 
@@ -96,10 +127,13 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
             raise exceptions.Forbidden(f"You are not permitted to create images owned by '{owner}'.")
         raise exceptions.Forbidden("You are not authorized to complete add_image action.")
     svc.policy.enforce_visibility(ctx, values["visibility"], target)
+    if svc.protections is not None:
+        svc.protections.for_context(ctx).check_create(values["properties"])
     values["status"] = "queued"
+    unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_TOTAL, 1)
     image = svc.data.image_create(ctx, values)
     notifications.of(svc).image("image.create", image)
-    resp = json_response(_view(svc)(image), status=201)
+    resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
     methods = svc.conf.enabled_import_methods
     if methods:
@@ -113,7 +147,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
 
 
 def show(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    return json_response(_view(svc)(get_visible_image(svc, ctx, image_id)))
+    return json_response(_view(svc, ctx)(get_visible_image(svc, ctx, image_id)))
 
 
 def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
@@ -134,7 +168,7 @@ def index(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Respo
         raise exceptions.InvalidMarker(exc.message) from None
     visible = svc.policy.image_filter(ctx, "get_image")
     images = [image for image in found if visible(image)]
-    view = _view(svc)
+    view = _view(svc, ctx)
     without_marker = [(k, v) for k, v in params if k != "marker"]
     body: dict = {
         "images": [view(image) for image in images],
@@ -158,10 +192,11 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     image = svc.data.image_get(ctx, image_id)
     if not changes:
         svc.policy.enforce_image(ctx, "get_image", image)
-        return json_response(_view(svc)(image))
+        return json_response(_view(svc, ctx)(image))
     if any(change.root != "locations" for change in changes):
         svc.policy.enforce_image(ctx, "modify_image", image)
-    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin)
+    protect = None if svc.protections is None else svc.protections.for_context(ctx)
+    upd = patch_mod.apply(image, changes, is_admin=ctx.is_admin, protect=protect)
     if upd.visibility is not None:
         target = {"project_id": image.get("owner"), "owner": image.get("owner"), "visibility": upd.visibility}
         svc.policy.enforce_visibility(ctx, upd.visibility, target)
@@ -179,7 +214,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     if values or upd.location_ops:
         image = svc.data.image_update(ctx, image_id, values, purge_props=upd.properties_changed)
         notifications.of(svc).image("image.update", image)
-    return json_response(_view(svc)(image))
+    return json_response(_view(svc, ctx)(image))
 
 
 # -- delete -------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Interoperable import over HTTP: ``PUT /stage``, ``POST /import``, ``GET /tasks`` of an
-image, and location import (``POST``/``GET /locations``, since 2.17).
+image (location import, ``POST``/``GET /locations`` since 2.17: ``api/location_tasks.py``).
 
 These handlers validate and answer at once (202 for the asynchronous ones); the work runs in
 ``images.import_workers``'s worker pool. Codes follow reference sections 1.3, 1.4 and 1.12.
@@ -7,8 +7,7 @@ These handlers validate and answer at once (202 for the asynchronous ones); the 
 
 from __future__ import annotations
 
-import re
-import urllib.parse
+import uuid
 
 import webob
 from oslo_log import log as logging
@@ -18,16 +17,21 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _expected_size
 from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
-from glance_service.common import notifications, process
+from glance_service.common import metrics, notifications, process
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, import_options, import_tasks, import_workers, states
+from glance_service.images import (
+    format_inspector,
+    import_options,
+    import_tasks,
+    import_workers,
+    states,
+    unified_limits,
+)
+from glance_service.images.glance_download import Credentials
 
 LOG = logging.getLogger(__name__)
 
 METHODS = ("glance-direct", "web-download", "copy-image", "glance-download")
-# validation_data.os_hash_algo → hex digest length
-HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 def routes() -> list[Route]:
@@ -36,12 +40,10 @@ def routes() -> list[Route]:
         Route("/v2/images/{image_id}/stage", {"PUT": stage}, "PUT"),
         Route("/v2/images/{image_id}/import", {"POST": import_image}, "POST"),
         Route("/v2/images/{image_id}/tasks", {"GET": image_tasks}, "GET", get),
-        # Glance answers other methods here with "Allow: POST", although GET is routed too.
-        Route("/v2/images/{image_id}/locations", {"POST": add_location, "GET": list_locations}, "POST", get),
     ]
 
 
-def _visible(svc: Services, ctx: RequestContext, image_id: str) -> dict:
+def visible_image(svc: Services, ctx: RequestContext, image_id: str) -> dict:
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "get_image", image)
     return image
@@ -50,7 +52,8 @@ def _visible(svc: Services, ctx: RequestContext, image_id: str) -> dict:
 # -- stage -------------------------------------------------------------------------------------
 def stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     try:
-        return _stage(req, svc, ctx, image_id)
+        with metrics.uploading():  # issue 18 metrics
+            return _stage(req, svc, ctx, image_id)
     except exceptions.GlanceServiceError:
         drain(req.environ.get("wsgi.input"))
         raise
@@ -69,6 +72,10 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ImageSizeLimitExceeded(
             f"The image size {expected} exceeds the limit of {size_cap} bytes."
         )
+    # Unified limits, as upstream: the declared size against image_stage_total first.
+    unified_limits.enforce(
+        svc.conf, svc.data, ctx, unified_limits.IMAGE_STAGE_TOTAL, unified_limits.mib(expected)
+    )
     image = svc.data.image_get(ctx, image_id)
     svc.policy.enforce_image(ctx, "modify_image", image)
     if image["status"] != states.QUEUED:
@@ -87,24 +94,26 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         _Body(req.environ["wsgi.input"]), format_inspector.for_image(svc.conf, image)
     )
     try:
+        # Unified limits: this image, now 'uploading', counts itself.
+        unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_UPLOADING)
         try:
-            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
         except exceptions.Duplicate:
             if reader.consumed:
                 raise
             # Staged data no image is 'uploading' for: left by a process that died. Replace it.
             svc.stores.unstage(image_id)
-            svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
+            stored = svc.stores.stage(image_id, reader, expected_size=expected, size_cap=size_cap)
         verdict = reader.finish()
-        staged: dict = {}
+        # As upstream, the staged image has its size (image_stage_total counts it).
+        staged: dict = {"size": stored.size}
         if verdict.virtual_size is not None:
             staged["virtual_size"] = verdict.virtual_size
         here = import_tasks.self_url(svc.conf)
         if here:
             # As upstream: this node holds the data; another node hands it the import.
             staged["properties"] = {import_tasks.STAGE_HOST: here}
-        if staged:
-            uploading = svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING) or uploading
+        uploading = svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING) or uploading
         notifications.of(svc).image("image.update", uploading or image)
     except BaseException as exc:
         import_tasks.quietly(svc.stores.unstage, image_id)
@@ -127,7 +136,7 @@ class _Body:
     def read(self, n: int) -> bytes:
         self.consumed = True
         try:
-            return self._stream.read(n)
+            return metrics.received(self._stream.read(n))  # issue 18 metrics: bytes uploaded
         except Exception as exc:
             raise exceptions.BadRequest(f"The upload was interrupted: {exc or type(exc).__name__}.") from exc
 
@@ -143,8 +152,6 @@ def _parse_import(body: object, svc: Services) -> tuple[str, dict]:
     name = method["name"]
     if name not in svc.conf.enabled_import_methods:
         raise exceptions.BadRequest(f"Import method {name} is not valid or not enabled at this site.")
-    if name == "glance-download":
-        raise exceptions.BadRequest("Import method glance-download is not supported by this service.")
     for key in ("all_stores", "all_stores_must_succeed"):
         if key in body and not isinstance(body[key], bool):
             raise exceptions.BadRequest(f"'{key}' must be a boolean (true or false).")
@@ -209,11 +216,28 @@ def _check_status(image: dict, name: str) -> None:
         raise exceptions.ImageStatusConflict(
             "Image needs to be staged before 'glance-direct' method can be used."
         )
-    if name == "web-download" and status != states.QUEUED:
+    if name in ("web-download", "glance-download") and status != states.QUEUED:
         raise exceptions.ImageStatusConflict(f"Image needs to be in 'queued' state to use '{name}' method.")
     for key in ("container_format", "disk_format"):
         if not image.get(key):
             raise exceptions.ImageStatusConflict(f"'{key}' needs to be set before import.")
+
+
+def _check_glance_download(method: dict) -> None:
+    """glance-download's fields, as Glance checks them (after the image's status and formats,
+    before policy); the interface defaults to ``public`` in the recorded request."""
+    for key in ("glance_region", "glance_image_id"):
+        if key not in method:
+            raise exceptions.BadRequest(f"'{key}' needs to be set for glance-download import method")
+    remote_id = method["glance_image_id"]
+    try:
+        uuid.UUID(remote_id)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise exceptions.BadRequest(f"Remote image id does not look like a UUID: {remote_id}") from exc
+    method.setdefault("glance_service_interface", "public")
+    for key in ("glance_region", "glance_service_interface"):
+        if not isinstance(method[key], str) or not method[key]:
+            raise exceptions.BadRequest(f"'{key}' must be a non-empty string.")
 
 
 def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -> None:
@@ -264,9 +288,12 @@ def start(
     task_input: dict,
     values: dict,
     from_state,
+    credentials: Credentials | None = None,
+    submit: bool = True,
 ) -> dict:
-    """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it.
-    Any failure before the task runs closes it as failed and frees the lock."""
+    """Create the task, take the lock, apply ``values`` (from ``from_state``), then run it
+    (``submit``; else the caller does). Any failure before the task runs closes it as failed
+    and frees the lock."""
     image_id = image["id"]
     task = new_task(svc, ctx, image_id, task_type, task_input)
     admin = RequestContext.admin(ctx.request_id)
@@ -282,17 +309,69 @@ def start(
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
     notifications.of(svc).image("image.update", updated or image)
-    import_workers.submit(svc, task["id"])
-    notifications.of(svc).task("task.run", task)
+    if submit:
+        # roles: import plugins; credentials: glance-download
+        import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
+        notifications.of(svc).task("task.run", task)
     return task
+
+
+def _within_limits(
+    svc: Services, ctx: RequestContext, image: dict, name: str, targets: list, task_id: str
+) -> bool:
+    """Unified limits once the image is marked importing, as upstream's import flow checks them:
+    glance-direct against image_size_total with the staged size, the other methods against
+    image_stage_total and image_count_uploading. Refused: the request keeps its 202, the task
+    fails with the 413's text, the image goes back (copy: its stores unmarked; else 'queued',
+    staged data removed) and the lock is freed."""
+    if not unified_limits.enabled(svc.conf):
+        return True
+    delta = unified_limits.mib(image.get("size"))
+    if name == "glance-direct":
+        checks = [(unified_limits.IMAGE_SIZE_TOTAL, delta)]
+    else:
+        checks = [(unified_limits.IMAGE_STAGE_TOTAL, delta), (unified_limits.IMAGE_COUNT_UPLOADING, 0)]
+    try:
+        for resource, amount in checks:
+            unified_limits.enforce(svc.conf, svc.data, ctx, resource, amount)
+    except Exception as exc:
+        # Over a limit, or the limits could not be read (Keystone: the error goes up, a 500).
+        admin = RequestContext.admin(ctx.request_id)
+        props: dict = {}
+        if svc.stores.enabled:
+            current = svc.data.image_get(admin, image["id"])
+            marked = [
+                s for s in (current.get("properties") or {}).get(import_tasks.IMPORTING, "").split(",") if s
+            ]
+            props[import_tasks.IMPORTING] = ",".join(s for s in marked if s not in targets)
+        values: dict = {"properties": props} if props else {}
+        if name != "copy-image":
+            values = states.reset_on_queued({**values, "status": states.QUEUED})
+            if name == "glance-direct":
+                import_tasks.quietly(svc.stores.unstage, image["id"])
+        if values:
+            import_tasks.quietly(svc.data.image_update, admin, image["id"], values)
+        import_tasks.release_lock(svc, admin, image["id"], task_id)
+        over = isinstance(exc, exceptions.LimitExceeded)
+        import_tasks.finish_task(
+            svc, admin, task_id, False, exc.message if over else "Could not check limits"
+        )
+        if not over:
+            raise
+        return False
+    return True
 
 
 def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     # Glance's order: body, image (404), status (409), policy (403), stores, then
     # all_stores_must_succeed on a single store and the web-download URI (400).
     name, body = _parse_import(common.read_json(req), svc)
+    # Unified limits, as upstream: a project already over image_size_total imports nothing.
+    unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_SIZE_TOTAL)
     image = svc.data.image_get(ctx, image_id)
     _check_status(image, name)
+    if name == "glance-download":
+        _check_glance_download(body["method"])
     svc.policy.enforce_image(ctx, "copy_image" if name == "copy-image" else "modify_image", image)
     targets = _targets(req, svc, image, name, body)
     if body.get("all_stores_must_succeed") is False and not svc.stores.enabled:
@@ -311,11 +390,18 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
             props[import_tasks.STAGE_HOST] = ""  # upstream pops it when the import starts
         if svc.stores.enabled:
             props.update({import_tasks.IMPORTING: ",".join(targets), import_tasks.FAILED: ""})
-        values: dict = {"properties": props}
+        values: dict = {"properties": props} if props else {}
         if name != "copy-image":
             values["status"] = states.IMPORTING
         task_input = {"image_id": image_id, "import_req": body, "backend": targets}
-        start(svc, ctx, image, "api_image_import", task_input, values, image["status"])
+        # glance-download reads the other region with the caller's token and catalog
+        creds = Credentials(ctx.auth_token, ctx.service_catalog) if name == "glance-download" else None
+        task = start(
+            svc, ctx, image, "api_image_import", task_input, values, image["status"], creds, submit=False
+        )
+        if _within_limits(svc, ctx, image, name, targets, task["id"]):
+            import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=creds)
+            notifications.of(svc).task("task.run", task)
     # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
     return _accepted()
 
@@ -331,86 +417,5 @@ def _accepted(request_id: str | None = None) -> webob.Response:
 
 # -- tasks of an image -------------------------------------------------------------------------
 def image_tasks(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    _visible(svc, ctx, image_id)
+    visible_image(svc, ctx, image_id)
     return common.json_response({"tasks": svc.data.task_get_by_image(ctx, image_id)})
-
-
-# -- locations (2.17) --------------------------------------------------------------------------
-def _parse_location(body: object) -> tuple[str, dict]:
-    if not isinstance(body, dict) or not isinstance(body.get("url"), str) or not body["url"]:
-        raise exceptions.BadRequest("The request needs a 'url' (string).")
-    unknown = set(body) - {"url", "validation_data"}
-    if unknown:
-        raise exceptions.BadRequest(f"Additional properties are not allowed: {', '.join(sorted(unknown))}")
-    data = body.get("validation_data") or {}
-    if not isinstance(data, dict):
-        raise exceptions.BadRequest("'validation_data' must be an object.")
-    extra = set(data) - {"os_hash_algo", "os_hash_value"}
-    if extra:
-        raise exceptions.BadRequest(f"Additional properties are not allowed: {', '.join(sorted(extra))}")
-    if data:
-        algo, value = data.get("os_hash_algo"), data.get("os_hash_value")
-        if not algo or not value:
-            raise exceptions.BadRequest("os_hash_algo and os_hash_value must be given together.")
-        if not isinstance(algo, str) or algo not in HASH_LENGTHS:
-            raise exceptions.BadRequest(f"os_hash_algo must be one of {', '.join(HASH_LENGTHS)}.")
-        if not isinstance(value, str) or not _HEX.match(value):
-            raise exceptions.BadRequest("os_hash_value must be a hexadecimal string.")
-        if len(value) != HASH_LENGTHS[algo]:
-            raise exceptions.BadRequest(f"os_hash_value is not a valid {algo} digest: wrong length.")
-        data = {"os_hash_algo": algo, "os_hash_value": value.lower()}
-    return body["url"], data
-
-
-def _http_store_configured(svc: Services, url: str) -> bool:
-    """glance.common.utils.is_http_store_configured."""
-    if not url.startswith("http"):
-        return False
-    if svc.stores.enabled:
-        return "http" in svc.stores.enabled.values()
-    return "http" in {str(s).strip() for s in svc.conf.glance_store.stores}
-
-
-def add_location(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    from glance_service.api.locations import EXTERNAL_SCHEMES
-
-    # Glance's order: body (400), image (404), status (409), policy (403/404), then who may
-    # name which URL (403).
-    url, validation = _parse_location(common.read_json(req))
-    image = svc.data.image_get(ctx, image_id)
-    if image["status"] != states.QUEUED:
-        raise exceptions.ImageStatusConflict(
-            f"It's not allowed to add locations if image status is {image['status']}."
-        )
-    svc.policy.enforce_image(ctx, "add_image_location", image)
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
-    if scheme not in EXTERNAL_SCHEMES:
-        raise exceptions.BadRequest(f"Invalid location: {url}")
-    # As Glance: the 'service' role (of the user or of a service token), not the policy rule,
-    # and for everyone else an http URL with the http store configured.
-    if "service" not in {*ctx.roles, *ctx.service_roles} and not _http_store_configured(svc, url):
-        raise exceptions.Forbidden("http store must be enabled to use location API by normal user.")
-    # As Glance 33: an http(s) location passes the same filters as web-download (no loopback,
-    # no metadata service) before any task fetches it.
-    if scheme in ("http", "https") and not import_options.uri_allowed(svc.conf, url):
-        raise exceptions.BadRequest(f"URI for add location does not pass filtering: {url}")
-    states.check(image, states.IMPORTING)
-    props = {import_tasks.WORKER: process.host_marker()}
-    task_input = {"image_id": image_id, "loc_url": url, "validation_data": validation}
-    values = {"status": states.IMPORTING, "properties": props}
-    start(svc, ctx, image, "location_import", task_input, values, states.QUEUED)
-    resp = webob.Response(status=202)
-    resp.headers.pop("Content-Type", None)
-    return resp
-
-
-def list_locations(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    image = _visible(svc, ctx, image_id)
-    svc.policy.enforce_image(ctx, "fetch_image_location", image)
-    return common.json_response(
-        [
-            {"url": loc["url"], "metadata": loc.get("metadata") or {}}
-            for loc in image.get("locations") or []
-            if loc.get("status", "active") == "active"
-        ]
-    )

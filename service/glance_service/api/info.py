@@ -7,6 +7,7 @@ import webob
 from glance_service.api.common import json_response
 from glance_service.api.wiring import Services
 from glance_service.context import RequestContext
+from glance_service.images import unified_limits
 
 
 def import_methods(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
@@ -29,5 +30,6 @@ def stores(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
 
 
 def usage(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Response:
-    # Unified limits (keystone) are not used: Glance answers an empty usage then.
-    return json_response({"usage": {}})
+    # As upstream: the caller's project, {resource: {"limit", "usage"}} from Keystone's unified
+    # limits (images/unified_limits.py); an empty usage when use_keystone_limits is off.
+    return json_response({"usage": unified_limits.usage(svc.conf, svc.data, ctx)})

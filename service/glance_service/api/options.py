@@ -67,19 +67,32 @@ data_opts = [
     ),
     cfg.ListOpt(
         "enabled_import_methods",
-        # Glance's declaration and default. glance-download (pulls from another region's Glance)
-        # is accepted here but an import that asks for it is refused (400).
+        # Glance's declaration and default. glance-download (pulls from another region's Glance
+        # through the caller's catalog) is off by default, as upstream.
         item_type=cfg.types.String(
             choices=["glance-direct", "web-download", "copy-image", "glance-download"]
         ),
         bounds=True,
         default=["glance-direct", "web-download", "copy-image"],
         help="Interoperable import methods announced in the OpenStack-image-import-methods header and "
-        "in /v2/info/import, e.g. [glance-direct, web-download, copy-image]. This service does not "
-        "run glance-download imports.",
+        "in /v2/info/import, e.g. [glance-direct, web-download, copy-image, glance-download] "
+        "(glance-download needs regions registered in the same Keystone).",
     ),
 ]
 
+
+# Unified limits (images/unified_limits.py): Glance's name, default and meaning.
+unified_limits_opts = [
+    cfg.BoolOpt(
+        "use_keystone_limits",
+        default=False,
+        help="Enforce the per-project limits registered in Keystone (unified limits, through "
+        "oslo.limit and its [oslo_limit] options): image_size_total and image_stage_total (MiB), "
+        "image_count_total, image_count_uploading; GET /v2/info/usage reports them. Register the "
+        "limits first: a resource without a registered limit counts as a limit of zero. When on, "
+        "user_storage_quota is ignored.",
+    ),
+]
 
 # Delayed delete (Glance's names and defaults; ``images/scrubber.py`` does the work).
 scrubber_opts = [
@@ -160,6 +173,7 @@ register_opts = registrar(
     (None, scrubber_opts),
     ("image_format", image_format_opts),
     (None, cache_opts),
+    (None, unified_limits_opts),  # unified limits
 )
 
 

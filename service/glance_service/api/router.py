@@ -111,6 +111,7 @@ class Router:
         body_input = environ.get("wsgi.input") if has_body(req) else None
         try:
             route, handler, urlvars = self.match(req.method, req.path_info)
+            environ["glance.route"] = route.template  # issue 18 metrics: the route, not the path
             if req.method in route.body_reject and has_body(req):
                 raise exceptions.BadRequest("A body is not expected with this request.")
             ctx = get_context(environ)

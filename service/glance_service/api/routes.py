@@ -14,6 +14,7 @@ from glance_service.api import (
     images,
     imports,
     info,
+    location_tasks,
     members,
     metadefs,
     schemas,
@@ -25,7 +26,7 @@ from glance_service.api.router import Route
 
 # Feature modules that carry their own routes: each defines ``routes() -> list[Route]``.
 # Listed here once, so a feature is added without editing the core table.
-FEATURE_MODULES = (members, imports, tasks, stores, metadefs, cache)
+FEATURE_MODULES = (members, imports, location_tasks, tasks, stores, metadefs, cache)
 
 
 def routes() -> list[Route]:

@@ -7,11 +7,12 @@ clients, stores or policy enforcers themselves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
-from glance_service.common import notifications
+from glance_service.common import metrics, notifications
 from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
 from glance_service.registry import record_cache
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import glance_service.api.image_views
     import glance_service.images.image_schema
     import glance_service.images.policy
+    import glance_service.images.property_protections
     import glance_service.store
 
 data_api_opts = [
@@ -53,6 +55,8 @@ class Services:
     schema: glance_service.images.image_schema.ImageSchema | None = None
     # The image serialiser of this configuration (built from ``conf`` on first use if None).
     view: glance_service.api.image_views.ImageView | None = None
+    # Property protections ([DEFAULT] property_protection_file); None when off.
+    protections: glance_service.images.property_protections.PropertyRules | None = None
     # Notifications (issue 18): what the handlers' hooks send through; sends nothing by default.
     notifier: notifications.Events = notifications.NOOP
 
@@ -62,9 +66,12 @@ def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
     ``[metadata_cache] memcached_servers`` is set: image reads look there first; in direct
     mode this process owns the database, so it also fills and invalidates it."""
     if conf.data_api == "database":
-        from glance_service.db.database_api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI, image_status_summary
 
-        return record_cache.wrap(conf, DatabaseAPI(conf), read=True, owner=True)
+        database = DatabaseAPI(conf)
+        # issue 18 metrics: images by status where this process holds the database
+        metrics.count_images_with(functools.partial(image_status_summary, database.db))
+        return record_cache.wrap(conf, database, read=True, owner=True)
     from glance_service.registry.client import RegistryClient
 
     return record_cache.wrap(conf, RegistryClient(conf), read=True, owner=False)

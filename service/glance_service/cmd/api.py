@@ -38,6 +38,21 @@ def _recover_in_child(conf) -> int:
     return 0
 
 
+def check_property_protections(conf) -> None:
+    """Property protections (issue 18): a file that cannot be used stops glance-api here,
+    before any worker starts (upstream's documented behaviour)."""
+    from glance_service.images import property_protections as pp
+
+    pp.register_opts(conf)
+    if not conf.property_protection_file:
+        return
+    try:
+        pp.load_rules(pp.find_file(conf), conf.property_protection_rule_format)
+    except pp.InvalidPropertyProtectionFile as exc:
+        LOG.error("glance-api cannot start: %s", exc)
+        sys.exit(f"glance-api cannot start: {exc}")
+
+
 def main(argv: list[str] | None = None) -> None:
     from glance_service.api import options, wiring
 
@@ -46,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     wiring.register_opts(conf)
     options.register_opts(conf)
     config.load("glance-api", sys.argv[1:] if argv is None else argv, 9292, conf)
+    check_property_protections(conf)
     if conf.data_api == "database":
         from glance_service.db import session as db_session
 

@@ -20,6 +20,9 @@ search for ``glance-registry.conf`` then ``glance-manage.conf`` (later files win
     glance-manage db purge_images_table --age_in_days N [--max_rows M]
     glance-manage scrub [--restore IMAGE_ID]   remove the data of pending_delete images now (needs
                                          the [glance_store] options: glance-api.conf is read too)
+    glance-manage adopt --from-connection URL [--check]   an upstream Glance database's records
+                                         into ours (docs/ADOPTION.md); exit 2 when refused
+    glance-manage handback --to-connection URL [--check]  ours into an upstream database
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ EXIT_ERROR = 1
 EXIT_NEEDS_SYNC = EXIT_NEEDS_EXPAND = 3
 EXIT_NEEDS_MIGRATE = 4
 EXIT_NEEDS_CONTRACT = 5
+EXIT_REFUSED = 2  # adopt / handback: the conversion would not be safe (reasons printed)
 
 UP_TO_DATE = "Database is up to date. No migrations needed."
 
@@ -181,6 +185,66 @@ def _scrub(conf: cfg.ConfigOpts) -> int:
     return EXIT_OK if not counts["failed"] else EXIT_ERROR
 
 
+# issue 19: adopt / handback (docs/ADOPTION.md)
+def _print_result(conf: cfg.ConfigOpts, result=None, refused=None) -> None:
+    import json
+
+    survey = result.survey if result is not None else getattr(refused, "survey", None)
+    if conf.command.json:
+        out = result.as_dict() if result is not None else {"survey": survey.as_dict() if survey else None}
+        out["refused"] = refused.reasons if refused is not None else []
+        out["check"] = bool(conf.command.check)
+        print(json.dumps(out, sort_keys=True, default=str))
+        return
+    for line in survey.lines() if survey is not None else []:
+        print(line)
+    for reason in refused.reasons if refused is not None else []:
+        print(f"REFUSED: {reason}")
+    if result is None:
+        return
+    for note in result.notes:
+        print(note)
+    verb = "would write" if conf.command.check else "written"
+    for table in result.counts.written:
+        print(f"{table}: {result.counts.written[table]} {verb}, {result.counts.unchanged[table]} unchanged")
+    print(f"changed: {result.counts.changed}")
+
+
+def _conversion(conf: cfg.ConfigOpts, run: Callable) -> int:
+    from glance_service.db import adopt
+
+    try:
+        result = run(adopt)
+    except adopt.Refused as exc:
+        _print_result(conf, refused=exc)
+        return EXIT_REFUSED
+    _print_result(conf, result)
+    return EXIT_OK
+
+
+def _adopt(conf: cfg.ConfigOpts) -> int:
+    c = conf.command
+    stores = set(c.known_stores.split(",")) if c.known_stores else None
+    legacy = dict(pair.split("=", 1) for pair in c.legacy_stores.split(",")) if c.legacy_stores else None
+    return _conversion(
+        conf,
+        lambda adopt: adopt.adopt(
+            c.from_connection, conf.database.connection, c.check, c.allow_unservable, stores, legacy
+        ),
+    )
+
+
+def _handback(conf: cfg.ConfigOpts) -> int:
+    c = conf.command
+    return _conversion(conf, lambda adopt: adopt.handback(conf.database.connection, c.to_connection, c.check))
+
+
+def _conversion_args(parser, flag: str, help_text: str) -> None:
+    parser.add_argument(flag, required=True, metavar="URL", help=help_text)
+    parser.add_argument("--check", action="store_true", help="Report only; change nothing.")
+    parser.add_argument("--json", action="store_true", help="Print the report as one JSON object.")
+
+
 DB_ACTIONS: dict[str, tuple[Callable[[cfg.ConfigOpts], int], str]] = {
     "sync": (_db_sync, "Upgrade the database schema to the newest revision (idempotent)."),
     "version": (_db_version, "Print the database's schema revision ('base' if never synced)."),
@@ -232,6 +296,20 @@ def _add_parsers(subparsers) -> None:
     scrub.add_argument(
         "--restore", metavar="IMAGE_ID", help="Bring a pending_delete image back to active instead."
     )
+    # issue 19: adopt / handback
+    adopt = subparsers.add_parser("adopt", help="Copy an upstream Glance database's records into ours.")
+    _conversion_args(adopt, "--from-connection", "The upstream database (only read).")
+    adopt.add_argument(
+        "--allow-unservable", action="store_true", help="Carry images whose locations no store here serves."
+    )
+    adopt.add_argument("--known-stores", metavar="ID[,ID]", help="Store ids our glance-api has.")
+    adopt.add_argument(
+        "--legacy-stores",
+        metavar="KIND=ID[,KIND=ID]",
+        help="The store id for locations that name none (a single-store upstream's), by kind.",
+    )
+    handback = subparsers.add_parser("handback", help="Copy our records into an upstream Glance database.")
+    _conversion_args(handback, "--to-connection", "The upstream database (created by its db sync).")
 
 
 command_opt = cfg.SubCommandOpt("command", title="Commands", handler=_add_parsers, help="Available commands")
@@ -285,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     if conf.command.name == "scrub":
         _register_store_opts(conf)
         handler = _scrub
+    elif conf.command.name in ("adopt", "handback"):  # issue 19
+        handler = _adopt if conf.command.name == "adopt" else _handback
     else:
         handler = DB_ACTIONS[conf.command.action][0]
     try:

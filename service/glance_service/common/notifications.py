@@ -434,7 +434,7 @@ class Notifier(Events):
 
     def _messaging(self):
         if self._notifier is None:
-            import oslo_messaging
+            oslo_messaging = import_messaging()
 
             oslo_messaging.set_transport_defaults("glance")
             transport = oslo_messaging.get_notification_transport(self.conf)
@@ -461,6 +461,17 @@ class Notifier(Events):
         done = threading.Thread(target=lambda: (self._queue.join(), deadline.set()), daemon=True)
         done.start()
         return deadline.wait(timeout)
+
+
+def import_messaging():
+    """oslo_messaging, on oslo.service's threading backend: this service never loads eventlet
+    (glance_service/__init__.py), and oslo.service would pick it by default."""
+    from oslo_service import backend
+
+    backend.register_backend_default_hook(lambda: backend.BackendType.THREADING)
+    import oslo_messaging
+
+    return oslo_messaging
 
 
 def build(conf: cfg.ConfigOpts) -> Events:

@@ -34,6 +34,7 @@ from gunicorn.arbiter import Arbiter
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from glance_service.common import metrics
 from glance_service.common.registrar import registrar
 from glance_service.common.request_log import AccessLogger
 
@@ -382,6 +383,10 @@ def serve(app_factory: Callable[[], Callable], conf: cfg.ConfigOpts, proc_name: 
     register_opts(conf)
 
     def options() -> dict:
-        return {**gunicorn_options(conf, proc_name), **overrides}
+        # issue 18: the metrics socket and hooks when [metrics] enabled (common.metrics)
+        return metrics.gunicorn_options(conf, proc_name, {**gunicorn_options(conf, proc_name), **overrides})
 
-    _GunicornApplication(app_factory, options, conf).run()
+    def factory() -> Callable:
+        return metrics.serving(app_factory(), conf, proc_name)
+
+    _GunicornApplication(factory, options, conf).run()

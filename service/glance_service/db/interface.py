@@ -194,6 +194,13 @@ image_member_find(image_id: str, member: str | None = None) -> list[Member]     
 # -- quotas: bytes of the owner's live images times their live locations; ``Forbidden``
 # unless the caller is that project or an admin.
 image_storage_usage(owner: str) -> int                                                  read
+# Unified limits (images/unified_limits.py), counted as upstream Glance counts them, for the
+# owner's live images: {"image_size_total": bytes (size times live locations; killed, deleted,
+# pending_delete images hold none), "image_stage_total": bytes (uploading or importing images,
+# and others still copying: os_glance_importing_to_stores set), "image_count_total": images not
+# killed/deleted/pending_delete, "image_count_uploading": saving, uploading, importing or
+# copying images}. ``Forbidden`` unless the caller is that project or an admin.
+image_quota_usage(owner: str) -> dict                                                   read
 # -- tasks (db/task_records.py; visible to the owner's project and admins) ---------------------------
 task_create(values: dict) -> dict                                                       write
 task_get(task_id: str) -> dict                                                          read

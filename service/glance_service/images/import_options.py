@@ -121,6 +121,13 @@ def check_options(conf: cfg.ConfigOpts) -> None:
                 f"[import_filtering_opts] {opt.dest} is not a valid list ({exc}): write it as "
                 f"Glance does, in brackets, e.g. {opt.dest} = [{_EXAMPLES.get(opt.dest, '')}]"
             ) from exc
+    # the import plugins' list (issue 18), read the same way
+    from glance_service.images import import_plugins
+
+    try:
+        import_plugins.check_options(conf)
+    except ValueError as exc:
+        raise ImportOptionsError(str(exc)) from exc
 
 
 _EXAMPLES = {

@@ -7,6 +7,9 @@ hands the task id to this module's worker pool. A worker then:
 * ``web-download``: fetches the URL (every hop checked by ``[import_filtering_opts]``) into
   the staging store; ``glance-direct`` finds the data staged already; ``copy-image`` reads an
   existing location;
+* runs the import plugins of ``[image_import_opts] image_import_plugins`` on the staged data
+  (``images/import_plugins/``; not for copy-image, nor for the legacy ``import`` task, as
+  upstream); their image values are applied with the activation;
 * writes the data to each target store in turn (hashed as it streams, like an upload),
   recording a location ``{"store": id}`` per store and keeping ``os_glance_importing_to_stores``
   and ``os_glance_failed_import`` current; copies must hash exactly like the image;
@@ -32,9 +35,10 @@ import requests
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import notifications
+from glance_service.common import metrics, notifications
 from glance_service.context import RequestContext
-from glance_service.images import format_inspector, states
+from glance_service.images import format_inspector, import_plugins, states
+from glance_service.images.glance_download import Credentials, GlanceDownload, open_url
 from glance_service.images.import_options import uri_allowed
 from glance_service.images.import_tasks import (
     FAILED,
@@ -56,22 +60,32 @@ MAX_REDIRECTS = 5
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 _POOL_PID: int | None = None
 _POOL_LOCK = threading.Lock()
+# glance-download: the caller's token and catalog per task, in memory only (never recorded).
+_CREDENTIALS: dict[str, Credentials] = {}
 
 
-def submit(svc, task_id: str) -> concurrent.futures.Future:
-    """Run the task in this process's pool (created on first use, after gunicorn's fork)."""
+def submit(
+    svc, task_id: str, roles: list[str] | None = None, credentials: Credentials | None = None
+) -> concurrent.futures.Future:
+    """Run the task in this process's pool (created on first use, after gunicorn's fork).
+    ``roles``: the importing user's (the import plugins read them; a task is never resumed
+    by another process, so they need not be stored). ``credentials``: glance-download's."""
     global _POOL, _POOL_PID
     with _POOL_LOCK:
+        if credentials is not None:
+            _CREDENTIALS[task_id] = credentials
         if _POOL is None or _POOL_PID != os.getpid():
             _POOL = concurrent.futures.ThreadPoolExecutor(
                 max_workers=svc.conf.taskflow_executor.max_workers, thread_name_prefix="import"
             )
             _POOL_PID = os.getpid()
-        return _POOL.submit(run_task, svc, task_id)
+        return _POOL.submit(run_task, svc, task_id, roles)
 
 
-def run_task(svc, task_id: str) -> None:
+def run_task(svc, task_id: str, roles: list[str] | None = None) -> None:
     ctx = RequestContext.admin()
+    with _POOL_LOCK:
+        credentials = _CREDENTIALS.pop(task_id, None)
     try:
         task = svc.data.task_update(ctx, task_id, {"status": "processing"}, from_status="pending")
     except (exceptions.Conflict, exceptions.TaskNotFound):
@@ -79,10 +93,11 @@ def run_task(svc, task_id: str) -> None:
     ctx.request_id = task.get("request_id") or ctx.request_id
     notifications.of(svc).task("task.processing", task)
     try:
-        if task["type"] == "location_import":
-            LocationImport(svc, ctx, task).run()
-        else:
-            _Import(svc, ctx, task).run()
+        with metrics.importing():  # issue 18 metrics
+            if task["type"] == "location_import":
+                LocationImport(svc, ctx, task).run()
+            else:
+                _Import(svc, ctx, task, roles or [], credentials).run()
     except Exception:
         LOG.exception("Task %s failed unexpectedly", task_id)
 
@@ -112,8 +127,19 @@ class _Reader:
 class _Import:
     """One ``api_image_import`` (or legacy ``import``) task."""
 
-    def __init__(self, svc, ctx: RequestContext, task: dict):
+    def __init__(
+        self,
+        svc,
+        ctx: RequestContext,
+        task: dict,
+        roles: list[str] | None = None,
+        credentials: Credentials | None = None,
+    ):
         self.svc, self.ctx, self.task = svc, ctx, task
+        self.roles = list(roles or [])
+        self.credentials = credentials
+        self.plugins: import_plugins.Job | None = None  # the plugins' outcome, if they ran
+        self._verdict: format_inspector.Verdict | None = None  # of data the plugins changed
         self.task_id = task["id"]
         info = task.get("input") or {}
         self.image_id = task.get("image_id") or info.get("image_id")
@@ -126,6 +152,7 @@ class _Import:
         self.added: list[dict] = []  # locations this task recorded
         self.failed: list[str] = []
         self.beat = heartbeat(svc, ctx, self.task_id)
+        self.remote: GlanceDownload | None = None  # glance-download
 
     def run(self) -> None:
         try:
@@ -133,17 +160,29 @@ class _Import:
             virtual_size = None
             if self.method == "web-download":
                 virtual_size = self._download(image)
+            elif self.method == "glance-download":
+                image, virtual_size = self._glance_download(image)
+            self._run_plugins(image)
             hashes = self._write_all(image)
+            if self.remote is not None and not (self.plugins is not None and self.plugins.data_changed):
+                self.remote.check_hashes(hashes)  # the source's data, unconverted
             if virtual_size is not None:
                 hashes["virtual_size"] = virtual_size
             if not self.copy:
+                values = {"status": states.ACTIVE, **hashes}
+                if self.plugins is not None:
+                    values = {**values, **self.plugins.values, **self._changed_values()}
+                    if self.plugins.properties:
+                        values["properties"] = dict(self.plugins.properties)
                 active = self.svc.data.image_update(
-                    self.ctx, self.image_id, {"status": states.ACTIVE, **hashes}, from_state=states.IMPORTING
+                    self.ctx, self.image_id, values, from_state=states.IMPORTING
                 )
                 _notify_active(self.svc, active)
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Import task %s of image %s failed: %s", self.task_id, self.image_id, message)
+            if self.remote is not None:
+                self.remote.revert()
             self._revert()
             finish_task(self.svc, self.ctx, self.task_id, False, message or type(exc).__name__)
         else:
@@ -155,6 +194,57 @@ class _Import:
             release_lock(self.svc, self.ctx, self.image_id, self.task_id)
 
     # -- steps ------------------------------------------------------------------------------
+    def _glance_download(self, image: dict) -> tuple[dict, int | None]:
+        """glance-download (``images/glance_download.py``): the remote record, its formats and
+        properties set here, its data staged (size checked as upstream)."""
+        method = (self.task.get("input") or {}).get("import_req", {}).get("method") or {}
+        self.remote = GlanceDownload(self.svc, self.ctx, self.image_id, method, self.credentials)
+        record = self.remote.fetch()
+        image = self.remote.apply(image, record)
+        self.svc.stores.unstage(self.image_id)
+        resp = open_url(self.svc.conf, self.remote.file_url, self.remote.headers)
+        with resp:
+            if resp.status_code != 200:
+                raise exceptions.BadRequest(
+                    f"Downloading {self.remote.file_url} failed: HTTP {resp.status_code}."
+                )
+            reader = format_inspector.InspectingReader(
+                _RawReader(resp.raw, self.beat), format_inspector.for_image(self.svc.conf, image)
+            )
+            staged = self.svc.stores.stage(
+                self.image_id, reader, expected_size=None, size_cap=self.svc.conf.image_size_cap
+            )
+        if staged.size != record["size"]:
+            raise exceptions.BadRequest(
+                f"Task {self.task_id} failed because downloaded data size {staged.size} is "
+                f"different from expected {record['size']}"
+            )
+        return image, reader.finish().virtual_size
+
+    def _run_plugins(self, image: dict) -> None:
+        """The import plugins on the staged data (issue 18, import plugins)."""
+        if self.copy or self.task.get("type") != "api_image_import":
+            return
+        if not import_plugins.configured(self.svc.conf):
+            return
+        url = self.svc.stores.staged_url(self.image_id)
+        if url is None:
+            raise exceptions.NotFound(f"No staged data for image {self.image_id}.")
+        job = import_plugins.Job(
+            self.svc.conf, image, url.split("file://", 1)[-1], self.roles, beat=self.beat
+        )
+        try:
+            self.plugins = import_plugins.run(job)
+        except import_plugins.PluginError as exc:
+            raise exceptions.GlanceServiceError(str(exc)) from None
+
+    def _changed_values(self) -> dict:
+        """What the inspection of data a plugin changed found as it was stored."""
+        verdict = self._verdict
+        if verdict is None or verdict.virtual_size is None:
+            return {}
+        return {"virtual_size": verdict.virtual_size}
+
     def _download(self, image: dict) -> int | None:
         """Fetch the URL into the staging store, checking every redirect hop and inspecting the
         data against the declared disk format as it streams; returns the virtual size."""
@@ -263,9 +353,22 @@ class _Import:
             source.close()
 
     def _add(self, source, target: str | None):
+        reader = _Reader(source, self.beat)
+        if self.plugins is not None and self.plugins.data_changed:
+            # The plugins' output is checked as an upload is (decompressed data may be anything).
+            disk_format = self.plugins.get("disk_format")
+            reader = format_inspector.InspectingReader(
+                reader, format_inspector.for_image(self.svc.conf, {"disk_format": disk_format})
+            )
+            stored = self._store(source, target, reader)
+            self._verdict = reader.finish()
+            return stored
+        return self._store(source, target, reader)
+
+    def _store(self, source, target: str | None, reader):
         return self.svc.stores.add(
             self.image_id,
-            _Reader(source, self.beat),
+            reader,
             expected_size=source.size,
             size_cap=self.svc.conf.image_size_cap,
             store=target,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from typing import Protocol
 
 from glance_service import exceptions
 from glance_service.images.image_schema import ImageSchema
@@ -88,6 +89,14 @@ class Update:
     location_ops: list[tuple] = dataclasses.field(default_factory=list)
     visibility: str | None = None
     needs_modify: bool = False
+
+
+class Protect(Protocol):
+    """Property protections for one caller (``images.property_protections.Checker``)."""
+
+    def can(self, name: str, operation: str) -> bool: ...
+
+    def require(self, name: str, operation: str) -> None: ...
 
 
 def is_reserved(name: str) -> bool:
@@ -213,10 +222,21 @@ def _validate_change(change: Change, schema: ImageSchema) -> None:
 # -- applying -----------------------------------------------------------------------------
 
 
-def apply(image: dict, changes: list[Change], *, is_admin: bool) -> Update:
-    """Apply ``changes`` in order to a copy of ``image``; raise on the first refused one."""
+def apply(image: dict, changes: list[Change], *, is_admin: bool, protect: Protect | None = None) -> Update:
+    """Apply ``changes`` in order to a copy of ``image``; raise on the first refused one.
+
+    ``protect``: the caller's property protections (``property_protections.Checker``), None
+    when off. As upstream, a property the caller may not read is treated as absent (``replace``
+    and ``remove`` answer 409, ``add`` creates it), and is kept as it is."""
     current = {k: image.get(k) for k in BASE_ATTRIBUTES if k != "locations"}
     props = copy.deepcopy(image.get("properties") or {})
+    if protect is None:
+        present = props.__contains__
+    else:
+
+        def present(name: str) -> bool:
+            return name in props and protect.can(name, "read")
+
     update = Update()
     tags_changed = False
     for change in changes:
@@ -228,13 +248,15 @@ def apply(image: dict, changes: list[Change], *, is_admin: bool) -> Update:
         if change.op == "remove":
             if root in BASE_ATTRIBUTES:
                 raise exceptions.Forbidden(f"Property {root} may not be removed.")
-            if root not in props:
+            if not present(root):
                 raise exceptions.Conflict(f"Property {root} does not exist.")
+            if protect is not None:
+                protect.require(root, "delete")
             del props[root]
             update.properties_changed = True
             continue
         value = change.value
-        if change.op == "add" and change.draft == 4 and (root in BASE_ATTRIBUTES or root in props):
+        if change.op == "add" and change.draft == 4 and (root in BASE_ATTRIBUTES or present(root)):
             raise exceptions.Conflict(f"Property {root} already present.")
         if root in BASE_ATTRIBUTES:
             if root in FORMAT_ATTRIBUTES and image.get("status") not in FORMAT_CHANGE_STATUSES:
@@ -250,9 +272,11 @@ def apply(image: dict, changes: list[Change], *, is_admin: bool) -> Update:
             if root == "tags":
                 tags_changed = True
             current[root] = value
-        elif change.op == "replace" and root not in props:
+        elif change.op == "replace" and not present(root):
             raise exceptions.Conflict(f"Property {root} does not exist.")
         else:
+            if protect is not None:
+                protect.require(root, "update" if present(root) else "create")
             props[root] = value
             update.properties_changed = True
     for key, value in current.items():

@@ -210,6 +210,14 @@ class Enforcer:
     def check_target(self, ctx: RequestContext, rule: str, target: dict) -> bool:
         return bool(self._enforcer.enforce(rule, target, ctx.policy_credentials()))
 
+    def check_rule(self, ctx: RequestContext, name: str) -> bool:
+        """``rule:<name>`` of the policy file, on an empty target: property protections in the
+        ``policies`` format (upstream's ``<section>:<operation>`` rules). An undefined name is
+        refused."""
+        self._enforcer.load_rules()
+        check = oslo_policy.RuleCheck("rule", name)
+        return bool(self._enforcer.enforce(check, {}, ctx.policy_credentials()))
+
     def enforce(self, ctx: RequestContext, rule: str, image: dict | None = None) -> None:
         if not self.check(ctx, rule, image):
             raise exceptions.Forbidden(f"You are not authorized to complete {rule} action.")

@@ -86,6 +86,9 @@ def parse_storage(value: str | int | None) -> int:
 
 
 def storage_quota(conf: cfg.ConfigOpts) -> int:
+    """0 (unlimited) under ``use_keystone_limits``: upstream then ignores user_storage_quota."""
+    if _option(conf, "use_keystone_limits", False):
+        return 0
     return parse_storage(_option(conf, "user_storage_quota", "0"))
 
 

@@ -23,6 +23,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import metrics
 from glance_service.common.config import keystone_auth_enabled, paste_deploy_opts
 from glance_service.common.idle_socket import closed_by_peer
 from glance_service.context import RequestContext
@@ -235,6 +236,10 @@ class RegistryClient:
         return resp.status, data
 
     def _call(self, command: str, ctx: RequestContext, kwargs: dict[str, Any], resend: bool) -> Any:
+        with metrics.registry_call(command):  # issue 18 metrics: latency and errors by operation
+            return self._call_once(command, ctx, kwargs, resend)
+
+    def _call_once(self, command: str, ctx: RequestContext, kwargs: dict[str, Any], resend: bool) -> Any:
         """One registry call, within ``registry_client_timeout`` in all. Sent again at most
         once: any call when the connection could not be made (nothing was sent), a read when
         the connection broke after sending (a kept-alive connection the registry dropped as

@@ -14,6 +14,7 @@ otherwise; checked against the declaration, not by introspecting the implementat
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import auth, healthcheck, json_bytes, request_log
+from glance_service.common import auth, healthcheck, json_bytes, metrics, request_log
 from glance_service.context import RequestContext
 from glance_service.db.interface import OPERATIONS, DataAPI
 from glance_service.registry import identity, record_cache
@@ -69,6 +70,8 @@ class RegistryApp:
         ctx = auth.get_context(environ)
         try:
             command, kwargs = _parse(environ)
+            if command in OPERATIONS:  # issue 18 metrics: calls by operation (declared ones only)
+                environ["glance.route"] = command
             result = self._dispatch(ctx, command, kwargs)
         except exceptions.GlanceServiceError as exc:
             if exc.code >= 500:
@@ -127,10 +130,13 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
     ``X-Openstack-Request-Id`` (its global id) is the registry's global id."""
     if data_api is None:
-        from glance_service.db.database_api import DatabaseAPI
+        from glance_service.db.database_api import DatabaseAPI, image_status_summary
 
+        database = DatabaseAPI(conf)
+        # issue 18 metrics: images by status, queried at each scrape
+        metrics.count_images_with(functools.partial(image_status_summary, database.db))
         # The registry owns the database: it fills the record cache and invalidates it.
-        data_api = record_cache.wrap(conf, DatabaseAPI(conf), read=False, owner=True)
+        data_api = record_cache.wrap(conf, database, read=False, owner=True)
     rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:

@@ -27,6 +27,7 @@ from glance_store import multi_backend as gs_multi_backend
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.common import metrics
 from glance_service.store import filesystem
 from glance_service.store.backends import Drivers
 from glance_service.store.filesystem import FileStore
@@ -305,10 +306,11 @@ class Stores:
         kind = self.backends.get(backend)
         if kind is None:
             raise exceptions.BadRequest(f"Store '{backend}' is not enabled at this site.")
-        if kind == "file":
-            stored = self.file_stores[backend].write(data)
-        else:
-            stored = self.drivers.add(backend, data)
+        with metrics.store_operation(backend, "add"):  # issue 18 metrics
+            if kind == "file":
+                stored = self.file_stores[backend].write(data)
+            else:
+                stored = self.drivers.add(backend, data)
         if self.enabled:
             stored.metadata = {**stored.metadata, "store": backend}
         return stored
@@ -316,20 +318,28 @@ class Stores:
     def open(
         self, url: str, offset: int = 0, length: int | None = None, backend: str | None = None
     ) -> DataSource:
-        if filesystem.owns(url):
-            return filesystem.open_url(url, offset, length)
-        return self.drivers.open(url, backend, offset, length)
+        with metrics.store_operation(self._metrics_store(url, backend), "open"):  # issue 18 metrics
+            if filesystem.owns(url):
+                return filesystem.open_url(url, offset, length)
+            return self.drivers.open(url, backend, offset, length)
 
     def delete(self, url: str, backend: str | None = None) -> None:
         """Remove the data at ``url`` (held by ``backend``, a location's ``store``, in
         multi-store). Data already gone is no error; a store that refuses because the data
         is in use raises ``InUseByStore`` (409), one that fails another error: callers keep
         the location then, so the data is never lost track of."""
-        if filesystem.owns(url):
-            filesystem.delete_url(url)
-        else:
-            # a backend since removed from the configuration: glance_store finds one by scheme
-            self.drivers.delete(url, backend if backend in self.backends else None)
+        with metrics.store_operation(self._metrics_store(url, backend), "delete"):  # issue 18 metrics
+            if filesystem.owns(url):
+                filesystem.delete_url(url)
+            else:
+                # a backend since removed from the configuration: glance_store finds one by scheme
+                self.drivers.delete(url, backend if backend in self.backends else None)
+
+    def _metrics_store(self, url: str, backend: str | None) -> str | None:
+        """The store's label in the metrics (looked up only while they are on)."""
+        if not metrics.active():
+            return None
+        return backend if backend in self.backends else self.store_for_url(url)
 
     def cleanup_partial(self) -> int:
         """Remove partial files left by crashed uploads (none that a live upload holds)."""
@@ -407,9 +417,10 @@ class Stores:
 
     # -- staging (interoperable import) ---------------------------------------------------
     def stage(self, image_id: str, reader, *, expected_size: int | None, size_cap: int) -> StoredData:
-        return self.staging.add(
-            image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
-        )
+        with metrics.store_operation(STAGING_STORE, "stage"):  # issue 18 metrics
+            return self.staging.add(
+                image_id, reader, expected_size=expected_size, size_cap=size_cap, hash_algo=self.hash_algo
+            )
 
     def staged_url(self, image_id: str) -> str | None:
         """The staged data of ``image_id`` if complete, else None."""

@@ -89,9 +89,11 @@ def topic() -> str:
 
 @pytest.fixture(scope="module")
 def collected(rabbitmq: RabbitMQ, topic: str):  # noqa: F811
-    import oslo_messaging
     from oslo_config import cfg
 
+    from glance_service.common.notifications import import_messaging
+
+    oslo_messaging = import_messaging()
     conf = cfg.ConfigOpts()
     conf([], project="notify-test")
     transport = oslo_messaging.get_notification_transport(conf, url=rabbitmq.url)

@@ -137,6 +137,7 @@ def test_no_driver_or_noop_sends_nothing_and_imports_nothing() -> None:
 def test_our_copy_of_oslo_messaging_options_is_exact() -> None:
     """Declared here so ``driver`` is read without importing oslo_messaging; oslo.messaging's own
     registration must then be a no-op (a differing copy would raise DuplicateOptError)."""
+    n.import_messaging()
     from oslo_messaging.notify import notifier
 
     conf = _conf()

@@ -42,8 +42,7 @@ def obj(namespace: str, record: dict) -> dict:
     out = {"name": record["name"]}
     if record.get("description") is not None:
         out["description"] = record["description"]
-    if record.get("required"):
-        out["required"] = record["required"]
+    out["required"] = record.get("required") or []  # upstream shows [] too
     out["properties"] = record.get("properties") or {}
     _stamps(record, out)
     out["schema"] = "/v2/schemas/metadefs/object"
@@ -76,5 +75,6 @@ def namespace(record: dict, prefix: str = "") -> dict:
     if record.get("objects"):
         out["objects"] = [obj(record["namespace"], o) for o in record["objects"]]
     if record.get("tags"):
-        out["tags"] = [tag(t) for t in record["tags"]]
+        # as upstream's namespace show: a tag's name only (GET .../tags shows the times)
+        out["tags"] = [{"name": t["name"]} for t in record["tags"]]
     return out

@@ -107,7 +107,16 @@ def test_deactivate_reactivate(owner, admin):
     assert owner.post(f"{base}/deactivate").status_code == 204
     assert owner.get(f"/v2/images/{img['id']}").json()["status"] == "deactivated"
     assert owner.post(f"{base}/deactivate").status_code == 204  # no-op
+    # as upstream: a deactivated image shows no locations (nor direct_url) but to an admin
+    shown = owner.get(f"/v2/images/{img['id']}").json()
+    assert shown["locations"] == [] and "direct_url" not in shown
+    listed = [i for i in owner.get("/v2/images").json()["images"] if i["id"] == img["id"]]
+    assert listed[0]["locations"] == []
+    assert (
+        admin.get(f"/v2/images/{img['id']}").json()["locations"][0]["url"] == "http://example.invalid/a.img"
+    )
     assert owner.post(f"{base}/reactivate").status_code == 204
+    assert owner.get(f"/v2/images/{img['id']}").json()["direct_url"] == "http://example.invalid/a.img"
     assert owner.get(f"/v2/images/{img['id']}").json()["status"] == "active"
     assert owner.post(f"{base}/reactivate").status_code == 204  # no-op
     assert owner.as_other().post(f"{base}/deactivate").status_code == 404

@@ -108,6 +108,8 @@ def test_namespace_show_has_contents(admin, ns):
     body = admin.get(f"{NS}/{ns}").json()
     assert body["properties"] == {"cpu": {"title": "CPU", "type": "string", "enum": ["a", "b"]}}
     assert body["objects"][0]["name"] == "obj" and body["tags"][0]["name"] == "t1"
+    # upstream Glance 33: a tag is its name only here, an object's required list is always shown
+    assert body["tags"] == [{"name": "t1"}] and isinstance(body["objects"][0]["required"], list)
     assert body["resource_type_associations"][0]["prefix"] == "hw_"
     prefixed = admin.get(f"{NS}/{ns}", params={"resource_type": "OS::Glance::Image"}).json()
     assert set(prefixed["properties"]) == {"hw_cpu"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from glance_service import exceptions
-from glance_service.api import imports
+from glance_service.api import location_tasks
 
 
 @pytest.mark.parametrize(
@@ -20,4 +20,4 @@ from glance_service.api import imports
 )
 def test_location_validation_data_of_the_wrong_type_is_400(validation):
     with pytest.raises(exceptions.BadRequest):
-        imports._parse_location({"url": "http://127.0.0.1:9/x", "validation_data": validation})
+        location_tasks._parse_location({"url": "http://127.0.0.1:9/x", "validation_data": validation})

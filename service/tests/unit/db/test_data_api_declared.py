@@ -85,6 +85,7 @@ def test_the_client_sends_what_the_previous_release_sent(sent, name):
 # The calls RegistryClient sends again after a broken connection (the previous release's set).
 RESENT = {
     "image_get", "image_get_all", "image_member_find", "image_get_by_status", "image_storage_usage",
+    "image_quota_usage",
     "ping", "task_get", "task_get_all", "task_get_by_image", "metadef_namespace_get_all",
     "metadef_namespace_get", "metadef_resource_type_get_all", "image_scrub_list",
 }  # fmt: skip
