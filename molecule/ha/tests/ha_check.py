@@ -12,6 +12,8 @@ Phases (issue 16's list; `ha:` lines are the measurements, the summary is assert
   cache     the shared record cache (memcached on every controller): a PATCH through each API node
             in turn is seen by every node's next GET, a delete is a 404 everywhere at once, and
             memcached was read (get_hits grew)
+  broker    the RabbitMQ cluster on the controllers (notifications): all three members running,
+            glance-api's notifications queued there; again after the failures (members rejoined)
   cli       the openstack CLI with the lab's CA works, without it fails on the certificate;
             plain http on the public VIP does not serve
 """
@@ -372,6 +374,34 @@ def phase_cache(rounds: int = 30) -> None:
     expect(hits > 0, "cache: no memcached get_hits: the API nodes did not read the shared cache")
 
 
+def broker_state(name: str) -> tuple[int, int]:
+    """(running cluster members, notifications waiting in the glance vhost) seen from ``name``."""
+    status = ssh(name, "rabbitmqctl -q cluster_status --formatter json", check=False)
+    queues = ssh(name, "rabbitmqctl -q list_queues -p glance name messages --formatter json", check=False)
+    try:
+        running = len(json.loads(status).get("running_nodes", []))
+    except ValueError:
+        running = 0
+    try:
+        queued = json.loads(queues)
+        waiting = sum(q.get("messages", 0) for q in queued if q["name"].startswith("notifications."))
+    except (ValueError, KeyError, TypeError):
+        waiting = 0
+    return running, waiting
+
+
+def phase_broker(phase: str, wait: float = 0) -> None:
+    name = next(iter(CONTROLLERS))
+    deadline = time.time() + wait
+    running, waiting = broker_state(name)
+    while running < len(CONTROLLERS) and time.time() < deadline:
+        time.sleep(5)
+        running, waiting = broker_state(name)
+    say(f"{phase}: RabbitMQ members running {running} of {len(CONTROLLERS)}; notifications queued {waiting}")
+    expect(running == len(CONTROLLERS), f"{phase}: {running} RabbitMQ members running")
+    expect(waiting > 0, f"{phase}: no notification reached the cluster")
+
+
 def phase_cli() -> None:
     env = {
         **os.environ,
@@ -413,7 +443,7 @@ def phase_cli() -> None:
 
 def main() -> int:
     # HA_PHASES (comma-separated) runs a part, for debugging; the scenario runs them all.
-    phases = os.environ.get("HA_PHASES", "cli,handoff,cache,rolling,crash,vip,galera").split(",")
+    phases = os.environ.get("HA_PHASES", "cli,handoff,cache,broker,rolling,crash,vip,galera").split(",")
     started = time.time()
     load = ha_load.Load(CLOUD)
     load.seed()
@@ -423,6 +453,8 @@ def main() -> int:
         phase_handoff()
     if "cache" in phases:
         phase_cache()
+    if "broker" in phases:
+        phase_broker("broker")
     if "rolling" in phases:
         phase_rolling(load)
     if "crash" in phases:
@@ -433,6 +465,10 @@ def main() -> int:
     if "galera" in phases:
         with tempfile.TemporaryDirectory(prefix="ha-galera-") as work:
             phase_galera(load, work)
+    if "broker" in phases:
+        # Two controllers were powered off and the whole Galera cluster stopped: every broker
+        # member must have rejoined (each came back with systemd).
+        phase_broker("broker after the failures", wait=180)
     ha_load.delete_all(CLOUD, list(load.acknowledged))
     say(f"phases {','.join(phases)} in {time.time() - started:.0f} s; {len(PROBLEMS)} problems")
     for problem in PROBLEMS:
