@@ -2,7 +2,7 @@
 # service/tests/adopt converts between upstream Glance 33 (from PyPI, its own virtualenv made
 # by bench/setup-upstream.sh: its schema built by its own migrations, its glance-api under
 # uwsgi) and our real processes; tests/test_glance_adopt.py runs roles/glance_adopt's check
-# and sample comparison by ansible. molecule/adopt takes over an upstream Glance 33 on a lab host
+# and sample comparison by ansible; molecule/adopt takes over an upstream Glance 33 on a lab host
 # (.120), installed from wheelhouse-upstream/ (the lab has no package index), and hands back.
 .PHONY: test-adopt wheelhouse-upstream
 
@@ -27,6 +27,7 @@ $(WHEELHOUSE_UPSTREAM)/.built: bench/requirements-upstream.txt | venv
 		-cf wheelhouse-upstream.tar.tmp *.whl requirements-upstream.txt && mv wheelhouse-upstream.tar.tmp wheelhouse-upstream.tar
 	touch $@
 
-test-adopt: deps venv keystone-venv bench-venvs ## issue 19: adopt/handback against upstream Glance 33, the role's tests
+test-adopt: deps venv keystone-venv bench-venvs wheelhouse wheelhouse-upstream ## issue 19: adopt/handback against upstream Glance 33: service tests, the role's tests, molecule/adopt (lab .120)
 	cd service && python -m pytest -q --timeout=900 tests/adopt
 	python -m pytest -q tests/test_glance_adopt.py
+	molecule test -s adopt
