@@ -29,7 +29,7 @@ def _healthcheck() -> list[tuple[str | None, list[cfg.Opt]]]:
 def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     from glance_service import store
     from glance_service.api import cors, image_views, options, stage_proxy, upload_recovery, versions, wiring
-    from glance_service.common import auth, wsgi_server
+    from glance_service.common import auth, notifications, wsgi_server
     from glance_service.db import session
     from glance_service.images import image_schema, import_options, property_protections
     from glance_service.registry import client, identity, record_cache
@@ -54,6 +54,7 @@ def list_api_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
         *upload_recovery.recovery_opts,
         *store.multistore_opts,
         *property_protections.property_opts,  # property protections (issue 18)
+        *notifications.notifier_opts,  # notifications (issue 18)
     ]
     import_groups = [(group, copy.deepcopy(opts)) for group, opts in import_options.list_opts()]
     # import plugins (issue 18): [image_import_opts], [image_conversion], [inject_metadata_properties]

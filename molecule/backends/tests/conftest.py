@@ -16,72 +16,44 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import boto3
-import openstack
 import pytest
-import requests
-import testinfra
 from botocore.config import Config
 
-SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 THROUGHPUT: list[dict] = []
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared" / "files"))
+from verifylib import ImageAPI, admin_cloud, ssh_host  # noqa: E402
 
 
 def env(name: str) -> str:
     return os.environ[f"BACKENDS_{name}"]
 
 
-def _ssh(address: str):
-    return testinfra.get_host(
-        f"ssh://root@{address}", ssh_identity_file=env("SSH_KEY"), ssh_extra_args=SSH_ARGS
-    )
-
-
 @pytest.fixture(scope="session")
 def ctl():
-    return _ssh(env("CTL"))
+    return ssh_host(env("CTL"), env("SSH_KEY"))
 
 
 @pytest.fixture(scope="session")
 def ceph():
-    return _ssh(env("CEPH"))
+    return ssh_host(env("CEPH"), env("SSH_KEY"))
 
 
 @pytest.fixture(scope="session")
 def objects():
-    return _ssh(env("OBJECTS"))
+    return ssh_host(env("OBJECTS"), env("SSH_KEY"))
 
 
 @pytest.fixture(scope="session")
 def cloud():
-    conn = openstack.connect(
-        auth_url=env("AUTH_URL"),
-        username="admin",
-        password=env("ADMIN_PASSWORD"),
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-        region_name=env("REGION"),
-        interface="public",
-    )
+    conn = admin_cloud(env("AUTH_URL"), env("ADMIN_PASSWORD"), env("REGION"))
     yield conn
     conn.close()
-
-
-class ImageAPI:
-    """The image API v2 over plain HTTP with the admin's token."""
-
-    def __init__(self, base: str, token: str):
-        self.base = base.rstrip("/") + "/v2"
-        self.http = requests.Session()
-        self.http.headers["X-Auth-Token"] = token
-
-    def request(self, method: str, path: str, expect: int | tuple[int, ...], **kwargs) -> requests.Response:
-        resp = self.http.request(method, self.base + path, timeout=600, **kwargs)
-        codes = (expect,) if isinstance(expect, int) else expect
-        assert resp.status_code in codes, f"{method} {path}: {resp.status_code} {resp.text[:500]}"
-        return resp
 
 
 @pytest.fixture(scope="session")

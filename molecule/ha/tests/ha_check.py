@@ -9,6 +9,11 @@ Phases (issue 16's list; `ha:` lines are the measurements, the summary is assert
   galera    the writer's mariadbd killed during writes, rejoins: every acknowledged write there;
             then the whole cluster stopped, galera-recover.yml: every acknowledged write there
   handoff   glance-direct staged through one API node, imported through another: active, sha512
+  cache     the shared record cache (memcached on every controller): a PATCH through each API node
+            in turn is seen by every node's next GET, a delete is a 404 everywhere at once, and
+            memcached was read (get_hits grew)
+  broker    the RabbitMQ cluster on the controllers (notifications): all three members running,
+            glance-api's notifications queued there; again after the failures (members rejoined)
   cli       the openstack CLI with the lab's CA works, without it fails on the certificate;
             plain http on the public VIP does not serve
 """
@@ -19,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -321,6 +327,81 @@ def phase_handoff() -> None:
     ha_load.delete_all(CLOUD, [image_id])
 
 
+def memcached_stats(address: str) -> dict[str, int]:
+    """The counters of the memcached a controller runs for the caches (port 11211)."""
+    with socket.create_connection((address, 11211), timeout=5) as conn:
+        conn.sendall(b"stats\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    stats = {}
+    for line in data.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "STAT" and parts[2].isdigit():
+            stats[parts[1]] = int(parts[2])
+    return stats
+
+
+def phase_cache(rounds: int = 30) -> None:
+    names = list(CONTROLLERS)
+    conns = {n: CLOUD.connect(image_endpoint_override=f"http://{CONTROLLERS[n]}:9292") for n in names}
+    hits_before = sum(memcached_stats(a).get("get_hits", 0) for a in CONTROLLERS.values())
+    image_id = ha_load.create(conns[names[0]], "ha-cache")
+    patch_type = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+    stale = []
+    for i in range(rounds):
+        writer = names[i % len(names)]
+        name = f"ha-cache-{i}"
+        body = [{"op": "replace", "path": "/name", "value": name}]
+        conns[writer].image.patch(f"/images/{image_id}", json=body, headers=patch_type, raise_exc=True)
+        for reader in names:
+            seen = ha_load.record(conns[reader], image_id)["name"]
+            if seen != name:
+                stale.append(f"round {i}: written on {writer}, {reader} read {seen!r}")
+    conns[names[-1]].image.delete(f"/images/{image_id}", raise_exc=True)
+    alive = [n for n in names if conns[n].image.get(f"/images/{image_id}").status_code != 404]
+    hits = sum(memcached_stats(a).get("get_hits", 0) for a in CONTROLLERS.values()) - hits_before
+    say(
+        f"cache: {rounds} PATCHes rotated over {len(names)} API nodes, each read back on every node:"
+        f" {len(stale)} stale; deleted on {names[-1]}: 404 on {len(names) - len(alive)} of {len(names)};"
+        f" memcached get_hits +{hits}"
+    )
+    expect(not stale, f"cache: stale reads: {stale[:3]}")
+    expect(not alive, f"cache: the deleted image still answered on {alive}")
+    expect(hits > 0, "cache: no memcached get_hits: the API nodes did not read the shared cache")
+
+
+def broker_state(name: str) -> tuple[int, int]:
+    """(running cluster members, notifications waiting in the glance vhost) seen from ``name``."""
+    status = ssh(name, "rabbitmqctl -q cluster_status --formatter json", check=False)
+    queues = ssh(name, "rabbitmqctl -q list_queues -p glance name messages --formatter json", check=False)
+    try:
+        running = len(json.loads(status).get("running_nodes", []))
+    except ValueError:
+        running = 0
+    try:
+        queued = json.loads(queues)
+        waiting = sum(q.get("messages", 0) for q in queued if q["name"].startswith("notifications."))
+    except (ValueError, KeyError, TypeError):
+        waiting = 0
+    return running, waiting
+
+
+def phase_broker(phase: str, wait: float = 0) -> None:
+    name = next(iter(CONTROLLERS))
+    deadline = time.time() + wait
+    running, waiting = broker_state(name)
+    while running < len(CONTROLLERS) and time.time() < deadline:
+        time.sleep(5)
+        running, waiting = broker_state(name)
+    say(f"{phase}: RabbitMQ members running {running} of {len(CONTROLLERS)}; notifications queued {waiting}")
+    expect(running == len(CONTROLLERS), f"{phase}: {running} RabbitMQ members running")
+    expect(waiting > 0, f"{phase}: no notification reached the cluster")
+
+
 def phase_cli() -> None:
     env = {
         **os.environ,
@@ -362,7 +443,7 @@ def phase_cli() -> None:
 
 def main() -> int:
     # HA_PHASES (comma-separated) runs a part, for debugging; the scenario runs them all.
-    phases = os.environ.get("HA_PHASES", "cli,handoff,rolling,crash,vip,galera").split(",")
+    phases = os.environ.get("HA_PHASES", "cli,handoff,cache,broker,rolling,crash,vip,galera").split(",")
     started = time.time()
     load = ha_load.Load(CLOUD)
     load.seed()
@@ -370,6 +451,10 @@ def main() -> int:
         phase_cli()
     if "handoff" in phases:
         phase_handoff()
+    if "cache" in phases:
+        phase_cache()
+    if "broker" in phases:
+        phase_broker("broker")
     if "rolling" in phases:
         phase_rolling(load)
     if "crash" in phases:
@@ -380,6 +465,10 @@ def main() -> int:
     if "galera" in phases:
         with tempfile.TemporaryDirectory(prefix="ha-galera-") as work:
             phase_galera(load, work)
+    if "broker" in phases:
+        # Two controllers were powered off and the whole Galera cluster stopped: every broker
+        # member must have rejoined (each came back with systemd).
+        phase_broker("broker after the failures", wait=180)
     ha_load.delete_all(CLOUD, list(load.acknowledged))
     say(f"phases {','.join(phases)} in {time.time() - started:.0f} s; {len(PROBLEMS)} problems")
     for problem in PROBLEMS:

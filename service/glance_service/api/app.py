@@ -21,7 +21,7 @@ from oslo_middleware import http_proxy_to_wsgi
 from glance_service.api import cors, image_views, options, stage_proxy, versions, wiring
 from glance_service.api.router import Router
 from glance_service.api.routes import routes
-from glance_service.common import healthcheck, request_log
+from glance_service.common import healthcheck, notifications, request_log
 from glance_service.common.auth import with_auth
 from glance_service.images import image_schema as schema_mod
 from glance_service.images import import_options, property_protections
@@ -42,6 +42,7 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     # property protections and CORS (issue 18)
     property_protections.register_opts(conf)
     cors.register_opts(conf)
+    notifications.register_opts(conf)  # notifications (issue 18)
 
 
 def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
@@ -53,6 +54,7 @@ def build_services(conf: cfg.ConfigOpts) -> wiring.Services:
         policy=policy_mod.Enforcer(conf),
         schema=schema_mod.ImageSchema.from_conf(conf),
         view=image_views.ImageView.from_conf(conf),
+        notifier=notifications.build(conf),  # notifications (issue 18)
     )
     # property protections (issue 18): None when property_protection_file is unset
     services.protections = property_protections.PropertyRules.from_conf(conf, services.policy)

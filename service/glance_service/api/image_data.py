@@ -29,9 +29,9 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.api import cache as cache_api
-from glance_service.api import common, upload_recovery
+from glance_service.api import common, image_send, upload_recovery
 from glance_service.api.router import drain
-from glance_service.common import metrics, process
+from glance_service.common import metrics, notifications, process
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, quotas, states, unified_limits
 
@@ -81,12 +81,13 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
     owner = image.get("owner")
     remaining = quotas.remaining_storage(svc.conf, svc.data, ctx, owner)
     quotas.check_upload_size(expected, remaining, quotas.storage_quota(svc.conf))
-    svc.data.image_update(
+    saving = svc.data.image_update(
         ctx,
         image_id,
         {"status": states.SAVING, "properties": upload_recovery.upload_marker()},
         from_state=states.QUEUED,
     )
+    _notify_saving(svc, saving or image, store)
 
     stored = location = None
     finalising = False
@@ -129,10 +130,27 @@ def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webo
             svc.data.image_update(ctx, image_id, done, from_state=states.SAVING)
     except BaseException as exc:
         _undo(svc, ctx, image_id, stored, location, exc, finalising)
+        notifications.of(svc).upload_failed(image_id, exc)
         if isinstance(exc, exceptions.ImageNotFound):
             raise exceptions.Gone(f"Image {image_id} was deleted during the upload.") from exc
         raise
+    _notify_active(svc, {**(saving or image), **done}, store)
     return common.no_content()
+
+
+def _notify_saving(svc, image: dict, store: str | None) -> None:
+    """Upstream's events as an upload starts: the move to ``saving``, then ``image.prepare``."""
+    events = notifications.of(svc)
+    events.image("image.update", image)
+    events.image_import("image.prepare", image, store)
+
+
+def _notify_active(svc, image: dict, store: str | None) -> None:
+    """Upstream's events as an upload ends: ``image.upload``, ``image.activate``, the save."""
+    events = notifications.of(svc)
+    events.image_import("image.upload", image, store)
+    events.image("image.activate", image)
+    events.image("image.update", image)
 
 
 def _target_store(req: webob.Request, svc) -> str | None:
@@ -307,7 +325,7 @@ def download(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> web
 
     status = 206 if wanted is not None else 200
     resp = webob.Response(status=status, content_type="application/octet-stream", charset=None)
-    resp.app_iter = _body(source, req.environ)
+    resp.app_iter = image_send.counted(svc, ctx, image, req, _body(source, req.environ), source.size)
     if source.size is not None:
         resp.content_length = source.size
     if image.get("checksum"):

@@ -13,6 +13,7 @@ from glance_service.api import stage_proxy
 from glance_service.api.common import json_response, no_content, read_json
 from glance_service.api.image_views import ImageView
 from glance_service.api.wiring import Services
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import filters as filters_mod
 from glance_service.images import patch as patch_mod
@@ -131,6 +132,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
     values["status"] = "queued"
     unified_limits.enforce(svc.conf, svc.data, ctx, unified_limits.IMAGE_COUNT_TOTAL, 1)
     image = svc.data.image_create(ctx, values)
+    notifications.of(svc).image("image.create", image)
     resp = json_response(_view(svc, ctx)(image), status=201)
     resp.headers["Location"] = req.host_url + f"/v2/images/{image['id']}"
     methods = svc.conf.enabled_import_methods
@@ -211,6 +213,7 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         locations_mod.apply(svc, ctx, image, upd.location_ops)
     if values or upd.location_ops:
         image = svc.data.image_update(ctx, image_id, values, purge_props=upd.properties_changed)
+        notifications.of(svc).image("image.update", image)
     return json_response(_view(svc, ctx)(image))
 
 
@@ -247,6 +250,7 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
     if svc.conf.delayed_delete and image.get("locations"):
         # Delayed delete: the data stays until the scrubber removes it (images/scrubber.py).
         svc.data.image_pending_delete(ctx, image_id)
+        notifications.of(svc).image_deleted({**image, "status": "pending_delete"})
         return no_content()
     removed = set()
     for location in image.get("locations") or []:
@@ -261,6 +265,7 @@ def delete(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
             ) from None
         removed.add(location["id"])
     before = svc.data.image_destroy(ctx, image_id)
+    notifications.of(svc).image_deleted({**before, "status": "deleted"})
     for location in before.get("locations") or []:
         if location["id"] in removed:
             continue

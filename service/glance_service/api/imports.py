@@ -17,7 +17,7 @@ from glance_service.api import common, stage_proxy
 from glance_service.api.image_data import _expected_size
 from glance_service.api.router import Route, drain
 from glance_service.api.wiring import Services
-from glance_service.common import metrics, process
+from glance_service.common import metrics, notifications, process
 from glance_service.context import RequestContext
 from glance_service.images import (
     format_inspector,
@@ -82,12 +82,13 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         raise exceptions.ImageStatusConflict(
             f"Image {image_id} is {image['status']}: data can be staged only for a queued image."
         )
-    svc.data.image_update(
+    uploading = svc.data.image_update(
         ctx,
         image_id,
         {"status": states.UPLOADING, "properties": {import_tasks.WORKER: process.host_marker()}},
         from_state=states.QUEUED,
     )
+    notifications.of(svc).image("image.update", uploading or image)
     # Inspected as it streams (415 on a mismatch or unsafe header), like an upload.
     reader = format_inspector.InspectingReader(
         _Body(req.environ["wsgi.input"]), format_inspector.for_image(svc.conf, image)
@@ -112,7 +113,8 @@ def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         if here:
             # As upstream: this node holds the data; another node hands it the import.
             staged["properties"] = {import_tasks.STAGE_HOST: here}
-        svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING)
+        uploading = svc.data.image_update(ctx, image_id, staged, from_state=states.UPLOADING) or uploading
+        notifications.of(svc).image("image.update", uploading or image)
     except BaseException as exc:
         import_tasks.quietly(svc.stores.unstage, image_id)
         try:
@@ -263,7 +265,7 @@ def take_lock(svc: Services, ctx: RequestContext, image_id: str, task_id: str) -
 
 
 def new_task(svc: Services, ctx: RequestContext, image_id: str, task_type: str, task_input: dict) -> dict:
-    return svc.data.task_create(
+    task = svc.data.task_create(
         ctx,
         {
             "type": task_type,
@@ -274,6 +276,8 @@ def new_task(svc: Services, ctx: RequestContext, image_id: str, task_type: str, 
             "input": task_input,
         },
     )
+    notifications.of(svc).task("task.create", task)
+    return task
 
 
 def start(
@@ -296,7 +300,7 @@ def start(
     try:
         take_lock(svc, ctx, image_id, task["id"])
         try:
-            svc.data.image_update(admin, image_id, values, from_state=from_state)
+            updated = svc.data.image_update(admin, image_id, values, from_state=from_state)
         except BaseException:
             import_tasks.release_lock(svc, admin, image_id, task["id"])
             raise
@@ -304,9 +308,11 @@ def start(
         message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else "Could not start"
         import_tasks.finish_task(svc, admin, task["id"], False, message)
         raise
+    notifications.of(svc).image("image.update", updated or image)
     if submit:
         # roles: import plugins; credentials: glance-download
         import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=credentials)
+        notifications.of(svc).task("task.run", task)
     return task
 
 
@@ -395,6 +401,7 @@ def import_image(req: webob.Request, svc: Services, ctx: RequestContext, image_i
         )
         if _within_limits(svc, ctx, image, name, targets, task["id"]):
             import_workers.submit(svc, task["id"], roles=list(ctx.roles), credentials=creds)
+            notifications.of(svc).task("task.run", task)
     # else: copy-image to all stores and the image is in every one already (Glance: 202, no task)
     return _accepted()
 

@@ -15,6 +15,7 @@ from glance_service import exceptions
 from glance_service.api.common import isotime, json_response, no_content, read_json
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import quotas
 
@@ -101,6 +102,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
         created = svc.data.image_member_create(ctx, image["id"], member)
     except exceptions.Duplicate:
         raise exceptions.Duplicate(f"Member {member} is duplicated for image {image_id}") from None
+    notifications.of(svc).member("image.member.create", created)
     return json_response(member_view(created))
 
 
@@ -132,6 +134,7 @@ def update(
     image = _image_for(svc, ctx, image_id, "modify_member")
     _find(svc, ctx, image["id"], member_id)
     updated = svc.data.image_member_update(ctx, image["id"], member_id, status)
+    notifications.of(svc).member("image.member.update", updated)
     return json_response(member_view(updated))
 
 
@@ -139,6 +142,7 @@ def delete(
     req: webob.Request, svc: Services, ctx: RequestContext, image_id: str, member_id: str
 ) -> webob.Response:
     image = _image_for(svc, ctx, image_id, "delete_member")
-    _find(svc, ctx, image["id"], member_id)
+    found = _find(svc, ctx, image["id"], member_id)
     svc.data.image_member_delete(ctx, image["id"], member_id)
+    notifications.of(svc).member("image.member.delete", found)
     return no_content()

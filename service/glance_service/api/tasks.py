@@ -16,7 +16,7 @@ from glance_service import exceptions
 from glance_service.api import common
 from glance_service.api.router import Route
 from glance_service.api.wiring import Services
-from glance_service.common import process
+from glance_service.common import notifications, process
 from glance_service.context import RequestContext
 from glance_service.images import import_options, import_tasks
 from glance_service.images.filters import limit_param
@@ -158,6 +158,7 @@ def _start_legacy_import(svc: Services, ctx: RequestContext, task_input: dict) -
     values.setdefault("visibility", "shared")
     values["status"] = states.QUEUED
     image = svc.data.image_create(ctx, values)
+    notifications.of(svc).image("image.create", image)
     stored_input = {**task_input, "image_id": image["id"], "backend": None}
     if svc.stores.enabled:
         stored_input["backend"] = [svc.stores.default_backend]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from oslo_config import cfg
 
-from glance_service.common import metrics
+from glance_service.common import metrics, notifications
 from glance_service.common.registrar import registrar
 from glance_service.db.interface import DataAPI
 from glance_service.registry import record_cache
@@ -57,6 +57,8 @@ class Services:
     view: glance_service.api.image_views.ImageView | None = None
     # Property protections ([DEFAULT] property_protection_file); None when off.
     protections: glance_service.images.property_protections.PropertyRules | None = None
+    # Notifications (issue 18): what the handlers' hooks send through; sends nothing by default.
+    notifier: notifications.Events = notifications.NOOP
 
 
 def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:

@@ -16,6 +16,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import notifications
 from glance_service.common.masking import mask_secrets
 from glance_service.context import RequestContext
 
@@ -82,9 +83,11 @@ def finish_task(svc, ctx: RequestContext, task_id: str, ok: bool, message: str =
     if result is not None:
         values["result"] = result
     try:
-        svc.data.task_update(ctx, task_id, values)
+        task = svc.data.task_update(ctx, task_id, values)
     except exceptions.GlanceServiceError as exc:
         LOG.error("Could not close task %s: %s", task_id, exc)
+    else:
+        notifications.of(svc).task("task.success" if ok else "task.failure", task)
 
 
 def release_lock(svc, ctx: RequestContext, image_id: str, task_id: str) -> None:

@@ -35,7 +35,7 @@ import requests
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import metrics
+from glance_service.common import metrics, notifications
 from glance_service.context import RequestContext
 from glance_service.images import format_inspector, import_plugins, states
 from glance_service.images.glance_download import Credentials, GlanceDownload, open_url
@@ -91,6 +91,7 @@ def run_task(svc, task_id: str, roles: list[str] | None = None) -> None:
     except (exceptions.Conflict, exceptions.TaskNotFound):
         return  # taken over (recovery) or gone
     ctx.request_id = task.get("request_id") or ctx.request_id
+    notifications.of(svc).task("task.processing", task)
     try:
         with metrics.importing():  # issue 18 metrics
             if task["type"] == "location_import":
@@ -173,7 +174,10 @@ class _Import:
                     values = {**values, **self.plugins.values, **self._changed_values()}
                     if self.plugins.properties:
                         values["properties"] = dict(self.plugins.properties)
-                self.svc.data.image_update(self.ctx, self.image_id, values, from_state=states.IMPORTING)
+                active = self.svc.data.image_update(
+                    self.ctx, self.image_id, values, from_state=states.IMPORTING
+                )
+                _notify_active(self.svc, active)
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Import task %s of image %s failed: %s", self.task_id, self.image_id, message)
@@ -300,6 +304,7 @@ class _Import:
         hashes: dict = {}
         for target in self.targets:
             try:
+                notifications.of(self.svc).image_import("image.prepare", image, target)
                 stored = self._write_one(image, target)
                 if reference is not None and (stored.size, stored.hash_value) != reference:
                     quietly(self.svc.stores.delete, stored.url, target)
@@ -314,6 +319,7 @@ class _Import:
                 self.added.append(
                     self.svc.data.image_location_add(self.ctx, self.image_id, stored.url, stored.metadata)
                 )
+                notifications.of(self.svc).image_import("image.upload", {**image, **hashes}, target)
             except Exception as exc:
                 if target is None or self.must_succeed:
                     raise
@@ -381,6 +387,13 @@ class _Import:
 
     def _revert(self) -> None:
         revert_import(self.svc, self.ctx, self.image_id, self.added, self.targets, copy=self.copy)
+
+
+def _notify_active(svc, image: dict | None) -> None:
+    """Upstream's events when an import makes the image active: ``image.activate``, the save."""
+    if image:
+        notifications.of(svc).image("image.activate", image)
+        notifications.of(svc).image("image.update", image)
 
 
 def revert_import(

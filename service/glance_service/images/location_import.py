@@ -8,6 +8,7 @@ from __future__ import annotations
 from oslo_log import log as logging
 
 from glance_service import exceptions
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import states
 from glance_service.images.import_tasks import finish_task, heartbeat, quietly, release_lock
@@ -53,9 +54,10 @@ class LocationImport:
                     )
             else:
                 values = {"os_hash_algo": algo, "os_hash_value": expected} if expected else {}
-            self.svc.data.image_update(
+            active = self.svc.data.image_update(
                 self.ctx, self.image_id, {"status": states.ACTIVE, **values}, from_state=states.IMPORTING
             )
+            notifications.of(self.svc).image("image.update", active or {"id": self.image_id})
         except Exception as exc:
             message = exc.message if isinstance(exc, exceptions.GlanceServiceError) else str(exc)
             LOG.warning("Location import of image %s failed: %s", self.image_id, message)

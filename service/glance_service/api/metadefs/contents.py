@@ -9,6 +9,7 @@ from glance_service.api.common import json_response, no_content, read_json
 from glance_service.api.metadefs import views
 from glance_service.api.metadefs.namespaces import check_read_only, visible_namespace
 from glance_service.api.wiring import Services
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import metadef_schema
 
@@ -26,6 +27,7 @@ def _creator(kind: str, rule: str, view, check: bool = True):
         if check:
             check_read_only(body)
         created = svc.data.metadef_item_create(ctx, namespace, kind, metadef_schema.validate(kind, body))
+        notifications.of(svc).metadef_item("create", kind, namespace, created)
         return json_response(view(namespace, created), status=201)
 
     return create
@@ -55,9 +57,9 @@ def _updater(kind: str, rule: str, view, check: bool = True):
         if check:
             check_read_only(body)
         values = metadef_schema.validate(kind, body)
-        return json_response(
-            view(namespace, svc.data.metadef_item_update(ctx, namespace, kind, name, values))
-        )
+        updated = svc.data.metadef_item_update(ctx, namespace, kind, name, values)
+        notifications.of(svc).metadef_item("update", kind, namespace, updated, old=name)
+        return json_response(view(namespace, updated))
 
     return update
 
@@ -68,11 +70,25 @@ def _deleter(kind: str, rule: str):
     def delete(
         req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, **named
     ) -> webob.Response:
-        visible_namespace(svc, ctx, namespace, rule)
+        record = visible_namespace(svc, ctx, namespace, rule)
         svc.data.metadef_item_delete(ctx, namespace, kind, *named.values())
+        _notify_deleted(svc, record, kind, *named.values())
         return no_content()
 
     return delete
+
+
+def _notify_deleted(svc: Services, record: dict, kind: str, name: str | None = None) -> None:
+    """``metadef_<kind>.delete``, or without a name upstream's ``metadef_namespace.delete_<kind>s``."""
+    events = notifications.of(svc)
+    if name is None:
+        events.metadef(f"metadef_namespace.delete_{kind}s", notifications.metadef_namespace_payload, record)
+        return
+    items = record.get(f"{kind}s") or []
+    if isinstance(items, dict):  # properties: {name: schema}
+        items = [{"name": key, **value} for key, value in items.items()]
+    found = next((item for item in items if item.get("name") == name), {"name": name})
+    events.metadef_item("delete", kind, record["namespace"], found)
 
 
 def _prop_view(namespace: str, record: dict) -> dict:
@@ -135,6 +151,8 @@ def create_tags(req: webob.Request, svc: Services, ctx: RequestContext, namespac
     # X-Openstack-Append: true adds to the namespace's tags instead of replacing them.
     append = req.headers.get("X-Openstack-Append", "").strip().lower() == "true"
     created = svc.data.metadef_tags_set(ctx, namespace, names, append=append)
+    for tag in created:
+        notifications.of(svc).metadef_item("create", "tag", namespace, tag)
     return json_response({"tags": [views.tag(t) for t in created]}, status=201)
 
 
@@ -145,6 +163,7 @@ def create_tag(
     read_json(req, required=False)
     visible_namespace(svc, ctx, namespace, "add_metadef_tag")
     created = svc.data.metadef_item_create(ctx, namespace, "tag", {"name": tag_name})
+    notifications.of(svc).metadef_item("create", "tag", namespace, created)
     return json_response(views.tag(created), status=201)
 
 

@@ -10,6 +10,7 @@ from glance_service import exceptions
 from glance_service.api.common import json_response, no_content, read_json
 from glance_service.api.metadefs import views
 from glance_service.api.wiring import Services
+from glance_service.common import notifications
 from glance_service.context import RequestContext
 from glance_service.images import metadef_policy, metadef_schema
 from glance_service.images.filters import limit_param
@@ -93,6 +94,7 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext) -> webob.Resp
     if not values.get("owner"):
         values["owner"] = ctx.project_id
     record = svc.data.metadef_namespace_create(ctx, values)
+    notifications.of(svc).metadef("metadef_namespace.create", notifications.metadef_namespace_payload, record)
     resp = json_response(views.namespace(record), status=201)
     resp.headers["Location"] = req.host_url + views.NS_PATH + "/" + views.quote(record["namespace"])
     return resp
@@ -117,12 +119,20 @@ def update(req: webob.Request, svc: Services, ctx: RequestContext, namespace: st
     check_read_only(body)
     metadef_schema.validate("namespace", body)
     values = {key: body[key] for key in _NAMESPACE_FIELDS if key in body}
-    return json_response(views.namespace(svc.data.metadef_namespace_update(ctx, namespace, values)))
+    updated = svc.data.metadef_namespace_update(ctx, namespace, values)
+    notifications.of(svc).metadef(
+        "metadef_namespace.update",
+        notifications.metadef_namespace_payload,
+        updated,
+        extra={"namespace_old": namespace},
+    )
+    return json_response(views.namespace(updated))
 
 
 def delete(req: webob.Request, svc: Services, ctx: RequestContext, namespace: str) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "delete_metadef_namespace")
+    record = visible_namespace(svc, ctx, namespace, "delete_metadef_namespace")
     svc.data.metadef_namespace_delete(ctx, namespace)
+    notifications.of(svc).metadef("metadef_namespace.delete", notifications.metadef_namespace_payload, record)
     return no_content()
 
 
@@ -146,12 +156,22 @@ def associate(req: webob.Request, svc: Services, ctx: RequestContext, namespace:
     check_read_only(body)
     values = metadef_schema.validate("resource_type", body)
     created = svc.data.metadef_association_create(ctx, namespace, values)
+    notifications.of(svc).metadef(
+        "metadef_resource_type.create", notifications.metadef_resource_type_payload, namespace, created
+    )
     return json_response(views.association(created), status=201)
 
 
 def dissociate(
     req: webob.Request, svc: Services, ctx: RequestContext, namespace: str, resource_type: str
 ) -> webob.Response:
-    visible_namespace(svc, ctx, namespace, "remove_metadef_resource_type_association")
+    record = visible_namespace(svc, ctx, namespace, "remove_metadef_resource_type_association")
     svc.data.metadef_association_delete(ctx, namespace, resource_type)
+    found = [a for a in record.get("resource_type_associations") or [] if a.get("name") == resource_type]
+    notifications.of(svc).metadef(
+        "metadef_resource_type.delete",
+        notifications.metadef_resource_type_payload,
+        namespace,
+        found[0] if found else {"name": resource_type},
+    )
     return no_content()
