@@ -107,7 +107,12 @@ def create(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str
 
 
 def index(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    image = _image_for(svc, ctx, image_id, "get_members")
+    try:
+        image = _image_for(svc, ctx, image_id, "get_members")
+    except exceptions.Forbidden as exc:  # upstream's wording for a refused list
+        raise exceptions.Forbidden(
+            f"Not allowed to list members for image {image_id}: {exc.message}"
+        ) from None
     members = svc.data.image_member_find(ctx, image["id"])
     return json_response({"members": [member_view(m) for m in members], "schema": "/v2/schemas/members"})
 

@@ -247,7 +247,7 @@ def parse(params: Iterable[tuple[str, str]], limit_default: int = 25, limit_max:
                 continue
             if value not in VISIBILITIES:
                 raise exceptions.InvalidFilter(f"Invalid visibility value: {value}")
-            visibility = None if value == "all" else value
+            visibility = value  # "all" keeps other projects' community images (absent: not)
         elif key == "changes-since":
             if not value:
                 continue
