@@ -18,6 +18,7 @@ this host (see ``_body``); ``Range`` for single ranges, ``Content-MD5``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import sqlite3
@@ -48,13 +49,20 @@ BLOCK = 1024 * 1024
 # Reading up to router.DRAIN_LIMIT more gives them the 4xx; past it, the connection is dropped.
 
 
-def upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
-    try:
-        with metrics.uploading():  # issue 18 metrics
-            return _upload(req, svc, ctx, image_id)
-    except exceptions.GlanceServiceError:
-        drain(req.environ.get("wsgi.input"))
-        raise
+def receiving_body(handler):
+    """A handler that reads an image's data from the request (upload, stage): counted as an
+    upload in progress (metrics); refused, the rest of the body is read first (``drain``)."""
+
+    @functools.wraps(handler)
+    def receive(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
+        try:
+            with metrics.uploading():
+                return handler(req, svc, ctx, image_id)
+        except exceptions.GlanceServiceError:
+            drain(req.environ.get("wsgi.input"))
+            raise
+
+    return receive
 
 
 def _upload(req: webob.Request, svc, ctx: RequestContext, image_id: str) -> webob.Response:
@@ -451,3 +459,7 @@ def _closing(source):
         yield from source
     finally:
         source.close()
+
+
+# The handler the route table names (defined last: it wraps _upload).
+upload = receiving_body(_upload)

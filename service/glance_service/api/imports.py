@@ -14,8 +14,8 @@ from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.api import common, stage_proxy
-from glance_service.api.image_data import _expected_size
-from glance_service.api.router import Route, drain
+from glance_service.api.image_data import _expected_size, receiving_body
+from glance_service.api.router import Route
 from glance_service.api.wiring import Services
 from glance_service.common import metrics, notifications, process
 from glance_service.context import RequestContext
@@ -50,13 +50,6 @@ def visible_image(svc: Services, ctx: RequestContext, image_id: str) -> dict:
 
 
 # -- stage -------------------------------------------------------------------------------------
-def stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
-    try:
-        with metrics.uploading():  # issue 18 metrics
-            return _stage(req, svc, ctx, image_id)
-    except exceptions.GlanceServiceError:
-        drain(req.environ.get("wsgi.input"))
-        raise
 
 
 def _stage(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
@@ -419,3 +412,7 @@ def _accepted(request_id: str | None = None) -> webob.Response:
 def image_tasks(req: webob.Request, svc: Services, ctx: RequestContext, image_id: str) -> webob.Response:
     visible_image(svc, ctx, image_id)
     return common.json_response({"tasks": svc.data.task_get_by_image(ctx, image_id)})
+
+
+# The handler the route table names (defined last: it wraps _stage).
+stage = receiving_body(_stage)

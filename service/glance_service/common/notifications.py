@@ -182,10 +182,7 @@ def member_payload(member: dict) -> dict:
         "image_id": member.get("image_id"),
         "member_id": member.get("member", member.get("member_id")),
         "status": member.get("status"),
-        "created_at": isotime(member.get("created_at")),
-        "updated_at": isotime(member.get("updated_at")),
-        "deleted": False,
-        "deleted_at": None,
+        **_times(member),
     }
 
 
@@ -199,10 +196,7 @@ def task_payload(task: dict) -> dict:
         "owner": task.get("owner"),
         "message": None,
         "expires_at": isotime(task.get("expires_at")),
-        "created_at": isotime(task.get("created_at")),
-        "updated_at": isotime(task.get("updated_at")),
-        "deleted": False,
-        "deleted_at": None,
+        **_times(task),
     }
 
 
