@@ -438,6 +438,8 @@ def adopt(
 def handback(our_url: str, target_url: str, check: bool = False) -> Result:
     """Ours (``our_url``, only read) into an upstream database ``target_url`` created by that
     release's ``glance-manage db sync``."""
+    # duplicates: adopt() opens its two engines and checks the source's schema the same way;
+    # each direction names its own source, target and refusal, so they stay side by side.
     src = db_session.create_engine(our_url)
     dst = db_session.create_engine(target_url)
     try:
