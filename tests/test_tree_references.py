@@ -25,6 +25,7 @@ GENERATED = {
     "backups/": "playbooks/backup.yml's default backup_dir (roles/glance_day2/defaults/main.yml)",
     "bench/out/": "the benchmark's output (bench/run.py, bench/servers.py)",
     "wheelhouse/": "make wheelhouse (mk/toolkit.mk)",
+    "wheelhouse-upstream/": "make wheelhouse-upstream (mk/adopt.mk): upstream Glance 33 for molecule/adopt",
     "service/build/": "setuptools' build directory (mk/toolkit.mk builds from a clean copy instead)",
 }
 # Files whose job is to name ignored paths (to ignore or skip them).
