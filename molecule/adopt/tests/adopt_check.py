@@ -204,7 +204,7 @@ def populate(admin, users):
         image_id = cli[project](*args, parse=True)["id"]
         if data and store:
             cli[project]("image", "stage", "--file", path, image_id)
-            cli[project]("image", "import", "--method", "glance-direct", "--store", store, image_id)
+            cli[project]("image", "import", image_id, "--method", "glance-direct", "--store", store)
             wait_status(token, image_id, "active")
         images[image_id] = {"owner": project, "members": [], "token": token}
         return image_id
@@ -278,7 +278,7 @@ def populate(admin, users):
     both = add("admin", admin, "admin-public-both-stores", visibility="public")
     add("admin", admin, "admin-private", visibility="private", hw_rng_model="virtio")
     # Copied into the rbd store by upstream's own import flow: two locations, two store ids.
-    cli["admin"]("image", "import", "--method", "copy-image", "--store", "ceph", both)
+    cli["admin"]("image", "import", both, "--method", "copy-image", "--store", "ceph")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         _, image = request("GET", f"{OLD}/v2/images/{both}", admin)
