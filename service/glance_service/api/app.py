@@ -66,11 +66,23 @@ def build_app(services: wiring.Services) -> Callable:
     app: Callable = request_log.LogIdentity(Router(routes(), services))
     app = with_auth(app, conf, "glance-api")
     app = versions.VersionNegotiation(app, conf)
-    app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, {"oslo_config_config": conf})
+    app = ProxyHeaders(app, {"oslo_config_config": conf})
     app = cors.wrap(app, conf)  # CORS (issue 18): first of upstream's api pipeline
     resources = healthcheck.Resources(conf, "glance-api", data_api=services.data, stores=services.stores)
     app = healthcheck.build(app, conf, resources)
     return request_log.with_request_ids(app)
+
+
+class ProxyHeaders(http_proxy_to_wsgi.HTTPProxyToWSGI):
+    """oslo.middleware's, straight to the application while ``[oslo_middleware]
+    enable_proxy_headers_parsing`` is off (the default; read per request as oslo does): its
+    webob wrapper inspects ``process_response``'s signature (``getfullargspec``) on every
+    request, for a response it leaves as it is (issue 17)."""
+
+    def __call__(self, environ: dict, start_response: Callable):
+        if not self._conf_get("enable_proxy_headers_parsing"):
+            return self.application(environ, start_response)
+        return super().__call__(environ, start_response)
 
 
 def app_factory(conf: cfg.ConfigOpts, services: wiring.Services | None = None) -> Callable:

@@ -22,10 +22,19 @@ def start_time(pid: int) -> str | None:
     return fields[19]
 
 
+# (pid, marker) of this process, made once per process (a forked child has another pid).
+_own: tuple[int, str] | None = None
+
+
 def local_marker() -> str:
-    """``<pid>:<start time>`` of this process: for what only this host sees (a local cache)."""
+    """``<pid>:<start time>`` of this process: for what only this host sees (a local cache).
+    Read from /proc once per process: the kernel sums every thread's counters for it."""
+    global _own
     pid = os.getpid()
-    return f"{pid}:{start_time(pid) or ''}"
+    own = _own
+    if own is None or own[0] != pid:
+        own = _own = (pid, f"{pid}:{start_time(pid) or ''}")
+    return own[1]
 
 
 def local_alive(marker: str | None) -> bool:

@@ -75,7 +75,9 @@ class InvalidIdentity(Exception):
 
 def _mac(secret: str, identity: str, body: bytes) -> str:
     message = identity.encode() + b"\n" + hashlib.sha256(body).hexdigest().encode()
-    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C path, the same MAC as hmac.new(...).hexdigest() at about
+    # half the cost (twice per registry call: signed by glance-api, checked by the registry).
+    return hmac.digest(secret.encode(), message, "sha256").hex()
 
 
 def sign(secret: str, ctx: RequestContext, body: bytes, now: float | None = None) -> dict[str, str]:

@@ -13,7 +13,8 @@ with ``[DEFAULT] data_api = database``), through ``CachedDataAPI(owner=True)``:
   on the image's key, expiring in ``TOMBSTONE_SECONDS``;
 * after ``image_get`` read the database, the entry is written with ``add`` (never ``set``:
   a tombstone or a newer entry wins), and only if at most ``FILL_GUARD`` seconds passed since
-  the read started.
+  the read started; likewise after ``image_create`` with the record it wrote (no members yet),
+  so that the upload that follows a create reads the record without a registry call.
 
 Why no reader brings back a record older than a write (the race): a write W commits at
 ``tc`` and sets its tombstone at ``ts > tc``. A reader R starts its database read at ``t0``.
@@ -284,6 +285,18 @@ class CachedDataAPI:
             else:
                 live = {m["member"]: m["status"] for m in members if not m.get("deleted")}
                 self._cache.fill(image_id, record, live, started)
+        return record
+
+    def image_create(self, ctx: RequestContext, values: dict) -> dict:
+        """The owner fills the cache with the record it just wrote (a new image has no
+        members): the upload that usually follows reads it here instead of through one more
+        registry call. Safe as a read's fill: the record is the committed state, and a write
+        naming the new id that commits after it sets its tombstone after this ``add`` (which it
+        replaces) or before (then the ``add`` fails)."""
+        started = self._cache.clock()
+        record = self._inner.image_create(ctx, values)
+        if self._owner and isinstance(record, dict):
+            self._cache.fill(record.get("id"), record, {}, started)
         return record
 
     def _write(self, name: str, ctx: RequestContext, image_id: str, kwargs: dict) -> Any:

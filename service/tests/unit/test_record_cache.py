@@ -95,6 +95,13 @@ class FakeData:
         self.record.update(values)
         return dict(self.record)
 
+    def image_create(self, ctx, values):
+        self.calls.append("image_create")
+        if values.get("fail"):
+            raise exceptions.Duplicate("taken")
+        self.record = {**image(), **values}
+        return dict(self.record)
+
     def image_member_create(self, ctx, image_id, member):
         self.calls.append("image_member_create")
         self.members[member] = "pending"
@@ -323,6 +330,46 @@ def test_a_failing_member_read_skips_the_fill_not_the_answer(cache):
     registry, _api = nodes(data, cache)
     assert registry.image_get(ctx("alpha"), IMAGE)["id"] == IMAGE
     assert cache.lookup(IMAGE) is None
+
+
+# -- a create fills ----------------------------------------------------------------------------
+def test_a_create_fills_so_the_uploads_read_is_a_hit(mc, cache):
+    """The registry knows the new record (no members yet): the upload that follows reads it
+    from the cache, not through a registry call (issue 17: one call fewer per create)."""
+    data = FakeData(image(name="old"))
+    registry, api = nodes(data, cache)
+    created = api.image_create(ctx("alpha"), {"name": "new"})
+    assert data.calls == ["image_create"]
+    assert api.image_get(ctx("alpha"), IMAGE) == created
+    assert data.calls == ["image_create"]  # a hit
+    # Visibility from the entry: no members, so another project does not see a shared image.
+    with pytest.raises(exceptions.ImageNotFound):
+        api.image_get(ctx("beta"), IMAGE)
+
+
+def test_a_create_never_replaces_a_tombstone_and_a_write_replaces_its_fill(mc, cache, clock):
+    data = FakeData(image())
+    registry, api = nodes(data, cache)
+    cache.invalidate(IMAGE)  # a write naming the id raced the create
+    registry.image_create(ctx("alpha"), {"name": "new"})
+    assert mc.data[record_cache.key(IMAGE)][0] == record_cache.TOMBSTONE
+    clock.now += record_cache.TOMBSTONE_SECONDS
+    registry.image_create(ctx("alpha"), {"name": "new"})
+    assert cache.lookup(IMAGE) is not None
+    registry.image_update(ctx("alpha"), IMAGE, {"name": "newer"})
+    assert cache.lookup(IMAGE) is None
+    assert api.image_get(ctx("alpha"), IMAGE)["name"] == "newer"
+
+
+def test_a_failed_create_fills_nothing_and_a_reader_never_fills_on_create(mc, cache):
+    data = FakeData(image())
+    registry, api = nodes(data, cache)
+    with pytest.raises(exceptions.Duplicate):
+        api.image_create(ctx("alpha"), {"fail": True})
+    assert record_cache.key(IMAGE) not in mc.data
+    reader_only = CachedDataAPI(data, cache, read=True, owner=False)
+    reader_only.image_create(ctx("alpha"), {"name": "new"})
+    assert record_cache.key(IMAGE) not in mc.data
 
 
 def test_other_attributes_are_the_inner_ones(cache):

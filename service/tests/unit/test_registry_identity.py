@@ -73,3 +73,14 @@ def test_identity_swapped_under_a_valid_signature_is_refused():
 def test_garbage_is_refused_not_an_error():
     with pytest.raises(identity.InvalidIdentity):
         identity.verify("s", "!!!", "", BODY, max_age=300)
+
+
+def test_the_mac_is_hmac_sha256_over_identity_and_body_digest():
+    """The wire format stays what the docstring says (an older glance-api or registry on the
+    other side of a rolling upgrade checks the same value)."""
+    import hashlib
+    import hmac
+
+    value, signature = signed()
+    message = value.encode() + b"\n" + hashlib.sha256(BODY).hexdigest().encode()
+    assert signature == hmac.new(b"s", message, hashlib.sha256).hexdigest()

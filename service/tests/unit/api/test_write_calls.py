@@ -4,7 +4,9 @@ The real API (router, policy, handlers, the file store) over the real DatabaseAP
 the data API wrapped to count its calls and the engine watched for its statements. Each call
 is a registry round trip in the default deployment, and each write a transaction there: a
 create is one call, an upload one read (the record its policy and state checks need) and two
-writes (queued -> saving; then location, size, hashes and active together).
+writes (queued -> saving; then location, size, hashes and active together). With the record
+cache (the deployed layout) the upload's read after a create is a cache hit: three registry
+calls per create + upload instead of four (issue 17).
 """
 
 from __future__ import annotations
@@ -139,3 +141,29 @@ def test_the_upload_start_reads_the_image_row_once(api):
     # image_get: 2 SELECTs (the row, its children); the start: the row, the properties, the
     # children; the end: the row.
     assert api.statements.count("SELECT") <= 6, api.statements
+
+
+def test_with_the_record_cache_a_create_and_upload_are_three_registry_calls(tmp_path):
+    """The deployed layout (``[metadata_cache]`` on): glance-api's reading cache in front of
+    the registry hop, the registry's owning cache in front of the database. The create fills
+    the cache with the record it wrote, so the upload's read (policy and state checks before
+    any write, as upstream) is a hit: create, queued -> saving, activate cross the hop; the
+    upload's ``image_get`` does not (issue 17: it was the fourth call)."""
+    from glance_service.registry.record_cache import CachedDataAPI, RecordCache
+    from tests.unit.test_record_cache import Clock, FakeMemcache
+
+    api = Api(tmp_path)
+    clock = Clock()
+    cache = RecordCache(FakeMemcache(clock), ttl=300, clock=clock)
+    hop = Counting(CachedDataAPI(api.db, cache, read=False, owner=True))  # glance-registry
+    api.data._data = CachedDataAPI(hop, cache, read=True, owner=False)  # glance-api
+    image_id = _create(api)
+    assert hop.calls == ["image_create"]
+    hop.calls.clear()
+    resp = api.call("PUT", f"/v2/images/{image_id}/file", b"\x5a" * 1024, "application/octet-stream")
+    assert resp.status_int == 204, resp.text
+    assert api.data.calls[-3:] == ["image_get", "image_update", "image_activate"]
+    assert hop.calls == ["image_update", "image_activate"]
+    # The writes invalidated the entry: the next read crosses the hop and sees 'active'.
+    assert api.call("GET", f"/v2/images/{image_id}").json["status"] == "active"
+    assert hop.calls[-1] == "image_get"

@@ -63,3 +63,32 @@ def test_unknown_check_kinds_are_not_memoised(conf):
     enforcer = policy.Enforcer(conf, use_conf=False)
     enforcer._enforcer.set_rules(_parsed("%(owner)s:p"), overwrite=False, use_conf=False)
     assert policy._target_keys(enforcer._enforcer, "get_image") is None
+
+
+def test_target_checks_are_memoised_like_image_checks(conf, monkeypatch):
+    """add_image (every create) and the visibility rules: oslo.policy inspects each check's
+    signature on every call (~9 getfullargspec per create); a repeated decision is memoised on
+    the caller's credentials and the target keys the rule reads, and new rules void it."""
+    enforcer = policy.Enforcer(conf, use_conf=False)
+    inner = enforcer._enforcer
+    calls = []
+    real = inner.enforce
+
+    def counting(rule, target, creds, *args, **kwargs):
+        calls.append(rule)
+        return real(rule, target, creds, *args, **kwargs)
+
+    monkeypatch.setattr(inner, "enforce", counting)
+    ctx = RequestContext(project_id="p", roles=["reader", "member"])
+    mine = {"project_id": "p", "owner": "p", "visibility": "shared"}
+    theirs = {"project_id": "q", "owner": "q", "visibility": "shared"}
+    assert enforcer.check_target(ctx, "add_image", mine)
+    assert enforcer.check_target(ctx, "add_image", dict(mine))
+    assert calls == ["add_image"]
+    assert not enforcer.check_target(ctx, "add_image", theirs)
+    assert calls == ["add_image", "add_image"]
+    admin = RequestContext(project_id="p", roles=["admin"], is_admin=True)
+    assert enforcer.check_target(admin, "add_image", theirs)
+    # A rule read anew (the policy file changed) decides again.
+    inner.set_rules(oslo_policy.Rules.from_dict({"add_image": "!"}), overwrite=False, use_conf=False)
+    assert not enforcer.check_target(ctx, "add_image", mine)
