@@ -67,11 +67,13 @@ def build_data_api(conf: cfg.ConfigOpts) -> DataAPI:
     mode this process owns the database, so it also fills and invalidates it."""
     if conf.data_api == "database":
         from glance_service.db.database_api import DatabaseAPI, image_status_summary
+        from glance_service.db.unavailable import Answering503
 
         database = DatabaseAPI(conf)
         # issue 18 metrics: images by status where this process holds the database
         metrics.count_images_with(functools.partial(image_status_summary, database.db))
-        return record_cache.wrap(conf, database, read=True, owner=True)
+        # A database that does not answer: 503, as through the registry.
+        return record_cache.wrap(conf, Answering503(database), read=True, owner=True)
     from glance_service.registry.client import RegistryClient
 
     return record_cache.wrap(conf, RegistryClient(conf), read=True, owner=False)

@@ -20,13 +20,13 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 
-import sqlalchemy as sa
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
 from glance_service.common import auth, healthcheck, json_bytes, metrics, request_log
 from glance_service.context import RequestContext
+from glance_service.db import unavailable
 from glance_service.db.interface import OPERATIONS, DataAPI
 from glance_service.registry import identity, record_cache
 
@@ -77,14 +77,11 @@ class RegistryApp:
             if exc.code >= 500:
                 LOG.warning("[%s] %s failed: %s", ctx.request_id, environ.get("PATH_INFO"), exc.message)
             return _error(start_response, exc)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+        except unavailable.DATABASE_DOWN as exc:
             # The database refused or dropped the connection (a password rotation's window, a
             # restart, a full pool): the call may succeed again, so 503, not 500.
             LOG.warning("[%s] %s: the database failed: %s", ctx.request_id, environ.get("PATH_INFO"), exc)
-            return _error(
-                start_response,
-                exceptions.ServiceUnavailable(f"The image database is unavailable: {type(exc).__name__}"),
-            )
+            return _error(start_response, unavailable.unavailable(exc))
         except Exception:
             LOG.exception("[%s] registry call failed", ctx.request_id)
             return _error(
