@@ -99,7 +99,8 @@ def _association(row: Any) -> dict:
 
 
 def _property(row: Any) -> dict:
-    return {"name": row.name, **json.loads(row.json_schema or "{}")}
+    schema = json.loads(row.json_schema or "{}")
+    return {"name": row.name, **{k: v for k, v in schema.items() if k != "name"}}
 
 
 def _object(row: Any) -> dict:
@@ -146,7 +147,9 @@ def _full(s: Session, row: Any) -> dict:
     record = _namespace(row)
     record["resource_type_associations"] = _associations(s, [row.id])[row.id]
     props = s.execute(sa.select(PROPERTIES).where(PROPERTIES.c.namespace_id == row.id).order_by("name"))
-    record["properties"] = {p.name: {k: v for k, v in _property(p).items() if k != "name"} for p in props}
+    # As stored (upstream's namespace view): with "name" when the property came through the
+    # properties API (its body names it), without when it came inline in a namespace.
+    record["properties"] = {p.name: json.loads(p.json_schema or "{}") for p in props}
     objs = s.execute(sa.select(OBJECTS).where(OBJECTS.c.namespace_id == row.id).order_by("name"))
     record["objects"] = [_object(o) for o in objs]
     tags = s.execute(sa.select(TAGS).where(TAGS.c.namespace_id == row.id).order_by("name"))
@@ -197,13 +200,21 @@ def _namespace_values(values: dict, ctx: RequestContext, creating: bool) -> dict
     return row
 
 
+# The key of an item's values holding the property's JSON as its namespace's body gave it.
+_AS_SENT = "__as_sent__"
+
+
 def _item_row(kind: str, namespace_id: int, values: dict, now, creating: bool = True) -> dict:
     name = _check_name(kind, values.get("name"))
     row: dict[str, Any] = {"namespace_id": namespace_id, "name": name, "updated_at": now}
     if creating:
         row["created_at"] = now
     if kind == "property":
-        schema = {k: v for k, v in values.items() if k not in ("name", "created_at", "updated_at")}
+        # The JSON the client sent, as upstream stores it: a body of the properties API
+        # includes its name; an inline property of a new namespace only what it gave.
+        schema = values.get(_AS_SENT)
+        if schema is None:
+            schema = {k: v for k, v in values.items() if k not in ("created_at", "updated_at")}
         row["json_schema"] = json.dumps(schema)
     elif kind == "object":
         row["description"] = values.get("description")
@@ -344,7 +355,8 @@ class MetadefDatabaseMixin:
                 for association in values.get("resource_type_associations") or []:
                     _insert_association(s, namespace_id, association, now)
                 props = values.get("properties") or {}
-                _insert_items(s, "property", namespace_id, [{**v, "name": k} for k, v in props.items()], now)
+                inline = [{**v, "name": k, _AS_SENT: v} for k, v in props.items()]
+                _insert_items(s, "property", namespace_id, inline, now)
                 _insert_items(s, "object", namespace_id, list(values.get("objects") or []), now)
                 _insert_items(s, "tag", namespace_id, list(values.get("tags") or []), now)
                 return _full(s, s.execute(sa.select(NAMESPACES).where(NAMESPACES.c.id == namespace_id)).one())

@@ -263,6 +263,19 @@ def test_properties(admin, ns):
     assert admin.get(base).json() == {"properties": {}}
 
 
+def test_namespace_shows_each_property_as_stored(admin, ns):
+    """Upstream keeps a property's JSON as the client sent it: one added through the properties
+    API carries its name in the namespace's view, an inline one of the namespace's body not
+    (seen when molecule/adopt's CLI-made namespace was compared after adoption)."""
+    body = {"name": "ram", "title": "RAM", "type": "integer", "minimum": 0}
+    assert admin.post(f"{NS}/{ns}/properties", json=body).status_code == 201
+    shown = admin.get(f"{NS}/{ns}").json()["properties"]
+    assert shown["ram"] == body
+    assert shown["cpu"] == {"title": "CPU", "type": "string", "enum": ["a", "b"]}
+    assert admin.get(f"{NS}/{ns}/properties/ram").json() == body
+    assert admin.get(f"{NS}/{ns}/properties/cpu").json()["name"] == "cpu"
+
+
 # -- objects ---------------------------------------------------------------------------------------
 def test_objects(admin, ns):
     base = f"{NS}/{ns}/objects"
