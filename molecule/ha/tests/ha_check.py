@@ -82,7 +82,9 @@ def playbook(name: str, *args: str) -> int:
 
 
 def lab_host(*args: str) -> None:
-    subprocess.run([os.path.join(PROJECT, "lab", "lab-host.sh"), *args], check=True, capture_output=True)
+    out = subprocess.run([os.path.join(PROJECT, "lab", "lab-host.sh"), *args], capture_output=True, text=True)
+    if out.returncode != 0:  # lab-host.sh says why on stderr: keep it in the failure
+        raise AssertionError(f"lab-host.sh {' '.join(args[:2])}: rc {out.returncode}: {out.stderr[-1500:]}")
 
 
 def crash(name: str) -> float:
@@ -92,7 +94,7 @@ def crash(name: str) -> float:
 
 
 def revive(name: str) -> None:
-    lab_host("revive", os.path.join(LAB, "hosts", name), name, f"{CONTROLLERS[name]}/24", "glancebr0", "180")
+    lab_host("revive", os.path.join(LAB, "hosts", name), name, f"{CONTROLLERS[name]}/24", "glancebr0", "360")
 
 
 def vip_holder(vip: str) -> str | None:
