@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """playbooks/adopt.yml and handback.yml end to end against molecule/adopt's lab host (issue 19).
 
-Populates the upstream Glance 33 that prepare.yml installed through its Image API: three
-projects (a user each) and the admin, images of every visibility and status (active,
-deactivated, queued, pending_delete), shared images with accepted, pending and rejected
-members, tags, custom properties, protected and min_disk/min_ram, images in either of two
-file stores and one in both (copy-image), a metadef namespace. Records every image's JSON as
+Populates the upstream Glance 33 that prepare.yml installed through the `openstack` CLI (the
+deploy host's, from the virtualenv this runs in): three projects (a user each) and the admin,
+images of every visibility and status (active, deactivated, queued, pending_delete), shared
+images with accepted, pending and rejected members, tags, custom properties, protected and
+min_disk/min_ram, images in the file store, in the rbd store (glance-direct import) and one in
+both (copy-image), a metadef namespace. Records every image's JSON as
 the admin, its owner and each member project, the members, each user's listing and the
 sha512 of every active image's data. Then adopt.yml with a client loop running (it follows
 the catalog), the same records through our API field by field, adopt.yml again (changed=0),
 handback.yml into a fresh Glance 33 database and the same records through upstream again,
 handback.yml again (changed=0). Lines starting with `adopt:` are the measurements.
-Standard library only.
+Standard library only (and the `openstack` command).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ OLD = os.environ["ADOPT_OLD_API"].rstrip("/")
 WORKDIR = os.environ["ADOPT_WORKDIR"]
 PLAIN = checklib.PLAIN
 PROJECTS = ["adopt-p1", "adopt-p2", "adopt-p3"]
-PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
 NAMESPACE = "OS::Adopt::Lab"
 
 
@@ -109,7 +109,7 @@ def keystone_users(admin):
         status, _ = request("PUT", f"{auth}/v3/projects/{pid}/users/{uid}/roles/{member_role}", admin)
         assert status in (200, 204), status
         token = checklib.keystone_token(auth, user, password, name)
-        users[name] = {"project_id": pid, "token": token}
+        users[name] = {"project_id": pid, "token": token, "user": user, "password": password}
     return users
 
 
@@ -124,26 +124,88 @@ def image_endpoint(token):
     raise RuntimeError("no image endpoint in the catalog")
 
 
-# --- Population through upstream's API ------------------------------------------------------
-def create(token, data=None, store=None, **fields):
-    body = {"disk_format": "raw", "container_format": "bare", **fields}
-    image = ok(*request("POST", f"{OLD}/v2/images", token, body), f"create {fields.get('name')}")
-    if data is not None:
-        headers = {"X-Image-Meta-Store": store} if store else {}
-        ok(
-            *request("PUT", f"{OLD}/v2/images/{image['id']}/file", token, data=data, headers=headers),
-            "upload",
-        )
-    return image["id"]
+# --- Population through the `openstack` CLI, as an operator's users fill an upstream Glance ---
+OPENSTACK = os.path.join(os.path.dirname(sys.executable), "openstack")
+
+
+class Cli:
+    """`openstack` as one Keystone user in one project (the catalog names upstream Glance)."""
+
+    calls = 0
+
+    def __init__(self, user, password, project):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")} | {
+            "OS_AUTH_URL": f"{DEPLOY.auth_url}/v3",
+            "OS_IDENTITY_API_VERSION": "3",
+            "OS_IMAGE_API_VERSION": "2",
+            "OS_INTERFACE": "public",
+            "OS_USERNAME": user,
+            "OS_PASSWORD": password,
+            "OS_PROJECT_NAME": project,
+            "OS_USER_DOMAIN_NAME": "Default",
+            "OS_PROJECT_DOMAIN_NAME": "Default",
+        }
+
+    def __call__(self, *args, parse=False):
+        # stdin a terminal: `image create` without --file would otherwise upload stdin's bytes.
+        controller, terminal = os.openpty()
+        try:
+            cmd = [OPENSTACK, *args, *(["-f", "json"] if parse else [])]
+            proc = subprocess.run(
+                cmd, stdin=terminal, capture_output=True, text=True, env=self.env, timeout=300
+            )
+        finally:
+            os.close(controller)
+            os.close(terminal)
+        Cli.calls += 1
+        if proc.returncode != 0:
+            raise SystemExit(f"openstack {' '.join(args)}: rc {proc.returncode}: {proc.stderr[-1500:]}")
+        return json.loads(proc.stdout) if parse else proc.stdout
+
+
+def wait_status(token, image_id, wanted, seconds=300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        _, image = request("GET", f"{OLD}/v2/images/{image_id}", token)
+        if isinstance(image, dict) and image.get("status") == wanted:
+            return image
+        time.sleep(2)
+    raise SystemExit(f"image {image_id} not {wanted} after {seconds}s: {image}")
 
 
 def populate(admin, users):
-    """{image id: {"owner": project name, "members": [project names], "active": bool}}."""
+    """{image id: {"owner": project name, "members": [project names], "token": owner's token}}."""
     images, pending_delete = {}, []
+    cli = {p: Cli(users[p]["user"], users[p]["password"], p) for p in PROJECTS}
+    cli["admin"] = Cli("admin", DEPLOY.admin_password, "admin")
+    data_dir = os.path.join(WORKDIR, "data")
+    os.makedirs(data_dir, exist_ok=True)
 
-    def add(project, token, name, data=True, store=None, **fields):
-        payload = secrets.token_bytes(secrets.randbelow(96 << 10) + (32 << 10)) if data else None
-        image_id = create(token, payload, store=store, name=name, **fields)
+    def add(project, token, name, data=True, store=None, visibility=None, protected=False, tags=(), **props):
+        """`image create` (uploaded to the default store with --file), or for another store
+        `image create` + `image stage` + `image import --method glance-direct --store`."""
+        args = ["image", "create", name, "--disk-format", "raw", "--container-format", "bare"]
+        args += [f"--{visibility}"] if visibility else []  # none: upstream's default, shared
+        args += ["--protected"] if protected else []
+        for option in ("min_disk", "min_ram"):
+            if option in props:
+                args += [f"--{option.replace('_', '-')}", str(props.pop(option))]
+        for tag in tags:
+            args += ["--tag", tag]
+        for key, value in props.items():
+            args += ["--property", f"{key}={value}"]
+        path = None
+        if data:
+            path = os.path.join(data_dir, name)
+            with open(path, "wb") as handle:
+                handle.write(secrets.token_bytes(secrets.randbelow(96 << 10) + (32 << 10)))
+        if data and not store:
+            args += ["--file", path]
+        image_id = cli[project](*args, parse=True)["id"]
+        if data and store:
+            cli[project]("image", "stage", "--file", path, image_id)
+            cli[project]("image", "import", image_id, "--method", "glance-direct", "--store", store)
+            wait_status(token, image_id, "active")
         images[image_id] = {"owner": project, "members": [], "token": token}
         return image_id
 
@@ -162,9 +224,9 @@ def populate(admin, users):
         add(
             project,
             token,
-            f"{project}-private-slow",
+            f"{project}-private-ceph",
             visibility="private",
-            store="slow",
+            store="ceph",
             hw_disk_bus="scsi",
             custom_owner_note="x" * 40,
         )
@@ -192,70 +254,78 @@ def populate(admin, users):
         deactivated = add(
             project, token, f"{project}-deactivated", visibility="private", architecture="x86_64"
         )
-        ok(*request("POST", f"{OLD}/v2/images/{deactivated}/actions/deactivate", admin), "deactivate")
+        cli["admin"]("image", "set", "--deactivate", deactivated)
         # Shared with both other projects: the first accepts, the second rejects.
         shared = add(project, token, f"{project}-shared", visibility="shared", tags=["shared", "lab"])
         # Shared with the first other project, which leaves it pending.
         pending = add(project, token, f"{project}-shared-pending", visibility="shared")
         for image_id, member_projects in ((shared, others), (pending, others[:1])):
             for member in member_projects:
-                body = {"member": users[member]["project_id"]}
-                ok(*request("POST", f"{OLD}/v2/images/{image_id}/members", token, body), "add member")
+                cli[project]("image", "add", "project", image_id, users[member]["project_id"])
                 images[image_id]["members"].append(member)
-        for member, status in ((others[0], "accepted"), (others[1], "rejected")):
-            url = f"{OLD}/v2/images/{shared}/members/{users[member]['project_id']}"
-            ok(*request("PUT", url, users[member]["token"], {"status": status}), f"member {status}")
+        cli[others[0]]("image", "set", "--accept", shared)
+        cli[others[1]]("image", "set", "--reject", shared)
         # Deleted with delayed_delete: pending_delete, for the scrubber.
         doomed = add(project, token, f"{project}-doomed", visibility="private")
-        ok(*request("DELETE", f"{OLD}/v2/images/{doomed}", token), "delete")
+        cli[project]("image", "delete", doomed)
         images.pop(doomed)
         pending_delete.append(doomed)
-        # A tag and a property added after creation (PATCH).
-        patch = [{"op": "add", "path": "/patched", "value": "yes"}]
-        url = f"{OLD}/v2/images/{shared}"
-        ok(
-            *request(
-                "PATCH", url, token, data=json.dumps(patch).encode(), headers={"Content-Type": PATCH_TYPE}
-            ),
-            "patch",
-        )
-        ok(*request("PUT", f"{OLD}/v2/images/{shared}/tags/patched-tag", token), "tag")
+        # A property and a tag added after creation (a PATCH).
+        cli[project]("image", "set", "--property", "patched=yes", "--tag", "patched-tag", shared)
 
     add("admin", admin, "admin-public", visibility="public", tags=["public"], os_distro="cirros")
-    add("admin", admin, "admin-public-slow", visibility="public", store="slow")
+    add("admin", admin, "admin-public-ceph", visibility="public", store="ceph")
     both = add("admin", admin, "admin-public-both-stores", visibility="public")
     add("admin", admin, "admin-private", visibility="private", hw_rng_model="virtio")
-    # Copied into the second store by upstream's own import flow: two locations, two store ids.
-    body = {"method": {"name": "copy-image"}, "stores": ["slow"]}
-    status, payload = request("POST", f"{OLD}/v2/images/{both}/import", admin, body)
-    copied = False
-    if status == 202:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            _, image = request("GET", f"{OLD}/v2/images/{both}", admin)
-            if set(image.get("stores", "").split(",")) == {"fast", "slow"}:
-                copied = True
-                break
-            time.sleep(2)
-    log(f"copy-image into the second store: {'done' if copied else f'NOT done (HTTP {status} {payload})'}")
+    # Copied into the rbd store by upstream's own import flow: two locations, two store ids.
+    cli["admin"]("image", "import", both, "--method", "copy-image", "--store", "ceph")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        _, image = request("GET", f"{OLD}/v2/images/{both}", admin)
+        if set(image.get("stores", "").split(",")) == {"local", "ceph"}:
+            break
+        time.sleep(2)
+    else:
+        raise SystemExit(f"copy-image into the rbd store not done: {image}")
 
-    body = {
-        "namespace": NAMESPACE, "display_name": "Adoption lab", "description": "molecule/adopt",
-        "visibility": "public", "protected": False,
-        "resource_type_associations": [{"name": "OS::Glance::Image", "prefix": "adopt_"}],
-        "properties": {"speed": {"type": "string", "title": "Speed", "enum": ["fast", "slow"]}},
-        "objects": [
-            {
-                "name": "Tier",
-                "properties": {"level": {"type": "integer", "title": "Level"}},
-                "required": ["level"],
-            }
-        ],
-        "tags": [{"name": "lab"}, {"name": "adopt"}],
-    }  # fmt: skip
-    status, payload = request("POST", f"{OLD}/v2/metadefs/namespaces", admin, body)
-    if status != 409:  # 409: made by an earlier run of verify
-        ok(status, payload, "metadef namespace")
+    # A metadef namespace with a property, an object and a resource type association (the CLI
+    # has no metadef tag commands: its tags through the API).
+    found = request("GET", f"{OLD}/v2/metadefs/namespaces/{NAMESPACE}", admin)[0] == 200
+    if not found:  # made by an earlier run of verify otherwise
+        meta = cli["admin"]
+        meta(
+            "image",
+            "metadef",
+            "namespace",
+            "create",
+            NAMESPACE,
+            "--display-name",
+            "Adoption lab",
+            "--description",
+            "molecule/adopt",
+            "--public",
+            "--unprotected",
+        )
+        meta("image", "metadef", "resource", "type", "association", "create", NAMESPACE, "OS::Glance::Image")
+        meta(
+            "image",
+            "metadef",
+            "property",
+            "create",
+            NAMESPACE,
+            "--name",
+            "speed",
+            "--title",
+            "Speed",
+            "--type",
+            "string",
+            "--schema",
+            json.dumps({"enum": ["fast", "slow"]}),
+        )
+        meta("image", "metadef", "object", "create", "--namespace", NAMESPACE, "Tier")
+        body = {"tags": [{"name": "lab"}, {"name": "adopt"}]}
+        ok(*request("POST", f"{OLD}/v2/metadefs/namespaces/{NAMESPACE}/tags", admin, body), "metadef tags")
+    log(f"populated through {Cli.calls} `openstack` commands")
     return images, pending_delete
 
 
