@@ -68,20 +68,20 @@ def test_both_drivers_read_the_same_records(mariadb):  # noqa: F811
     switching from mysql+pymysql to mysql+mysqldb keeps its records as they were)."""
     name = "glance_two_drivers"
     mariadb.create_database(name, "glance", "glance-pw")
-    ours = DatabaseAPI(url=mariadb.url(name, "glance", "glance-pw", driver="pymysql"))
-    other = DatabaseAPI(url=mariadb.url(name, "glance", "glance-pw", driver="mysqldb"))
-    migrate.sync(ours.db.url)
+    via_pymysql = DatabaseAPI(url=mariadb.url(name, "glance", "glance-pw", driver="pymysql"))
+    via_mysqldb = DatabaseAPI(url=mariadb.url(name, "glance", "glance-pw", driver="mysqldb"))
+    migrate.sync(via_pymysql.db.url)
     ctx = RequestContext.admin()
     try:
-        created = ours.image_create(
+        created = via_pymysql.image_create(
             ctx, {"name": "n\u00e9", "size": 2**40, "properties": {"p": "v" * 300}, "tags": ["t"]}
         )
-        ours.image_update(ctx, created["id"], {"min_disk": 3, "protected": True})
-        assert other.image_get(ctx, created["id"]) == ours.image_get(ctx, created["id"])
-        assert other.image_get_all(ctx) == ours.image_get_all(ctx)
+        via_pymysql.image_update(ctx, created["id"], {"min_disk": 3, "protected": True})
+        assert via_mysqldb.image_get(ctx, created["id"]) == via_pymysql.image_get(ctx, created["id"])
+        assert via_mysqldb.image_get_all(ctx) == via_pymysql.image_get_all(ctx)
     finally:
-        ours.db.dispose()
-        other.db.dispose()
+        via_pymysql.db.dispose()
+        via_mysqldb.db.dispose()
 
 
 def _rpc(app: RegistryApp, command: str, **kwargs) -> tuple[str, dict]:
