@@ -16,8 +16,13 @@ help: ## this list
 deps: ## the deploy host's Debian packages (scripts/host-deps.sh, as root)
 	bash scripts/host-deps.sh
 
+# mysqlclient (the service's MariaDB driver) has no Linux wheel on PyPI: pip builds it against
+# libmariadb-dev, which `make deps` installs (root); say so instead of a compiler's error.
+NEED_LIBMARIADB = pkg-config --exists libmariadb || { echo "libmariadb-dev and pkg-config are missing: run make deps (as root) first" >&2; exit 1; }
+
 venv: $(VENV)/.installed ## .venv: Ansible, molecule, the linters, the service (editable) and its test tools
 $(VENV)/.installed: requirements.txt service/requirements.txt service/test-requirements.txt service/pyproject.toml
+	@$(NEED_LIBMARIADB)
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip wheel setuptools
 	$(VENV)/bin/pip install -q -r requirements.txt -r service/test-requirements.txt -c service/requirements.txt -e ./service

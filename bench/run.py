@@ -84,7 +84,8 @@ def machine_info() -> dict:
 def _targets(kind: str, infra: Infra, workdir: Path, source: Path | None = None) -> list:
     """Ours and upstream, each with its own database of ``kind`` and its own store dir."""
     if kind == "mariadb":
-        ours_db, up_db = infra.database_url("glance_ours"), infra.database_url("glance_upstream")
+        ours_db = infra.database_url("glance_ours", driver=infra.ours_driver)
+        up_db = infra.database_url("glance_upstream", driver="pymysql")
     else:
         ours_db = f"sqlite:///{workdir / 'ours' / 'glance.sqlite'}"
         up_db = f"sqlite:///{workdir / 'upstream' / 'glance.sqlite'}"
@@ -234,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         help="benchmark the service as committed at GIT_REF (e.g. HEAD) instead of the working tree",
     )
     parser.add_argument(
+        "--ours-driver",
+        choices=("mysqldb", "pymysql"),
+        default="mysqldb",
+        help="ours' MariaDB driver: mysqldb (mysqlclient, as the toolkit deploys it) or pymysql "
+        "(for an A/B run); upstream always uses PyMySQL (default: %(default)s)",
+    )
+    parser.add_argument(
         "--only",
         default=",".join(measures.GROUPS),
         help="measurement groups to run, for targeted A/B runs: big (1 GiB uploads, downloads, RSS, "
@@ -296,10 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes | {"rounds": rounds},
         "groups": sorted(groups),
         "ours_source": ours_source,
+        "ours_driver": args.ours_driver,
         "databases": {},
     }
     if args.serve:
-        infra = Infra(workdir / "infra", mariadb=kinds[0] == "mariadb")
+        infra = Infra(workdir / "infra", mariadb=kinds[0] == "mariadb", ours_driver=args.ours_driver)
         try:
             return serve(infra, kinds[0], workdir / kinds[0], args.serve, args.out / "serve.env", source)
         finally:
@@ -325,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     log("machine limits")
     limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
     document["machine_limits"] = limits
-    infra = Infra(workdir / "infra", mariadb="mariadb" in kinds)
+    infra = Infra(workdir / "infra", mariadb="mariadb" in kinds, ours_driver=args.ours_driver)
     out_json = args.out / f"bench-{stamp}-{mode}.json"
     failed = False
     try:

@@ -10,11 +10,14 @@ SERVICE_SOURCES := $(shell find service/glance_service -type f -name '*.py' -o -
 .PHONY: test-toolkit test-molecule wheelhouse lint-toolkit
 
 # pip wheel of ./service constrained by its pins, plus Keystone's pins (the lab's identity
-# host installs Keystone from the same directory). Both pin files travel in the wheelhouse:
+# host installs Keystone from the same directory). mysqlclient is built here from source against
+# this host's libmariadb-dev (a cp311 linux_x86_64 wheel: build on Debian 12 for Debian 12
+# hosts, which load libmariadb.so.3 from libmariadb3, installed by roles/glance). Both pin files travel in the wheelhouse:
 # the targets install with them as constraints, so each virtualenv gets exactly its pins.
 wheelhouse: $(WHEELHOUSE)/.built ## wheelhouse/wheelhouse.tar: the service, Keystone and their pinned wheels
 $(WHEELHOUSE)/.built: $(SERVICE_SOURCES) service/requirements.txt requirements-keystone.txt | venv
 	@test -f requirements-keystone.txt || { echo "requirements-keystone.txt is missing (Keystone's pins)"; exit 1; }
+	@$(NEED_LIBMARIADB)
 	mkdir -p $(WHEELHOUSE)
 	# From a clean copy: setuptools reuses service/build/, where deleted modules would linger.
 	rm -rf $(WHEELHOUSE)/.src && mkdir -p $(WHEELHOUSE)/.src

@@ -17,8 +17,9 @@ packages=(
   # issue 18: a real broker for the notification tests, qemu-img for the conversion plugin,
   # promtool (prometheus) to check the shipped alert rules
   rabbitmq-server qemu-utils prometheus
-  # building wheels
-  build-essential python3-dev libffi-dev libssl-dev pkg-config
+  # building wheels; libmariadb-dev: mysqlclient (the service's MariaDB driver) builds from
+  # source against it, in the venv and in the wheelhouse (the hosts then need libmariadb3)
+  build-essential python3-dev libffi-dev libssl-dev pkg-config libmariadb-dev
 )
 # Another apt (unattended-upgrades, a second `make`) may hold apt's locks: wait for them, up
 # to APT_LOCK_TIMEOUT seconds, instead of failing at once. apt-get install waits by itself

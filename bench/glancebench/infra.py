@@ -52,9 +52,11 @@ class ServiceAuth:
 class Infra:
     """Starts memcached, MariaDB (when asked) and Keystone; stops them all by PID."""
 
-    def __init__(self, workdir: Path, mariadb: bool):
+    def __init__(self, workdir: Path, mariadb: bool, ours_driver: str = "mysqldb"):
         self.workdir = workdir
         self.want_mariadb = mariadb
+        # ours' MariaDB driver: mysqlclient as the toolkit renders it; pymysql for an A/B run
+        self.ours_driver = ours_driver
         self.memcached = None
         self.mariadb = None
         self.keystone = None
@@ -74,7 +76,7 @@ class Infra:
         keystone_db = None
         if self.want_mariadb:
             self.mariadb = self._start_mariadb()
-            keystone_db = self.database_url("keystone")
+            keystone_db = self.database_url("keystone", driver="pymysql")
         ks_mod = _fixture("keystone")
         self.keystone = ks_mod.start_keystone(
             self.workdir / "keystone",
@@ -90,9 +92,10 @@ class Infra:
         self._stoppers.append(server.stop)
         return server
 
-    def database_url(self, name: str) -> str:
-        """A fresh MariaDB database and user of that name: ``mysql+pymysql://...``."""
-        return self.mariadb.create_database(name, name, secrets.token_urlsafe(16))
+    def database_url(self, name: str, driver: str = "pymysql") -> str:
+        """A fresh MariaDB database and user of that name: ``mysql+DRIVER://...``. PyMySQL
+        for what runs in its own virtualenv (Keystone, upstream Glance)."""
+        return self.mariadb.create_database(name, name, secrets.token_urlsafe(16), driver=driver)
 
     def service_auth(self) -> ServiceAuth:
         return ServiceAuth(

@@ -283,7 +283,8 @@ def test_adopt_and_handback_on_mariadb(mariadb, tmp_path):
     """Upstream's DATETIME keeps no fraction on MariaDB, ours keeps microseconds: a second
     run must still find nothing to write, both ways."""
     name = uuid.uuid4().hex[:8]
-    src = mariadb.create_database(f"up_{name}", "glance", "glance-pw")
+    # upstream's databases as its glance-api.conf names them (PyMySQL: its venv has no mysqlclient)
+    src = mariadb.create_database(f"up_{name}", "glance", "glance-pw", driver="pymysql")
     make_schema(src, tmp_path / "up")
     populate(src)
     before = dump(src)
@@ -291,7 +292,7 @@ def test_adopt_and_handback_on_mariadb(mariadb, tmp_path):
     assert adopt.adopt(src, ours, allow_unservable=True).counts.changed == 11
     assert adopt.adopt(src, ours, allow_unservable=True).counts.changed == 0
     assert _upstream_norm(dump(ours)) == _upstream_norm(before)
-    back = mariadb.create_database(f"back_{name}", "glance", "glance-pw")
+    back = mariadb.create_database(f"back_{name}", "glance", "glance-pw", driver="pymysql")
     make_schema(back, tmp_path / "back")
     eng = sa.create_engine(ours)
     with eng.begin() as c:  # a fraction that MySQL would round up and MariaDB truncates
