@@ -5,14 +5,11 @@ reload, a new connection is refused (MariaDB 1045) and a download answered 500."
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
 import sqlalchemy as sa
 
-from glance_service.context import RequestContext
 from glance_service.registry.server import RegistryApp
+from tests.fixtures.registry_rpc import rpc
 
 
 class _Failing:
@@ -24,21 +21,7 @@ class _Failing:
 
 
 def _call(app: RegistryApp) -> tuple[str, dict]:
-    body = json.dumps({"command": "image_get", "kwargs": {"image_id": "x"}}).encode()
-    environ = {
-        "PATH_INFO": "/rpc",
-        "REQUEST_METHOD": "POST",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "glance.context": RequestContext.admin(),
-    }
-    seen = {}
-
-    def start_response(status, headers):
-        seen["status"] = status
-
-    out = b"".join(app(environ, start_response))
-    return seen["status"], json.loads(out)
+    return rpc(app, "image_get", {"image_id": "x"})
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ upgrade runs either one against the other)."""
 from __future__ import annotations
 
 import inspect
-import io
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from glance_service.db.interface import OPERATIONS, READ
 from glance_service.registry import client as client_mod
 from glance_service.registry.client import RegistryClient
 from glance_service.registry.server import RegistryApp
+from tests.fixtures.registry_rpc import rpc
 
 NAMES = list(OPERATIONS)
 # {command: the kwargs RegistryClient sent, in order, when given only the required arguments
@@ -115,17 +115,7 @@ def test_only_reads_are_sent_again_after_a_broken_connection(sent, monkeypatch, 
 
 
 def _rpc(app: RegistryApp, command: str, kwargs: dict) -> tuple[str, dict]:
-    body = json.dumps({"command": command, "kwargs": kwargs}).encode()
-    environ = {
-        "PATH_INFO": "/rpc",
-        "REQUEST_METHOD": "POST",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "glance.context": ALICE,
-    }
-    seen = {}
-    out = b"".join(app(environ, lambda status, headers: seen.update(status=status)))
-    return seen["status"], json.loads(out)
+    return rpc(app, command, kwargs, ALICE)
 
 
 class _Recorder:

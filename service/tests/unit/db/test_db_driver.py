@@ -5,8 +5,6 @@ outage answered 503 by the registry, reconnection after the server dropped the c
 
 from __future__ import annotations
 
-import io
-import json
 import socket
 import threading
 import time
@@ -20,6 +18,7 @@ from glance_service.db import database_api, migrate, session
 from glance_service.db.database_api import DatabaseAPI
 from glance_service.registry.server import RegistryApp
 from tests.fixtures.mariadb import mariadb  # noqa: F401  (session fixture used below)
+from tests.fixtures.registry_rpc import rpc
 
 
 @pytest.mark.parametrize(
@@ -85,21 +84,7 @@ def test_both_drivers_read_the_same_records(mariadb):  # noqa: F811
 
 
 def _rpc(app: RegistryApp, command: str, **kwargs) -> tuple[str, dict]:
-    body = json.dumps({"command": command, "kwargs": kwargs}).encode()
-    environ = {
-        "PATH_INFO": "/rpc",
-        "REQUEST_METHOD": "POST",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-        "glance.context": RequestContext.admin(),
-    }
-    seen = {}
-
-    def start_response(status, headers):
-        seen["status"] = status
-
-    out = b"".join(app(environ, start_response))
-    return seen["status"], json.loads(out)
+    return rpc(app, command, kwargs)
 
 
 def _closed_port() -> int:
