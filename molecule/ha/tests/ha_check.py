@@ -94,7 +94,18 @@ def crash(name: str) -> float:
 
 
 def revive(name: str) -> None:
-    lab_host("revive", os.path.join(LAB, "hosts", name), name, f"{CONTROLLERS[name]}/24", "glancebr0", "360")
+    state = os.path.join(LAB, "hosts", name)
+    try:
+        lab_host("revive", state, name, f"{CONTROLLERS[name]}/24", "glancebr0", "360")
+    except AssertionError as exc:
+        # The boot's console names the unit still starting ("A start job is running for ..."):
+        # keep its end in the failure, the lab is destroyed after.
+        try:
+            with open(os.path.join(state, "console.log"), errors="replace") as console:
+                tail = console.read()[-3000:]
+        except OSError as err:
+            tail = f"(no console log: {err})"
+        raise AssertionError(f"{exc}\nconsole.log of {name}, end:\n{tail}") from exc
 
 
 def vip_holder(vip: str) -> str | None:
