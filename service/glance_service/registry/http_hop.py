@@ -81,11 +81,15 @@ class Connection:
 
     def getresponse(self) -> Response:
         reader = self._reader
-        line = reader.readline(_MAX_LINE + 1)
-        if not line:
-            raise http.client.RemoteDisconnected("Remote end closed connection without response")
-        version, status, _ = _status_line(line)
-        headers = _headers(reader)
+        while True:
+            line = reader.readline(_MAX_LINE + 1)
+            if not line:
+                raise http.client.RemoteDisconnected("Remote end closed connection without response")
+            version, status, _ = _status_line(line)
+            headers = _headers(reader)
+            if status != 100:
+                break
+            # An interim "100 Continue": the answer follows (http.client skips it too).
         conn_tokens = headers.get("connection", "").lower()
         if version == "HTTP/1.0":
             will_close = "keep-alive" not in conn_tokens

@@ -89,6 +89,7 @@ def test_a_kept_alive_connection_carries_several_calls():
          200, b"abcde", False),
         (b"HTTP/1.1 500 Internal Server Error\r\n\r\nno framing", 500, b"no framing", True),
         (b"HTTP/1.1 204 No Content\r\n\r\n", 204, b"", False),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, b"ok", False),
     ],
 )  # fmt: skip
 def test_answers_are_read_as_http_client_reads_them(answer, status, body, will_close):
