@@ -31,13 +31,13 @@ from collections.abc import Callable
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
-from gunicorn.workers import gthread
 from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service.common import metrics
 from glance_service.common.registrar import registrar
 from glance_service.common.request_log import AccessLogger
+from glance_service.common.thread_worker import ThreadWorker
 
 LOG = logging.getLogger(__name__)
 
@@ -267,22 +267,6 @@ def _importable(name: str) -> bool:
         return False
 
 
-class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's gthread worker, its liveness heartbeat throttled. gunicorn touches the
-    worker's temp file (``os.utime``, which the arbiter watches) at every pass of its event
-    loop, so on every request: 7% of an API worker's samples per create + upload (issue 17).
-    Here at most every ``min(1 s, timeout / 4)``: the loop still wakes at least every second,
-    and the arbiter kills a worker only after ``timeout`` seconds without one."""
-
-    _next_notify = 0.0
-
-    def notify(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_notify:
-            self._next_notify = now + min(1.0, (self.timeout or 4) / 4)
-            super().notify()
-
-
 class _Arbiter(Arbiter):
     """gunicorn's arbiter, with a reload that checks the new configuration first."""
 
@@ -341,7 +325,7 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
     return {
         "bind": [bind_address(conf.bind_host, conf.bind_port)],
         "workers": conf.workers or default_workers(),
-        "worker_class": ThreadWorker,  # gthread, its heartbeat throttled
+        "worker_class": ThreadWorker,  # gthread, its hand-over and heartbeat cut (common.thread_worker)
         "threads": conf.threads_per_worker,
         "backlog": conf.backlog,
         "keepalive": keepalive,

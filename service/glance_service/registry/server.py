@@ -124,8 +124,9 @@ def _parse(environ: dict) -> tuple[str, dict]:
 
 def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable:
     """The registry's WSGI app: request id, healthcheck, then authentication, then the RPC
-    dispatcher. The request id is oslo.middleware's (``common.request_log``): glance-api's
-    ``X-Openstack-Request-Id`` (its global id) is the registry's global id."""
+    dispatcher. The request ids are oslo.middleware's, without its webob wrapping
+    (``common.request_log.RequestIds``): glance-api's ``X-Openstack-Request-Id`` (its global
+    id) is the registry's global id."""
     if data_api is None:
         from glance_service.db.database_api import DatabaseAPI, image_status_summary
 
@@ -137,7 +138,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
     rpc = request_log.LogIdentity(RegistryApp(data_api))
     secret = identity.secret_of(conf)
     if not secret:
-        return request_log.with_request_ids(
+        return request_log.with_plain_request_ids(
             _healthcheck(auth.with_auth(rpc, conf, "glance-registry"), conf, data_api)
         )
     # glance-api's signed identity replaces a second validation of the user's token. Token
@@ -147,7 +148,7 @@ def build_app(conf: cfg.ConfigOpts, data_api: DataAPI | None = None) -> Callable
         rpc, _Lazy(lambda: auth.with_auth(rpc, conf, "glance-registry")), secret,
         conf.registry_identity_max_age, MAX_BODY,
     )  # fmt: skip
-    return request_log.with_request_ids(_healthcheck(inner, conf, data_api))
+    return request_log.with_plain_request_ids(_healthcheck(inner, conf, data_api))
 
 
 def _healthcheck(app: Callable, conf: cfg.ConfigOpts, data_api: DataAPI) -> Callable:

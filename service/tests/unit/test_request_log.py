@@ -215,3 +215,72 @@ def test_a_failed_tasks_message_has_no_credentials():
         svc, RequestContext.admin(), "t1", False, "Downloading https://u:Pw5ecret@h/i failed"
     )
     assert saved[0]["message"] == "Downloading https://***@h/i failed"
+
+
+# -- the registry's request ids: oslo.middleware's RequestId without webob ------------------------
+
+
+def _serve(middleware_factory, environ: dict, app_headers: list, ids: list[str], monkeypatch):
+    """What ``middleware_factory(app)`` does with ``environ``: the environ the app saw, the
+    status and headers sent, the body (the request id generator gives ``ids`` in turn)."""
+    ids = list(ids)
+    monkeypatch.setattr(oslo_context, "generate_request_id", lambda: ids.pop(0))
+    seen = {}
+
+    def app(env, start_response):
+        seen.update(env)
+        start_response("201 Created", list(app_headers))
+        return [b'{"result": 1}']
+
+    sent = []
+    body = middleware_factory(app)(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/rpc", "SERVER_NAME": "h", "SERVER_PORT": "9191",
+         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), **environ},
+        lambda status, headers, exc_info=None: sent.append((status, headers)),
+    )  # fmt: skip
+    keys = ("openstack.request_id", "openstack.global_request_id")
+    return {k: seen.get(k) for k in keys}, sent, b"".join(body)
+
+
+@pytest.mark.parametrize(
+    ("environ", "app_headers"),
+    [
+        ({}, [("Content-Type", "application/json")]),
+        ({"HTTP_X_OPENSTACK_REQUEST_ID": "req-0f3e6a0c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"}, []),
+        ({"HTTP_X_OPENSTACK_REQUEST_ID": "req-0F3E6A0C-1B2D-4E5F-8A9B-0C1D2E3F4A5B"}, []),
+        ({"HTTP_X_OPENSTACK_REQUEST_ID": "not-a-request-id"}, []),
+        ({"HTTP_X_OPENSTACK_REQUEST_ID": "req-0f3e6a0c-1b2d-4e5f-8a9b-0c1d2e3f4a5b-x"}, []),
+        ({}, [("X-OpenStack-Request-Id", "req-set-by-the-app")]),
+    ],
+)
+def test_registry_request_ids_are_oslo_middlewares(environ, app_headers, monkeypatch):
+    from oslo_middleware import request_id
+
+    ids = ["req-00000000-0000-4000-8000-000000000001"]
+    ours = _serve(request_log.RequestIds, environ, app_headers, ids, monkeypatch)
+    oslos = _serve(request_id.RequestId, environ, app_headers, ids, monkeypatch)
+    assert ours == oslos
+    env, sent, body = ours
+    assert env["openstack.request_id"] == ids[0] and body == b'{"result": 1}'
+    headers = [(k.lower(), v) for k, v in sent[0][1]]
+    assert sum(k == "x-openstack-request-id" for k, _ in headers) == 1
+
+
+def test_the_registry_uses_the_request_ids_without_webob(monkeypatch):
+    from glance_service.registry import server
+
+    built = []
+    monkeypatch.setattr(request_log, "with_request_ids", lambda app: built.append("oslo") or app)
+    real = request_log.with_plain_request_ids
+    monkeypatch.setattr(request_log, "with_plain_request_ids", lambda app: built.append("plain") or real(app))
+    conf = cfg.ConfigOpts()
+    conf([])
+    server.identity.register_opts(conf)
+    conf.set_override("registry_identity_secret", "s3cret")
+
+    class NoData:
+        pass
+
+    monkeypatch.setattr(server, "_healthcheck", lambda app, conf, data_api: app)
+    app = server.build_app(conf, data_api=NoData())
+    assert built == ["plain"] and isinstance(app, request_log.RequestIds)

@@ -1,10 +1,13 @@
-"""The gthread worker's liveness heartbeat (common/wsgi_server.py): gunicorn touches the
+"""The gthread worker's liveness heartbeat (common/thread_worker.py): gunicorn touches the
 worker's temp file (``os.utime``) at every pass of its event loop, that is on every request;
 ours at most every ``min(1 s, timeout / 4)``, still far inside the arbiter's ``timeout``."""
 
 from __future__ import annotations
 
-from glance_service.common import wsgi_server
+from gunicorn.workers import gthread
+from oslo_config import cfg
+
+from glance_service.common import config, thread_worker, wsgi_server
 
 
 class Clock:
@@ -15,7 +18,7 @@ class Clock:
 
 
 def _worker(timeout: float, touched: list[float], clock: Clock):
-    worker = wsgi_server.ThreadWorker.__new__(wsgi_server.ThreadWorker)
+    worker = thread_worker.ThreadWorker.__new__(thread_worker.ThreadWorker)
     worker.timeout = timeout
 
     class Tmp:
@@ -27,12 +30,18 @@ def _worker(timeout: float, touched: list[float], clock: Clock):
 
 
 def test_options_use_the_throttled_worker():
-    assert issubclass(wsgi_server.ThreadWorker, wsgi_server.gthread.ThreadWorker)
+    conf = cfg.ConfigOpts()
+    conf.register_opts(config.server_opts(9191))
+    conf.register_opt(cfg.BoolOpt("debug", default=False))
+    conf([])
+    wsgi_server.register_opts(conf)
+    assert wsgi_server.gunicorn_options(conf, "glance-registry")["worker_class"] is thread_worker.ThreadWorker
+    assert issubclass(thread_worker.ThreadWorker, gthread.ThreadWorker)
 
 
 def test_the_heartbeat_is_throttled_but_never_late(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(wsgi_server.time, "monotonic", clock)
+    monkeypatch.setattr(thread_worker.time, "monotonic", clock)
     touched: list[float] = []
     worker = _worker(900, touched, clock)
     for _ in range(1000):  # a busy loop: many passes within a second
