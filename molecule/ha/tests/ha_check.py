@@ -387,32 +387,41 @@ def phase_cache(rounds: int = 30) -> None:
     expect(hits > 0, "cache: no memcached get_hits: the API nodes did not read the shared cache")
 
 
-def broker_state(name: str) -> tuple[int, int]:
-    """(running cluster members, notifications waiting in the glance vhost) seen from ``name``."""
+def broker_state(name: str) -> tuple[int, int, set[str]]:
+    """(running cluster members, notifications waiting in the glance vhost, the policies of the
+    notification queues) seen from ``name``."""
     status = ssh(name, "rabbitmqctl -q cluster_status --formatter json", check=False)
-    queues = ssh(name, "rabbitmqctl -q list_queues -p glance name messages --formatter json", check=False)
+    queues = ssh(
+        name, "rabbitmqctl -q list_queues -p glance name messages policy --formatter json", check=False
+    )
     try:
         running = len(json.loads(status).get("running_nodes", []))
     except ValueError:
         running = 0
     try:
-        queued = json.loads(queues)
-        waiting = sum(q.get("messages", 0) for q in queued if q["name"].startswith("notifications."))
+        notification_queues = [q for q in json.loads(queues) if q["name"].startswith("notifications.")]
+        waiting = sum(q.get("messages", 0) for q in notification_queues)
+        policies = {str(q.get("policy") or "") for q in notification_queues}
     except (ValueError, KeyError, TypeError):
-        waiting = 0
-    return running, waiting
+        waiting, policies = 0, set()
+    return running, waiting, policies
 
 
 def phase_broker(phase: str, wait: float = 0) -> None:
     name = next(iter(CONTROLLERS))
     deadline = time.time() + wait
-    running, waiting = broker_state(name)
+    running, waiting, policies = broker_state(name)
     while running < len(CONTROLLERS) and time.time() < deadline:
         time.sleep(5)
-        running, waiting = broker_state(name)
-    say(f"{phase}: RabbitMQ members running {running} of {len(CONTROLLERS)}; notifications queued {waiting}")
+        running, waiting, policies = broker_state(name)
+    say(
+        f"{phase}: RabbitMQ members running {running} of {len(CONTROLLERS)}; notifications queued "
+        f"{waiting}; their queues' policy {sorted(policies)}"
+    )
     expect(running == len(CONTROLLERS), f"{phase}: {running} RabbitMQ members running")
     expect(waiting > 0, f"{phase}: no notification reached the cluster")
+    # roles/rabbitmq's one policy: mirrored on every member, bounded in length.
+    expect(policies == {"glance"}, f"{phase}: notification queues under policies {sorted(policies)}")
 
 
 def phase_cli() -> None:
