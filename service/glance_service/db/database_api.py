@@ -49,6 +49,7 @@ from glance_service.db.image_rows import (
     visible_row,
     with_children,
 )
+from glance_service.db.interface import OPERATIONS
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.quota_usage import QuotaUsageDatabaseMixin
 from glance_service.db.scrub import ScrubDatabaseMixin
@@ -76,17 +77,28 @@ _RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})
 
 
 def _retry_on_deadlock(fn):
+    """Run ``fn`` again (up to 3 attempts) after a deadlock or lock wait timeout, or after a
+    connection the server had dropped failed before the COMMIT (``db_session.not_committed``:
+    a pooled connection used within the last second is handed out without a ping)."""
+    if getattr(fn, "_glance_retried", False):
+        return fn
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         for attempt in range(1, 4):
             try:
                 return fn(*args, **kwargs)
-            except sa.exc.OperationalError as exc:
+            except sa.exc.DBAPIError as exc:
+                if attempt == 3:
+                    raise
+                if db_session.not_committed(exc):
+                    continue
                 code = (getattr(exc.orig, "args", None) or [None])[0]
-                if attempt == 3 or code not in _RETRYABLE_MYSQL_ERRORS:
+                if not isinstance(exc, sa.exc.OperationalError) or code not in _RETRYABLE_MYSQL_ERRORS:
                     raise
                 time.sleep(0.02 * attempt)
 
+    wrapper._glance_retried = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -156,7 +168,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
         rolled back on close, which is also the pool's reset. An ORM session's COMMIT would be
         one more database round trip per call for nothing to commit, and the session's own
         machinery was a visible share of the registry's CPU per GET."""
-        with self.db.engine.connect() as conn:
+        with self.db.reading() as conn:
             yield conn
 
     def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
@@ -780,3 +792,10 @@ def _property_condition(name: str, op: str, value: Any) -> sa.ColumnElement[bool
         values = value if isinstance(value, list | tuple | set) else [value]
         return sa.exists().where(*live, PROPS.c.value.in_([str(v) for v in values]))
     raise exceptions.InvalidFilter(f"Custom property filters support equality only ({name})")
+
+
+# Every operation of the data API (reads, and the mixins' calls too) runs again after a lost
+# connection met before its COMMIT; the image writes above also after a deadlock.
+for _name in OPERATIONS:
+    setattr(DatabaseAPI, _name, _retry_on_deadlock(getattr(DatabaseAPI, _name)))
+del _name
