@@ -324,8 +324,9 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
         now = utcnow()
         row["updated_at"] = now
         with self.db.write_connection() as s:
-            visible_row(s, ctx, image_id, lock=True)
-            _change_image(s, image_id, row, from_state)
+            if not _change_own_image(s, ctx, image_id, row, from_state):
+                visible_row(s, ctx, image_id, lock=True)
+                _change_image(s, image_id, row, from_state)
             location = {
                 "image_id": image_id,
                 "value": url,
@@ -518,6 +519,30 @@ _TAGS_OF = sa.select(TAGS.c.id, TAGS.c.value).where(
 )
 _INSERT_TAG = TAGS.insert()
 _DROP_TAGS = TAGS.update().where(TAGS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+
+
+# The same UPDATE, made only if the caller sees the image without a membership (admin, owner,
+# ownerless, public or community): the visibility check without the SELECT before it.
+_SEEN_WITHOUT_MEMBERSHIP = sa.or_(
+    IMAGES.c.owner == sa.bindparam("b_owner"),
+    IMAGES.c.owner.is_(None),
+    IMAGES.c.visibility == "public",
+    IMAGES.c.visibility == "community",
+)
+_UPDATE_OWN_IMAGE_FROM = _UPDATE_IMAGE_FROM.where(_SEEN_WITHOUT_MEMBERSHIP)
+
+
+def _change_own_image(
+    s: sa.Connection, ctx: RequestContext, image_id: str, row: dict, from_state: str
+) -> bool:
+    """``_change_image`` in one statement when the caller may see the image without a
+    membership and it is still ``from_state``: True if changed. False changes nothing: the
+    caller then reads the row (the visibility rule with memberships, the precise error)."""
+    params = {**row, "b_id": image_id, "b_from": from_state}
+    if ctx.is_admin:
+        return bool(s.execute(_UPDATE_IMAGE_FROM, params).rowcount)
+    params["b_owner"] = ctx.owner
+    return bool(s.execute(_UPDATE_OWN_IMAGE_FROM, params).rowcount)
 
 
 def _change_image(s: sa.Connection, image_id: str, row: dict, from_state: str | None) -> None:
