@@ -303,6 +303,31 @@ def test_the_owner_activates_without_reading_the_row_first(dbapi, alice, admin, 
     assert dbapi.image_get(alice, image_id)["status"] == "active"
 
 
+def test_an_update_reads_the_children_once(dbapi, alice):
+    """The upload's start: the locked row, then the properties (deleted ones too), tags and
+    locations in one query, then the writes; the record is built from them, not read again."""
+    image = dbapi.image_create(alice, {"name": "x", "properties": {"gone": "1"}, "tags": ["t"]})
+    dbapi.image_update(alice, image["id"], {}, purge_props=True)  # "gone" is a deleted row now
+    dbapi.image_location_add(alice, image["id"], "file:///a", {"k": [1]})
+    changed = {}
+
+    def start():
+        changed.update(
+            dbapi.image_update(
+                alice,
+                image["id"],
+                {"status": "saving", "properties": {"os_glance_upload": "h", "gone": "2"}},
+                from_state="queued",
+            )
+        )
+
+    seen = _statements(dbapi, start)
+    assert [s for s in seen if s != "BEGIN"] == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT"]
+    assert changed["properties"] == {"os_glance_upload": "h", "gone": "2"}
+    assert changed["tags"] == ["t"] and changed["locations"][0]["metadata"] == {"k": [1]}
+    assert changed == dbapi.image_get(alice, image["id"])
+
+
 def test_a_member_activates_a_shared_image_and_a_stranger_cannot(dbapi, alice, bob):
     """A shared image is seen through a membership: the activation reads the row as before."""
     done = {"status": "active", "size": 3}
