@@ -206,7 +206,9 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn):
         immediate = conn.get_execution_options().get(_WRITE_OPTION)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: through exec_driver_sql the BEGIN went the whole way of a
+        # statement (events, cursor and result set-up), 5% of an SQLite write call's CPU.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
