@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -47,8 +47,8 @@ from glance_service.db.image_rows import (
     update_children,
     utcnow,
     visible_row,
-    with_children,
 )
+from glance_service.db.interface import OPERATIONS
 from glance_service.db.metadefs import MetadefDatabaseMixin
 from glance_service.db.quota_usage import QuotaUsageDatabaseMixin
 from glance_service.db.scrub import ScrubDatabaseMixin
@@ -76,17 +76,28 @@ _RETRYABLE_MYSQL_ERRORS = frozenset({1205, 1213})
 
 
 def _retry_on_deadlock(fn):
+    """Run ``fn`` again (up to 3 attempts) after a deadlock or lock wait timeout, or after a
+    connection the server had dropped failed before the COMMIT (``db_session.not_committed``:
+    a pooled connection used within the last second is handed out without a ping)."""
+    if getattr(fn, "_glance_retried", False):
+        return fn
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         for attempt in range(1, 4):
             try:
                 return fn(*args, **kwargs)
-            except sa.exc.OperationalError as exc:
+            except sa.exc.DBAPIError as exc:
+                if attempt == 3:
+                    raise
+                if db_session.not_committed(exc):
+                    continue
                 code = (getattr(exc.orig, "args", None) or [None])[0]
-                if attempt == 3 or code not in _RETRYABLE_MYSQL_ERRORS:
+                if not isinstance(exc, sa.exc.OperationalError) or code not in _RETRYABLE_MYSQL_ERRORS:
                     raise
                 time.sleep(0.02 * attempt)
 
+    wrapper._glance_retried = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -156,7 +167,7 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
         rolled back on close, which is also the pool's reset. An ORM session's COMMIT would be
         one more database round trip per call for nothing to commit, and the session's own
         machinery was a visible share of the registry's CPU per GET."""
-        with self.db.engine.connect() as conn:
+        with self.db.reading() as conn:
             yield conn
 
     def image_get(self, ctx: RequestContext, image_id: str, include_deleted: bool = False) -> dict:
@@ -211,13 +222,25 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
         row["updated_at"] = now
         with self.db.write_connection() as s:
             before = visible_row(s, ctx, image_id, lock=True)
+            # Its properties (deleted ones too: a property that comes back reuses its row), tags
+            # and locations in one query, before the change: the record is built from them and
+            # the change, instead of reading the children again after it.
+            existing, live_tags, locations = _children_to_change(s, image_id)
             _change_image(s, image_id, row, from_state)
+            properties = {name: p.value for name, p in existing.items() if not p.deleted}
             if props is not None or purge_props:
-                _set_properties(s, image_id, props or {}, purge=purge_props, now=now)
+                stored = _set_properties(
+                    s, image_id, props or {}, purge=purge_props, now=now, existing=existing
+                )
+                properties = stored if purge_props else {**properties, **stored}
+            found = sorted(live_tags)
             if tags is not None:
-                _replace_tags(s, image_id, tags, now)
+                _replace_tags(s, image_id, tags, now, live=live_tags)
+                found = sorted(set(tags))
             # The row was read locked: with the change applied it is the row as committed.
-            return with_children(s, [record_of({**before._mapping, **row})])[0]
+            image = record_of({**before._mapping, **row})
+            image.update(properties=properties, tags=found, locations=locations)
+            return image
 
     @_retry_on_deadlock
     def image_destroy(self, ctx: RequestContext, image_id: str) -> dict:
@@ -312,8 +335,9 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
         now = utcnow()
         row["updated_at"] = now
         with self.db.write_connection() as s:
-            visible_row(s, ctx, image_id, lock=True)
-            _change_image(s, image_id, row, from_state)
+            if not _change_own_image(s, ctx, image_id, row, from_state):
+                visible_row(s, ctx, image_id, lock=True)
+                _change_image(s, image_id, row, from_state)
             location = {
                 "image_id": image_id,
                 "value": url,
@@ -508,6 +532,93 @@ _INSERT_TAG = TAGS.insert()
 _DROP_TAGS = TAGS.update().where(TAGS.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 
 
+# The same UPDATE, made only if the caller sees the image without a membership (admin, owner,
+# ownerless, public or community): the visibility check without the SELECT before it.
+_SEEN_WITHOUT_MEMBERSHIP = sa.or_(
+    IMAGES.c.owner == sa.bindparam("b_owner"),
+    IMAGES.c.owner.is_(None),
+    IMAGES.c.visibility == "public",
+    IMAGES.c.visibility == "community",
+)
+_UPDATE_OWN_IMAGE_FROM = _UPDATE_IMAGE_FROM.where(_SEEN_WITHOUT_MEMBERSHIP)
+
+
+def _change_own_image(
+    s: sa.Connection, ctx: RequestContext, image_id: str, row: dict, from_state: str
+) -> bool:
+    """``_change_image`` in one statement when the caller may see the image without a
+    membership and it is still ``from_state``: True if changed. False changes nothing: the
+    caller then reads the row (the visibility rule with memberships, the precise error)."""
+    params = {**row, "b_id": image_id, "b_from": from_state}
+    if ctx.is_admin:
+        return bool(s.execute(_UPDATE_IMAGE_FROM, params).rowcount)
+    params["b_owner"] = ctx.owner
+    return bool(s.execute(_UPDATE_OWN_IMAGE_FROM, params).rowcount)
+
+
+class _Prop(NamedTuple):
+    id: int
+    name: str
+    value: str | None
+    deleted: bool
+
+
+def _children_query() -> sa.CompoundSelect:
+    """(kind, id, a, b, c) rows of one image: properties, live ('p') and deleted ('d') (name,
+    value), live tags ('t': value) and live locations ('l': url, metadata, status)."""
+    image_id, text, null = sa.bindparam("image_id"), sa.Text(), sa.null()
+
+    def props(kind: str, deleted: bool) -> sa.Select:
+        return sa.select(
+            sa.literal_column(f"'{kind}'").label("kind"),
+            PROPS.c.id.label("row_id"),
+            sa.type_coerce(PROPS.c.name, text).label("a"),
+            sa.type_coerce(PROPS.c.value, text).label("b"),
+            sa.type_coerce(null, text).label("c"),
+        ).where(PROPS.c.image_id == image_id, PROPS.c.deleted == (sa.true() if deleted else sa.false()))
+
+    return sa.union_all(
+        props("p", False),
+        props("d", True),
+        sa.select(
+            sa.literal_column("'t'"),
+            TAGS.c.id,
+            sa.type_coerce(TAGS.c.value, text),
+            sa.type_coerce(null, text),
+            sa.type_coerce(null, text),
+        ).where(TAGS.c.image_id == image_id, TAGS.c.deleted == sa.false()),
+        sa.select(
+            sa.literal_column("'l'"),
+            LOCS.c.id,
+            sa.type_coerce(LOCS.c.value, text),
+            sa.type_coerce(LOCS.c.meta_data, text),
+            sa.type_coerce(LOCS.c.status, text),
+        ).where(LOCS.c.image_id == image_id, LOCS.c.deleted == sa.false()),
+    )
+
+
+_CHILDREN_TO_CHANGE = _children_query()
+
+
+def _children_to_change(
+    s: sa.Connection, image_id: str
+) -> tuple[dict[str, _Prop], dict[str, int], list[dict]]:
+    """One image's property rows by name (deleted ones too), live tags (value: row id) and
+    live locations (records, in position order): one query."""
+    props: dict[str, _Prop] = {}
+    tags: dict[str, int] = {}
+    locations = []
+    for kind, row_id, a, b, c in s.execute(_CHILDREN_TO_CHANGE, {"image_id": image_id}):
+        if kind in ("p", "d"):
+            props[a] = _Prop(row_id, a, b, kind == "d")
+        elif kind == "t":
+            tags[a] = row_id
+        else:
+            locations.append({"id": row_id, "url": a, "metadata": json.loads(b or "{}"), "status": c})
+    locations.sort(key=lambda loc: loc["id"])
+    return props, tags, locations
+
+
 def _change_image(s: sa.Connection, image_id: str, row: dict, from_state: str | None) -> None:
     """UPDATE the live image's columns to ``row`` (only if still ``from_state`` when given: one
     statement, so the status check and the change cannot be separated by a racer)."""
@@ -555,18 +666,20 @@ def _set_properties(
     purge: bool,
     now: datetime.datetime,
     fresh: bool = False,
+    existing: dict[str, Any] | None = None,
 ) -> dict[str, str | None]:
     """Upsert ``props``; with ``purge`` soft-delete every other live property. Returns
     ``props`` as stored (values as strings).
 
     The (image_id, name) pair is unique even among deleted rows, so a property that comes
     back reuses its old row. ``fresh``: the image was created in this transaction (it has no
-    rows yet: no query for them).
+    rows yet: no query for them). ``existing``: its property rows by name, already read.
     """
     stored: dict[str, str | None] = {}
     if fresh and not props:
         return stored
-    existing = {} if fresh else {r.name: r for r in s.execute(_PROPS_OF, {"image_id": image_id})}
+    if existing is None:
+        existing = {} if fresh else {r.name: r for r in s.execute(_PROPS_OF, {"image_id": image_id})}
     new_rows = []
     for name, value in props.items():
         value = None if value is None else str(value)
@@ -612,13 +725,18 @@ def _replace_tags(
     tags: Iterable[str],
     now: datetime.datetime,
     fresh: bool = False,
+    live: dict[str, int] | None = None,
 ) -> None:
+    """``live``: the image's live tags (value: row id), already read."""
     wanted = set(tags)
     for tag in wanted:
         _check_tag(tag)
     if fresh and not wanted:
         return
-    live = {} if fresh else {value: tag_id for tag_id, value in s.execute(_TAGS_OF, {"image_id": image_id})}
+    if live is None:
+        live = (
+            {} if fresh else {value: tag_id for tag_id, value in s.execute(_TAGS_OF, {"image_id": image_id})}
+        )
     gone = [tag_id for value, tag_id in live.items() if value not in wanted]
     if gone:
         s.execute(_DROP_TAGS, {"b_ids": gone, "deleted": True, "deleted_at": now, "updated_at": now})
@@ -780,3 +898,10 @@ def _property_condition(name: str, op: str, value: Any) -> sa.ColumnElement[bool
         values = value if isinstance(value, list | tuple | set) else [value]
         return sa.exists().where(*live, PROPS.c.value.in_([str(v) for v in values]))
     raise exceptions.InvalidFilter(f"Custom property filters support equality only ({name})")
+
+
+# Every operation of the data API (reads, and the mixins' calls too) runs again after a lost
+# connection met before its COMMIT; the image writes above also after a deadlock.
+for _name in OPERATIONS:
+    setattr(DatabaseAPI, _name, _retry_on_deadlock(getattr(DatabaseAPI, _name)))
+del _name

@@ -153,6 +153,90 @@ def test_connections_the_server_dropped_are_replaced(mariadb):  # noqa: F811
         api.db.dispose()
 
 
+def _kill_connections(mariadb, database: str) -> None:  # noqa: F811
+    admin = mariadb.admin_connect()
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (database,))
+            ids = [row[0] for row in cur.fetchall()]
+            assert ids
+            for conn_id in ids:
+                cur.execute(f"KILL CONNECTION {int(conn_id)}")
+    finally:
+        admin.close()
+
+
+def test_a_connection_used_within_a_second_is_not_pinged(mariadb, monkeypatch):  # noqa: F811
+    """The pool pings a connection only when it sat idle longer than PING_AFTER_IDLE: a ping
+    per checkout was one more round trip per call. One idle longer is pinged."""
+    url = mariadb.create_database("glance_ping", "glance", "glance-pw")
+    migrate.sync(url)
+    api = DatabaseAPI(url=url)
+    pings = []
+    try:
+        real = api.db.engine.dialect.do_ping
+        monkeypatch.setattr(api.db.engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
+        ctx = RequestContext.admin()
+        image = api.image_create(ctx, {"name": "a"})
+        api.image_update(ctx, image["id"], {"status": "saving"}, from_state="queued")
+        api.image_get(ctx, image["id"])
+        assert pings == []
+        monkeypatch.setattr(session, "PING_AFTER_IDLE", 0.0)
+        api.image_get(ctx, image["id"])
+        assert len(pings) == 1
+    finally:
+        api.db.dispose()
+
+
+@pytest.mark.parametrize("command", ["image_get_all", "image_create", "image_member_find"])
+def test_a_call_right_after_the_server_dropped_its_connection_runs_once(mariadb, command):  # noqa: F811
+    """The server killed the pool's connections less than a second after their last use (no
+    ping then): the call fails on its first statement, before any COMMIT, and runs again on a
+    new connection: answered, and a write made once."""
+    url = mariadb.create_database("glance_dropped_recent", "glance", "glance-pw")
+    migrate.sync(url)
+    api = DatabaseAPI(url=url)
+    ctx = RequestContext.admin()
+    try:
+        image = api.image_create(ctx, {"name": "before"})
+        _kill_connections(mariadb, "glance_dropped_recent")
+        if command == "image_get_all":
+            assert [i["id"] for i in api.image_get_all(ctx)] == [image["id"]]
+        elif command == "image_create":
+            api.image_create(ctx, {"name": "after"})
+            assert sorted(i["name"] for i in api.image_get_all(ctx)) == ["after", "before"]
+        else:
+            assert api.image_member_find(ctx, image["id"]) == []
+    finally:
+        with api.db.writer() as s:
+            s.execute(sa.text("DELETE FROM images"))
+        api.db.dispose()
+
+
+def test_a_lost_connection_is_marked_only_before_the_commit(mariadb, monkeypatch):  # noqa: F811
+    """Only a lost connection met by a statement is safe to run again; one lost at the COMMIT
+    may have committed, and is not marked."""
+    url = mariadb.create_database("glance_commit_lost", "glance", "glance-pw")
+    db = session.Database(url=url)
+    try:
+        with db.reading() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        _kill_connections(mariadb, "glance_commit_lost")
+        with pytest.raises(sa.exc.DBAPIError) as caught, db.write_connection() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert caught.value.connection_invalidated and session.not_committed(caught.value)
+
+        def lost(_conn):
+            raise MySQLdb.OperationalError(2013, "Lost connection to server during query")
+
+        monkeypatch.setattr(db.engine.dialect, "do_commit", lost)
+        with pytest.raises(sa.exc.DBAPIError) as caught, db.write_connection() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert caught.value.connection_invalidated and not session.not_committed(caught.value)
+    finally:
+        db.dispose()
+
+
 def test_a_deadlock_with_mysqlclient_is_retried(mariadb):  # noqa: F811
     """A real InnoDB deadlock (what a Galera certification failure also reports: 1213) raised
     through mysqlclient is recognised by the write retry and the call succeeds on its second

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from glance_service import exceptions
 
@@ -274,6 +275,76 @@ def test_activate_records_the_location_and_the_state_together(dbapi, alice, bob)
         dbapi.image_activate(
             alice, image_id, "file:///z", {}, {"properties": {"a": "b"}}, from_state="active"
         )
+
+
+def _statements(dbapi, call) -> list[str]:
+    seen: list[str] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.lstrip().split()[0].upper())
+
+    sa.event.listen(dbapi.db.engine, "before_cursor_execute", grab)
+    try:
+        call()
+    finally:
+        sa.event.remove(dbapi.db.engine, "before_cursor_execute", grab)
+    return seen
+
+
+@pytest.mark.parametrize("caller", ["alice", "admin"])
+def test_the_owner_activates_without_reading_the_row_first(dbapi, alice, admin, caller):
+    """The owner's (or an admin's) activation is the UPDATE and the INSERT of the location: the
+    visibility check is in the UPDATE, no SELECT before it."""
+    ctx = {"alice": alice, "admin": admin}[caller]
+    image_id = dbapi.image_create(alice, {"name": "x", "status": "saving", "visibility": "private"})["id"]
+    done = {"status": "active", "size": 3}
+    seen = _statements(dbapi, lambda: dbapi.image_activate(ctx, image_id, "file:///x", {}, done))
+    assert [s for s in seen if s != "BEGIN"] == ["UPDATE", "INSERT"]
+    assert dbapi.image_get(alice, image_id)["status"] == "active"
+
+
+def test_an_update_reads_the_children_once(dbapi, alice):
+    """The upload's start: the locked row, then the properties (deleted ones too), tags and
+    locations in one query, then the writes; the record is built from them, not read again."""
+    image = dbapi.image_create(alice, {"name": "x", "properties": {"gone": "1"}, "tags": ["t"]})
+    dbapi.image_update(alice, image["id"], {}, purge_props=True)  # "gone" is a deleted row now
+    dbapi.image_location_add(alice, image["id"], "file:///a", {"k": [1]})
+    changed = {}
+
+    def start():
+        changed.update(
+            dbapi.image_update(
+                alice,
+                image["id"],
+                {"status": "saving", "properties": {"os_glance_upload": "h", "gone": "2"}},
+                from_state="queued",
+            )
+        )
+
+    seen = _statements(dbapi, start)
+    assert [s for s in seen if s != "BEGIN"] == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT"]
+    assert changed["properties"] == {"os_glance_upload": "h", "gone": "2"}
+    assert changed["tags"] == ["t"] and changed["locations"][0]["metadata"] == {"k": [1]}
+    assert changed == dbapi.image_get(alice, image["id"])
+
+
+def test_a_member_activates_a_shared_image_and_a_stranger_cannot(dbapi, alice, bob):
+    """A shared image is seen through a membership: the activation reads the row as before."""
+    done = {"status": "active", "size": 3}
+    image_id = dbapi.image_create(alice, {"name": "x", "status": "saving", "visibility": "shared"})["id"]
+    with pytest.raises(exceptions.ImageNotFound):
+        dbapi.image_activate(bob, image_id, "file:///x", {}, done)
+    dbapi.image_member_create(alice, image_id, "beta")
+    with pytest.raises(exceptions.ImageStatusConflict):
+        dbapi.image_activate(bob, image_id, "file:///x", {}, done, from_state="queued")
+    loc = dbapi.image_activate(bob, image_id, "file:///x", {}, done)
+    image = dbapi.image_get(alice, image_id)
+    assert image["status"] == "active" and image["locations"] == [loc]
+    # Public and ownerless images are seen by everyone: no membership needed.
+    for values in ({"visibility": "public"}, {"owner": None}):
+        other = dbapi.image_create(alice, {"name": "y", "status": "saving", **values})["id"]
+        dbapi.image_activate(bob, other, "file:///y", {}, done)
+        assert dbapi.image_get(bob, other)["status"] == "active"
 
 
 def test_create_with_properties_and_tags_in_one_go(dbapi, alice):
