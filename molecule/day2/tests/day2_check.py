@@ -5,8 +5,9 @@ Uploads three images with known sha512, backs up, deletes one, restores (same id
 runs health, rotates both credentials while a client downloads in a loop (counting failed
 requests), re-runs the rotation and an upgrade with the same wheelhouse (both changed=0).
 Then a release that moves the schema (this checkout plus one migration): the upgrade to it, the
-rollback upgrade.yml refuses, the rollback docs/DAY2.md gives (the old release and the backup
-taken before the upgrade, restore.yml), and that backup restored onto the newer release
+rollback upgrade.yml refuses, site.yml with the old release (refused before it installs
+anything), the rollback docs/DAY2.md gives (the old release and the backup taken before the
+upgrade, restore.yml), and that backup restored onto the newer release
 (restore.yml migrates it forward; upgrade.yml afterwards changed=0).
 Lines starting with `day2:` are the measurements. Standard library only (pip builds the wheel).
 """
@@ -151,6 +152,16 @@ def releases_and_rollback(token, expected):
         assert (schema_revision(), installed_release()) == (probe, new_sha)
         check_images(token, expected)
         print("day2: upgrade.yml back to the old release: refused, nothing changed, images intact")
+
+        # site.yml with the old release's wheelhouse (the scenario's own): roles/glance refuses
+        # before installing anything (tasks/release_guard.yml); the services keep running.
+        pids = main_pids()
+        out, _ = playbook("../site.yml", expect_failure=True)
+        assert f"schema revision {probe}" in out and "Nothing was installed" in out, out[-3000:]
+        assert (schema_revision(), installed_release()) == (probe, new_sha)
+        assert main_pids() == pids, "site.yml with an older release restarted the services"
+        check_images(token, expected)
+        print("day2: site.yml with the old release: refused before installing, services untouched")
 
         # The rollback docs/DAY2.md gives: the old release's wheelhouse + the pre-upgrade backup.
         playbook("restore.yml", "-e", f"restore_from={pre_upgrade}")
