@@ -137,16 +137,7 @@ def test_connections_the_server_dropped_are_replaced(mariadb):  # noqa: F811
     app = RegistryApp(api)
     try:
         assert _rpc(app, "image_get_all")[0].startswith("200")
-        admin = mariadb.admin_connect()
-        try:
-            with admin.cursor() as cur:
-                cur.execute("SELECT id FROM information_schema.processlist WHERE db = 'glance_dropped'")
-                ids = [row[0] for row in cur.fetchall()]
-                assert ids
-                for conn_id in ids:
-                    cur.execute(f"KILL CONNECTION {int(conn_id)}")
-        finally:
-            admin.close()
+        _kill_connections(mariadb, "glance_dropped")
         status, body = _rpc(app, "image_get_all")
         assert status.startswith("200"), (status, body)
     finally:
