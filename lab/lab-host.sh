@@ -85,6 +85,21 @@ cmd_start() {
   changed=1
 }
 
+# Why a boot is still `starting`: the jobs systemd is still running, the state of their units
+# and the end of the boot's journal (the guest keeps running; the caller may destroy it next).
+boot_jobs() {
+  local leader=$1 name=$2 unit
+  echo "lab-host: $name: start jobs still running:"
+  nsenter -t "$leader" -a systemctl list-jobs --no-legend --plain 2>&1 || true
+  for unit in $(nsenter -t "$leader" -a systemctl list-jobs --no-legend --plain 2>/dev/null \
+                | awk '$3 == "start" && $4 == "running" {print $2}'); do
+    echo "lab-host: $name: systemctl status $unit:"
+    nsenter -t "$leader" -a systemctl status --no-pager --lines=25 "$unit" 2>&1 || true
+  done
+  echo "lab-host: $name: the boot's journal, last 60 lines:"
+  nsenter -t "$leader" -a journalctl -b --no-pager -n 60 2>&1 || true
+}
+
 cmd_wait() {
   local state=$1 name=$2 address=$3 timeout=$4 deadline leader status="" started
   started=$(date +%s%N)
@@ -104,7 +119,15 @@ cmd_wait() {
           break ;;
       esac
     fi
-    [ "$(date +%s)" -lt "$deadline" ] || die "$name not booted after ${timeout}s (state: ${status:-no guest}); see $state/console.log"
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      local running=""
+      if [ -n "$leader" ]; then
+        boot_jobs "$leader" "$name" 2>&1 | tee -a "$state/console.log" >&2
+        running=$(nsenter -t "$leader" -a systemctl list-jobs --no-legend --plain 2>/dev/null \
+                  | awk '$4 == "running" {printf "%s ", $2}')
+      fi
+      die "$name not booted after ${timeout}s (state: ${status:-no guest}; jobs running: ${running:-none}); see $state/console.log"
+    fi
     sleep 0.2
   done
   # systemd is up; sshd answers with its banner once it listens.

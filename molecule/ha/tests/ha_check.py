@@ -84,7 +84,7 @@ def playbook(name: str, *args: str) -> int:
 def lab_host(*args: str) -> None:
     out = subprocess.run([os.path.join(PROJECT, "lab", "lab-host.sh"), *args], capture_output=True, text=True)
     if out.returncode != 0:  # lab-host.sh says why on stderr: keep it in the failure
-        raise AssertionError(f"lab-host.sh {' '.join(args[:2])}: rc {out.returncode}: {out.stderr[-1500:]}")
+        raise AssertionError(f"lab-host.sh {' '.join(args[:2])}: rc {out.returncode}: {out.stderr[-6000:]}")
 
 
 def crash(name: str) -> float:
@@ -102,10 +102,17 @@ def revive(name: str) -> None:
         # keep its end in the failure, the lab is destroyed after.
         try:
             with open(os.path.join(state, "console.log"), errors="replace") as console:
-                tail = console.read()[-3000:]
+                whole = console.read()
         except OSError as err:
-            tail = f"(no console log: {err})"
-        raise AssertionError(f"{exc}\nconsole.log of {name}, end:\n{tail}") from exc
+            whole = f"(no console log: {err})"
+        # The lab (and this console log) is destroyed after the run: keep both where it is not.
+        kept = os.path.join(LAB, f"ha-revive-{name}-{time.strftime('%Y%m%dT%H%M%S')}.log")
+        with open(kept, "w") as out:
+            out.write(f"{exc}\n\nconsole.log of {name}:\n{whole}")
+        # lab-host.sh's own report (the start jobs still running, their status, the journal)
+        # last: the scenario's summary shows the end of this message.
+        tail = whole[-2000:]
+        raise AssertionError(f"console.log of {name}, end:\n{tail}\n{exc}\n(kept in {kept})") from exc
 
 
 def vip_holder(vip: str) -> str | None:
