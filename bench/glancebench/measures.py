@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from glancebench import seed, spy
-from glancebench.api import Api
+from glancebench.api import Api, ApiError
 from glancebench.procs import CpuMeter, RssSampler
 
 MB = 1_000_000
@@ -441,7 +441,7 @@ def delete_all(target: Target, token: str, ids: list[str], workers: int = 1) -> 
 WARM_UP_CONNECTIONS = 16
 
 
-def warm_up(target: Target, token: str, connections: int = WARM_UP_CONNECTIONS, requests: int = 5) -> None:
+def warm_up(target: Target, token: str, connections: int = WARM_UP_CONNECTIONS, requests: int = 5) -> int:
     """A few listings over ``connections`` connections at once, before anything is measured.
 
     Each worker's first request pays one-off costs (keystonemiddleware logs the service user in
@@ -450,16 +450,23 @@ def warm_up(target: Target, token: str, connections: int = WARM_UP_CONNECTIONS, 
     worker no earlier measurement reached, and bill them to its requests (Keystone's CPU per
     create in ``--only small`` runs)."""
 
-    def client(_: int) -> None:
+    def client(_: int) -> int:
         api = Api(target.url, token)
+        failed = 0
         try:
             for _ in range(requests):
-                api.list_images(1)
+                try:
+                    api.list_images(1)
+                except (ApiError, OSError):
+                    # Not a measurement: counted and reported, the run goes on (a cold API
+                    # answered 503 "Keystone unavailable" to 16 first requests at once).
+                    failed += 1
         finally:
             api.close()
+        return failed
 
     with ThreadPoolExecutor(connections) as pool:
-        list(pool.map(client, range(connections)))
+        return sum(pool.map(client, range(connections)))
 
 
 def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
@@ -479,7 +486,9 @@ def run_suite(target: Target, token: str, plan: Plan, log=print) -> dict:
         mark = now
 
     try:
-        warm_up(target, token)
+        out["warm_up_errors"] = warm_up(target, token)
+        if out["warm_up_errors"]:
+            log(f"  {target.name}: warm-up: {out['warm_up_errors']} requests failed")
         lap("warm_up")
         if "big" in plan.groups:
             log(f"  {target.name}: upload {plan.big.size >> 20} MiB with curl -T")

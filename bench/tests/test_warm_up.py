@@ -70,3 +70,26 @@ def test_warm_up_sends_its_requests_over_many_connections_at_once():
     assert len(set(_Recorder.peers)) == 6
     assert _Recorder.most_open == 6
     assert _Recorder.tokens == {"tok"}
+
+
+class _Refuser(_Recorder):
+    def do_GET(self):  # noqa: N802
+        body = b"503 Service Unavailable"
+        self.send_response(503)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_failed_warm_up_requests_are_counted_not_raised():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuser)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        failed = measures.warm_up(
+            _Target(f"http://127.0.0.1:{server.server_port}"), "tok", connections=3, requests=2
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed == 6
