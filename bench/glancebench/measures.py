@@ -458,8 +458,9 @@ def warm_up(target: Target, token: str, connections: int = WARM_UP_CONNECTIONS, 
                 try:
                     api.list_images(1)
                 except (ApiError, OSError):
-                    # Not a measurement: counted and reported, the run goes on (a cold API
-                    # answered 503 "Keystone unavailable" to 16 first requests at once).
+                    # Not a measurement: counted and reported, the run goes on. (A cold
+                    # Keystone worker used to refuse token validations while it loaded its
+                    # policy, which the API answers 503: roles/keystone's gunicorn hook.)
                     failed += 1
         finally:
             api.close()
