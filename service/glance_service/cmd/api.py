@@ -8,34 +8,39 @@ from oslo_log import log as logging
 
 from glance_service.cmd import isolated
 from glance_service.common import config, wsgi_server
+from glance_service.common.after_worker_exit import AfterWorkerExit
 
 LOG = logging.getLogger(__name__)
 
 
-def recover(services) -> None:
-    """Give back images whose upload was cut by a crash (the data path's own recovery)."""
+def recover(services) -> bool:
+    """Give back images whose upload was cut by a crash (the data path's own recovery), and
+    fail the imports whose process died. False when either could not run to its end."""
+    complete = True
     try:
         from glance_service.api import upload_recovery
 
         upload_recovery.recover_interrupted_uploads(services)
     except Exception:
-        LOG.exception("Recovery of interrupted uploads failed; the API starts anyway")
+        LOG.exception("Recovery of interrupted uploads failed")
+        complete = False
     try:
         # Imports whose process died: failed, their images back to queued (or still active).
         from glance_service.images import import_recovery
 
         import_recovery.recover_interrupted_imports(services)
     except Exception:
-        LOG.exception("Recovery of interrupted imports failed; the API starts anyway")
+        LOG.exception("Recovery of interrupted imports failed")
+        complete = False
+    return complete
 
 
-def _recover_in_child(conf) -> int:
+def _recover_in_child(conf) -> bool:
     from glance_service.api import app as app_mod
 
     app_mod.register_opts(conf)
     services = app_mod.build_services(conf)
-    recover(services)
-    return 0
+    return recover(services)
 
 
 def check_property_protections(conf) -> None:
@@ -67,9 +72,13 @@ def main(argv: list[str] | None = None) -> None:
 
         db_session.register_opts(conf)
         config.size_database_pool(conf)
-    # Recovery runs once, before the workers fork, in a child of the master: nothing it opens
-    # (sockets, database pools) or imports is shared with, or resident in, the master.
-    isolated.run(lambda: _recover_in_child(conf), "Recovery at start-up")
+    # Recovery runs before the workers fork, in a child of the master: nothing it opens
+    # (sockets, database pools) or imports is shared with, or resident in, the master. Again
+    # after any worker exit (a worker killed mid-upload), and later when this run failed.
+    recovery = AfterWorkerExit(lambda: _recover_in_child(conf), "Recovery of interrupted work")
+    if isolated.run(lambda: 0 if _recover_in_child(conf) else 1, "Recovery at start-up") != 0:
+        LOG.warning("Recovery at start-up did not complete; the API starts and tries it again later")
+        recovery.retry_later()
     # Delayed delete: one scrubber process per API host, forked before the workers.
     from glance_service.api import wiring
     from glance_service.images import scrubber
@@ -81,4 +90,4 @@ def main(argv: list[str] | None = None) -> None:
 
         return app_mod.app_factory(conf)
 
-    wsgi_server.serve(factory, conf, "glance-api")
+    wsgi_server.serve(factory, conf, "glance-api", after_worker_exit=recovery)

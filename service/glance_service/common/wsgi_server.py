@@ -35,6 +35,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service.common import metrics
+from glance_service.common.after_worker_exit import AfterWorkerExit
 from glance_service.common.registrar import registrar
 from glance_service.common.request_log import AccessLogger
 from glance_service.common.thread_worker import ThreadWorker
@@ -268,12 +269,18 @@ def _importable(name: str) -> bool:
 
 
 class _Arbiter(Arbiter):
-    """gunicorn's arbiter, with a reload that checks the new configuration first."""
+    """gunicorn's arbiter, with a reload that checks the new configuration first, and the
+    work to do after a worker exit (``after_worker_exit``) driven from its loop."""
 
     def reload(self) -> None:
         if not self.app.prepare_reload():
             return
         super().reload()
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        if self.app.after_worker_exit is not None:
+            self.app.after_worker_exit.poll()
 
 
 class _GunicornApplication(BaseApplication):
@@ -282,9 +289,11 @@ class _GunicornApplication(BaseApplication):
         app_factory: Callable[[], Callable],
         options_factory: Callable[[], dict],
         conf: cfg.ConfigOpts | None = None,
+        after_worker_exit: AfterWorkerExit | None = None,
     ):
         self._app_factory = app_factory
         self._options_factory = options_factory
+        self.after_worker_exit = after_worker_exit
         self._options = options_factory()
         self._conf = conf
         super().__init__()
@@ -375,13 +384,22 @@ def _trim_interval(conf: cfg.ConfigOpts) -> float:
     return conf.memory_trim_interval if "memory_trim_interval" in conf else 0.0
 
 
-def serve(app_factory: Callable[[], Callable], conf: cfg.ConfigOpts, proc_name: str, **overrides) -> None:
+def serve(
+    app_factory: Callable[[], Callable],
+    conf: cfg.ConfigOpts,
+    proc_name: str,
+    after_worker_exit: AfterWorkerExit | None = None,
+    **overrides,
+) -> None:
     """Run the WSGI app built by ``app_factory`` until the process is told to stop.
 
     SIGHUP reloads: ``conf``'s files are re-read and new workers replace the old ones
-    gracefully (see the module's docstring).
+    gracefully (see the module's docstring). ``after_worker_exit`` runs its task in a child
+    of the master after a worker exited.
     """
     register_opts(conf)
+    if after_worker_exit is not None:
+        overrides["child_exit"] = after_worker_exit.worker_exited
 
     def options() -> dict:
         # issue 18: the metrics socket and hooks when [metrics] enabled (common.metrics)
@@ -390,4 +408,4 @@ def serve(app_factory: Callable[[], Callable], conf: cfg.ConfigOpts, proc_name: 
     def factory() -> Callable:
         return metrics.serving(app_factory(), conf, proc_name)
 
-    _GunicornApplication(factory, options, conf).run()
+    _GunicornApplication(factory, options, conf, after_worker_exit).run()

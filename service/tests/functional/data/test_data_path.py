@@ -211,6 +211,62 @@ def test_crash_mid_upload_is_recovered_at_restart(tmp_path):
         procs.stop()
 
 
+def test_worker_killed_mid_upload_is_recovered_without_a_restart(tmp_path):
+    """A worker that dies (out of memory, killed) while the master lives: its upload goes back
+    to 'queued' and its partial file is removed by the master's recovery after the worker
+    exit, while another worker's upload goes on untouched."""
+    import signal
+
+    import psutil
+
+    from tests.functional.conftest import Http
+
+    procs = start_glance(tmp_path, workers=2)
+    uploads: dict[str, RawUpload] = {}
+    try:
+        http = Http(procs.api_url)
+
+        def holder(image_id: str) -> int | None:
+            """The worker whose open partial file is this image's upload."""
+            for child in psutil.Process(procs.api.pid).children():
+                if any(
+                    os.path.basename(f.path).startswith(f".{image_id}.partial-") for f in child.open_files()
+                ):
+                    return child.pid
+            return None
+
+        # Uploads on new connections until two workers each hold one (gunicorn's workers take
+        # connections as they come: usually the second one already lands elsewhere).
+        held: dict[int, str] = {}
+        for _ in range(8):
+            image_id = new_image(http)
+            uploads[image_id] = RawUpload(procs.api_url, image_id, http.headers(), length=8 * 1024**2)
+            uploads[image_id].send(os.urandom(1024**2))
+            held.setdefault(wait_for(lambda image_id=image_id: holder(image_id)), image_id)
+            if len(held) == 2:
+                break
+        assert len(held) == 2, "every upload went to one worker"
+        (victim, cut_id), (_, live_id) = sorted(held.items())
+
+        os.kill(victim, signal.SIGKILL)
+        uploads[cut_id].close()
+        http = Http(procs.api_url, project=http.project, user=http.user)  # a new connection
+        wait_for(lambda: status(http, cut_id) == "queued", timeout=30)
+        wait_for(lambda: image_files(procs.datadir, cut_id) == [], timeout=30)
+
+        # The other worker's upload was left alone and completes.
+        live = uploads[live_id]
+        for _ in range(7):
+            live.send(os.urandom(1024**2))
+        assert live.response_status() == 204
+        assert status(http, live_id) == "active"
+        assert upload(http, cut_id, b"after the kill").status_code == 204
+    finally:
+        for raw in uploads.values():
+            raw.close()
+        procs.stop()
+
+
 # -- download --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def big_image(glance):
