@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile and not spy.available():
         log("--profile: no py-spy (pip install -r bench/requirements-bench.txt): not profiling")
     log("machine limits")
-    limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
+    limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"], sizes["storm"])
     document["machine_limits"] = limits
     infra = Infra(workdir / "infra", mariadb="mariadb" in kinds, ours_driver=args.ours_driver)
     out_json = args.out / f"bench-{stamp}-{mode}.json"
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         # with other work at one moment would otherwise make the services look closer to its
         # limits than they are.
         log("machine limits again")
-        again = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"])
+        again = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"], sizes["storm"])
         document["machine_limits_runs"] = [dict(limits), again]
         for key, value in again.items():
             limits[key] = max(limits[key], value)

@@ -1,8 +1,9 @@
 """The machine's own limits, measured in the same run as the services.
 
 Durable disk write (``dd ... conv=fdatasync``) on the disk that holds both stores, md5 and
-sha512 rates from hashlib, and raw ``sendfile(2)`` over loopback to curl: the ceilings the
-services' upload and download figures are compared against. Rates are MB/s (10^6 bytes/s).
+sha512 rates from hashlib, raw ``sendfile(2)`` over loopback to one curl and to as many as
+the boot storm runs: the ceilings the services' upload and download figures are compared
+against. Rates are MB/s (10^6 bytes/s).
 """
 
 from __future__ import annotations
@@ -95,10 +96,42 @@ def sendfile_rate(path: Path) -> float:
     return size / seconds / MB
 
 
-def measure(workdir: Path, data_file: Path, disk_count: int, hash_bytes: int) -> dict[str, float]:
+def sendfile_storm_rate(path: Path, clients: int) -> float:
+    """The boot storm's ceiling: ``clients`` simultaneous ``curl -o /dev/null`` of the file from
+    a raw sendfile server (a thread per connection, nothing else done per byte); aggregate MB/s
+    over the wall time, as ``measures.boot_storm`` counts the services'. What the clients and
+    loopback on this machine can receive, whatever the server."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(clients)
+        listener.settimeout(60)
+        port = listener.getsockname()[1]
+        servers = [
+            threading.Thread(target=_serve_once, args=(listener, path), daemon=True) for _ in range(clients)
+        ]
+        for server in servers:
+            server.start()
+        argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                f"http://127.0.0.1:{port}/file"]  # fmt: skip
+        start = time.perf_counter()
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(clients)]
+        answers = [p.communicate(timeout=3600)[0].split() for p in procs]
+        wall = time.perf_counter() - start
+        for server in servers:
+            server.join(60)
+    size = path.stat().st_size
+    if any(a != ["200", str(size)] for a in answers):
+        raise RuntimeError(f"sendfile storm probe: {answers}")
+    return clients * size / wall / MB
+
+
+def measure(
+    workdir: Path, data_file: Path, disk_count: int, hash_bytes: int, storm_clients: int
+) -> dict[str, float]:
     return {
         "disk_write_MBps": disk_write(workdir, disk_count),
         "md5_MBps": hash_rate("md5", hash_bytes),
         "sha512_MBps": hash_rate("sha512", hash_bytes),
         "sendfile_MBps": sendfile_rate(data_file),
+        "sendfile_storm_MBps": sendfile_storm_rate(data_file, storm_clients),
     }
