@@ -73,10 +73,12 @@ def nodes(tmp_path_factory):
         a.stop()
         memcached.stop()
         raise
-    yield Nodes(a, b, memcached)
+    nodes = Nodes(a, b, memcached)
+    yield nodes
     b.stop()
     a.stop()
-    memcached.stop()
+    # The memcached running now: a test restarts it (a new process on the same port).
+    nodes.memcached.stop()
 
 
 def at(node: GlanceProcs, project: str, roles: str = "reader,member") -> Http:
