@@ -38,6 +38,7 @@ from glance_service.db.image_rows import (
     TAGS,
     TIMESTAMP_COLUMNS,
     list_visibility,
+    listing_columns,
     location_record,
     member_record,
     parse_time,
@@ -187,20 +188,23 @@ class DatabaseAPI(ScrubDatabaseMixin, MetadefDatabaseMixin, TaskDatabaseMixin, Q
                     _marker_row(s, ctx, marker)
             return []
         with self._reading() as s:
-            query = sa.select(IMAGES).where(*list_visibility(ctx, filters), *_filter_clauses(filters))
+            # The page's ids as a query of their own: the children are selected by it (records).
+            page = sa.select(IMAGES.c.id).where(*list_visibility(ctx, filters), *_filter_clauses(filters))
             if marker is not None:
-                query = query.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
+                page = page.where(_after_marker(_marker_row(s, ctx, marker), keys, dirs))
                 if keys == ["created_at", "id"] and not filters.get("conditions") and not filters.get("tags"):
-                    query = _seek_listing_index(query)
+                    page = _seek_listing_index(page)
             order = [
                 IMAGES.c[k].asc() if d == "asc" else IMAGES.c[k].desc()
                 for k, d in zip(keys, dirs, strict=True)
             ]
-            query = query.order_by(*order)
+            page = page.order_by(*order)
             if limit is not None:
-                query = query.limit(limit)
-            rows = s.execute(query).all()
-            return records(s, rows)
+                page = page.limit(limit)
+            rows = s.execute(page.with_only_columns(*listing_columns(s.dialect))).all()
+            # MariaDB reads the children faster by the page's query, SQLite by the list of ids
+            # (1000 images: 6.2 against 10.5 ms; 6.7 against 5.3 ms).
+            return records(s, rows, page if s.dialect.name in ("mysql", "mariadb") else None)
 
     @_retry_on_deadlock
     def image_update(

@@ -35,8 +35,31 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-def isotime(value: datetime.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds")
+def isotime(value: datetime.datetime | str | None) -> str | None:
+    """A record's timestamp text; a ``str`` is one the database formatted already
+    (``listing_columns``)."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat(timespec="microseconds")
+
+
+# MySQL/MariaDB's DATE_FORMAT for isotime's text (microseconds always, no offset).
+_MYSQL_ISOTIME = "%Y-%m-%dT%H:%i:%s.%f"
+
+
+def listing_columns(dialect: sa.Dialect) -> list[sa.ColumnElement]:
+    """IMAGES' columns for a listing, in IMAGE_COLUMNS' order and names. On MySQL/MariaDB the
+    timestamps come as isotime's text, formatted by the server: mysqlclient converts DATETIME
+    values in Python (DateTime_or_None), then isotime formats them back, together 18% of the
+    registry's CPU on a 1000-image list and 2.3 of its 6.3 ms in the query (issue 17)."""
+    if dialect.name not in ("mysql", "mariadb"):
+        return list(IMAGES.columns)
+    return [
+        sa.func.date_format(column, _MYSQL_ISOTIME, type_=sa.String).label(column.name)
+        if column.name in TIMESTAMP_COLUMNS
+        else column
+        for column in IMAGES.columns
+    ]
 
 
 def parse_time(value: Any) -> datetime.datetime | None:
@@ -103,19 +126,27 @@ def member_record(row: sa.Row) -> dict:
     }
 
 
-def records(s: Session | sa.Connection, rows: Iterable[sa.Row]) -> list[dict]:
+def records(s: Session | sa.Connection, rows: Iterable[sa.Row], page: sa.Select | None = None) -> list[dict]:
     """Image records with properties, tags and locations: one query for the three child tables
     (a UNION ALL), never one per image. Each query is a database round trip: a single image read
-    made four, and round trips were most of the registry's time per call."""
+    made four, and round trips were most of the registry's time per call. ``page``: the ids of
+    ``rows`` as a query (a listing's, run again in the same transaction, so the same snapshot)."""
     rows = list(rows)
     if not rows:
         return []
     in_order = rows[0]._fields == IMAGE_COLUMNS
-    return with_children(s, [image_record(r, in_order) for r in rows])
+    return with_children(s, [image_record(r, in_order) for r in rows], page)
 
 
-def with_children(s: Session | sa.Connection, images: list[dict]) -> list[dict]:
-    """``images`` (image columns only) completed with their properties, tags and locations."""
+def with_children(
+    s: Session | sa.Connection, images: list[dict], page: sa.Select | None = None
+) -> list[dict]:
+    """``images`` (image columns only) completed with their properties, tags and locations.
+
+    With ``page`` (the query of the images' ids) the children are selected by that subquery
+    rather than by a list of the ids: on MariaDB a 1000-image page's children took 10.5 ms as
+    two statements of 1500 ids each (escaped by the driver, parsed by the server), 6.2 ms as one
+    statement with the page's query inside (issue 17). SQLite is faster with the ids."""
     if not images:
         return images
     ids = [i["id"] for i in images]
@@ -126,21 +157,28 @@ def with_children(s: Session | sa.Connection, images: list[dict]) -> list[dict]:
     # Most locations share a few metadata texts: decoded once each, copied for every location
     # (a flat copy when no value is a container, else decoded anew).
     metadata: dict[str | None, tuple[dict, bool]] = {}
-    for chunk in _chunks(ids, _CHUNK):
-        for kind, image_id, row_id, a, b, c in _children(conn, chunk):
-            if kind == "p":
-                props[image_id][a] = b
-            elif kind == "t":
-                tags[image_id].append(a)
-            else:
-                known = metadata.get(b)
-                if known is None:
-                    meta = json.loads(b or "{}")
-                    nested = isinstance(meta, dict) and any(isinstance(v, dict | list) for v in meta.values())
-                    flat = isinstance(meta, dict) and not nested
-                    known = metadata[b] = (meta, flat)
-                meta = dict(known[0]) if known[1] else json.loads(b or "{}")
-                locs[image_id].append({"id": row_id, "url": a, "metadata": meta, "status": c})
+    if page is not None:
+        # A derived table: MariaDB allows no LIMIT in an IN subquery, but in one it selects from.
+        selected = sa.select(page.subquery("page").c.id)
+        children: Iterable[tuple] = conn.execute(_children_query(selected)).all()
+    else:
+        children = (row for chunk in _chunks(ids, _CHUNK) for row in _children(conn, chunk))
+    for kind, image_id, row_id, a, b, c in children:
+        if image_id not in props:
+            continue  # not in this page (cannot happen in one snapshot; kept out all the same)
+        if kind == "p":
+            props[image_id][a] = b
+        elif kind == "t":
+            tags[image_id].append(a)
+        else:
+            known = metadata.get(b)
+            if known is None:
+                meta = json.loads(b or "{}")
+                nested = isinstance(meta, dict) and any(isinstance(v, dict | list) for v in meta.values())
+                flat = isinstance(meta, dict) and not nested
+                known = metadata[b] = (meta, flat)
+            meta = dict(known[0]) if known[1] else json.loads(b or "{}")
+            locs[image_id].append({"id": row_id, "url": a, "metadata": meta, "status": c})
     for image in images:
         image_id = image["id"]
         image["properties"] = props[image_id]

@@ -24,7 +24,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service import exceptions
-from glance_service.common import metrics
+from glance_service.common import json_bytes, metrics
 from glance_service.common.config import keystone_auth_enabled, paste_deploy_opts
 from glance_service.common.idle_socket import closed_by_peer
 from glance_service.context import RequestContext
@@ -316,7 +316,7 @@ del _op, _method
 
 def _result(status: int, data: bytes) -> Any:
     try:
-        body = json.loads(data)
+        body = json_bytes.loads(data)
     except ValueError:
         body = None
     if status == 200 and isinstance(body, dict) and "result" in body:

@@ -52,6 +52,7 @@ from typing import Any, Protocol
 from oslo_config import cfg
 
 from glance_service import exceptions
+from glance_service.common import json_bytes
 from glance_service.common.idle_socket import closed_by_peer
 from glance_service.common.registrar import registrar
 from glance_service.context import RequestContext
@@ -208,7 +209,7 @@ class RecordCache:
         if not raw or raw == TOMBSTONE or not isinstance(raw, bytes):
             return None
         try:
-            entry = json.loads(raw)
+            entry = json_bytes.loads(raw)
             record, members = entry["r"], entry["m"]
         except (ValueError, TypeError, KeyError):
             return None

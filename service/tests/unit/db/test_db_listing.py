@@ -363,3 +363,33 @@ def test_mariadb_seeks_to_the_marker(dbapi, backend, tied, alice):
         if "ORDER BY" in s
     )
     assert "FORCE INDEX" not in statement
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"limit": 3},
+        {"filters": {"tags": ["small"]}},
+        {"filters": cond(("os_distro", "eq", "ubuntu"))},
+        {"sort_keys": ["name", "id"], "sort_dirs": ["asc", "desc"], "limit": 4},
+        {"marker": "third", "limit": 2},
+    ],
+)
+def test_a_listed_record_is_the_image_get_record(dbapi, catalog, alice, query):
+    """Every record of a listing, its properties, tags, locations and timestamps included, is
+    the one image_get reads: the listing fetches the page's children and formats its
+    timestamps its own way (issue 17), and must not answer different records for it."""
+    for n, image in enumerate(catalog):
+        for k in range(n % 3):
+            dbapi.image_location_add(
+                alice, image["id"], f"file:///images/{image['id']}/{k}", {"k": k, "nested": {"n": n}}
+            )
+    if query.get("marker") == "third":
+        query = {**query, "marker": catalog[2]["id"]}
+    found = dbapi.image_get_all(alice, **query)
+    assert found, query
+    for record in found:
+        assert record == dbapi.image_get(alice, record["id"])
+    if "marker" not in query and "filters" not in query:
+        assert len(found) == min(len(catalog), query.get("limit") or len(catalog))
