@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     log("machine limits")
     limits = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"], sizes["storm"])
     document["machine_limits"] = limits
+    document["round_trip"] = [machine.round_trip()]
     infra = Infra(workdir / "infra", mariadb="mariadb" in kinds, ours_driver=args.ours_driver)
     out_json = args.out / f"bench-{stamp}-{mode}.json"
     failed = False
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         log("machine limits again")
         again = machine.measure(workdir, big.path, sizes["dd_count"], sizes["hash_bytes"], sizes["storm"])
         document["machine_limits_runs"] = [dict(limits), again]
+        document["round_trip"].append(machine.round_trip())
         for key, value in again.items():
             limits[key] = max(limits[key], value)
         for outcome in document["databases"].values():
@@ -371,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(report.limits_table(limits))
+    print()
+    print(report.round_trip_line(document["round_trip"]))
     for kind, outcome in document["databases"].items():
         print()
         title = f"{kind} ({rounds} round(s), {mode}, {','.join(sorted(groups))})"

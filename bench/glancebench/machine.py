@@ -4,12 +4,18 @@ Durable disk write (``dd ... conv=fdatasync``) on the disk that holds both store
 sha512 rates from hashlib, raw ``sendfile(2)`` over loopback to one curl and to as many as
 the boot storm runs: the ceilings the services' upload and download figures are compared
 against. Rates are MB/s (10^6 bytes/s).
+
+Also one figure of the machine's state, not a ceiling: the cost of a loopback round trip
+between two processes (``round_trip``). Each create crosses processes about 18 times in ours
+(client, API, registry, database, memcached), once per request in upstream, so the create row
+moves with it; on this VM it has varied within a session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import socket
 import subprocess
 import threading
@@ -123,6 +129,46 @@ def sendfile_storm_rate(path: Path, clients: int) -> float:
     if any(a != ["200", str(size)] for a in answers):
         raise RuntimeError(f"sendfile storm probe: {answers}")
     return clients * size / wall / MB
+
+
+def round_trip(count: int = 20000) -> dict[str, float]:
+    """A 32-byte TCP ping-pong over loopback with a forked echo process, ``count`` times: wall
+    and CPU (both processes, user + system) microseconds per round trip, and the system share
+    of that CPU. Every reply is checked: a short or wrong echo raises."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        pid = os.fork()
+        if pid == 0:  # the echo process: exits when the client closes
+            try:
+                conn, _ = listener.accept()
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while data := conn.recv(64):
+                    conn.sendall(data)
+            finally:
+                os._exit(0)
+    message = b"p" * 32
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            start = time.perf_counter()
+            for _ in range(count):
+                client.sendall(message)
+                if client.recv(64) != message:
+                    raise RuntimeError("round-trip probe: a wrong echo")
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        child = os.wait4(pid, 0)[2]
+    user = after.ru_utime - before.ru_utime + child.ru_utime
+    system = after.ru_stime - before.ru_stime + child.ru_stime
+    return {
+        "wall_us": wall / count * 1e6,
+        "cpu_us": (user + system) / count * 1e6,
+        "system_share": system / (user + system) if user + system else 0.0,
+    }
 
 
 def measure(

@@ -246,6 +246,15 @@ def limits_table(limits: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def round_trip_line(probes: list[dict[str, float]]) -> str:
+    """The loopback round-trip probes of the run (start, end) as one line of the report."""
+    parts = [
+        f"{p['wall_us']:.0f} us wall, {p['cpu_us']:.0f} us CPU ({p['system_share']:.0%} system)"
+        for p in probes
+    ]
+    return "Loopback round trip between two processes (start; end): " + "; ".join(parts)
+
+
 def write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, sort_keys=True))
