@@ -50,7 +50,7 @@ def test_orjson_is_used():
         json.dumps(DOC).encode(),
         json_bytes.dumps(DOC),
         b'{"a": 1, "a": 2}',  # the last duplicate wins in both
-        b' [1.0000000000000002, -0.0, 1E5, 9223372036854775807, -9223372036854775808] ',
+        b" [1.0000000000000002, -0.0, 1E5, 9223372036854775807, -9223372036854775808] ",
         # What orjson refuses and the standard library reads: through the standard library.
         b"[NaN, Infinity, 1e400]",
         b'["\\ud800"]',
