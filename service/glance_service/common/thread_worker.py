@@ -19,6 +19,9 @@ a third of glance-registry's CPU and a quarter of glance-api's (issue 17, py-spy
   worker's samples per create + upload. Here at most every ``min(1 s, timeout / 4)``: the loop
   still wakes at least every second, and the arbiter kills a worker only after ``timeout``
   seconds without one.
+- **Connections spread evenly**: a worker that holds more connections than another stands back
+  from a new one for a moment (``common.accept_balance``): kept-alive connections otherwise
+  pile up on whichever worker won the accept race, and one worker is one core.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import ssl
 import time
 
 from gunicorn.workers import gthread
+
+from glance_service.common.accept_balance import NOT_ACCEPTING, AcceptGate
 
 # How long a pool thread waits for a kept-alive connection's next request before handing the
 # connection back to the main thread: longer than the gap between the registry calls of one
@@ -45,6 +50,38 @@ class ThreadWorker(gthread.ThreadWorker):
     keepalive_linger = KEEPALIVE_LINGER
     linger_slice = LINGER_SLICE
     _next_notify = 0.0
+    accept_gate = AcceptGate(None, None)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # In the master, before the fork: a slot in the table its workers share (if it has one).
+        table = getattr(self.app, "connection_table", None)
+        self.balance_slot = table.claim() if table is not None else None
+        if table is not None:
+            self.accept_gate = AcceptGate(table, self.balance_slot)
+
+    def accept(self, listener) -> None:
+        if not self.accept_gate.should_accept(self.nr_conns):
+            # Another worker holds fewer: leave this connection to it for a moment.
+            super().set_accept_enabled(False)
+            return
+        super().accept(listener)
+        self.accept_gate.publish(self.nr_conns)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gunicorn's loop re-enables accepting on every pass; a deferral holds until it ends.
+        if enabled and self.accept_gate.deferring:
+            if self.accept_gate.resume_in() > 0:
+                return
+            self.accept_gate.resumed()
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        # A stopping worker drains what it holds and takes nothing new.
+        self.accept_gate.publish(self.nr_conns if self.alive else NOT_ACCEPTING)
+        if self.accept_gate.deferring:
+            timeout = min(timeout, self.accept_gate.resume_in())
+        super().wait_for_and_dispatch_events(timeout)
 
     def notify(self) -> None:
         now = time.monotonic()

@@ -35,6 +35,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from glance_service.common import metrics
+from glance_service.common.accept_balance import ConnectionTable
 from glance_service.common.after_worker_exit import AfterWorkerExit
 from glance_service.common.registrar import registrar
 from glance_service.common.request_log import AccessLogger
@@ -279,6 +280,8 @@ class _Arbiter(Arbiter):
 
     def manage_workers(self) -> None:
         super().manage_workers()
+        # The slots of workers that exited are free again (common.accept_balance).
+        self.app.connection_table.keep_only({getattr(w, "balance_slot", None) for w in self.WORKERS.values()})
         if self.app.after_worker_exit is not None:
             self.app.after_worker_exit.poll()
 
@@ -326,6 +329,8 @@ class _GunicornApplication(BaseApplication):
         return True
 
     def run(self) -> None:
+        # Made before the workers are forked: they share it (common.accept_balance).
+        self.connection_table = ConnectionTable()
         _Arbiter(self).run()
 
 
