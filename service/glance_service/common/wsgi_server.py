@@ -341,6 +341,9 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
         "workers": conf.workers or default_workers(),
         "worker_class": ThreadWorker,  # gthread, its hand-over and heartbeat cut (common.thread_worker)
         "threads": conf.threads_per_worker,
+        # gunicorn's C parser (gunicorn_h1c, a pinned dependency): a missing build stops the
+        # start with gunicorn's error instead of a silent fall back to the slower Python parser.
+        "http_parser": "fast",
         "backlog": conf.backlog,
         "keepalive": keepalive,
         "timeout": conf.client_socket_timeout,
