@@ -23,10 +23,11 @@ import mmap
 import time
 from collections.abc import Callable
 
-# How long a busier worker leaves a new connection to the others: a wake-up and an accept()
-# of an idle worker take well under a millisecond; longer only adds latency when the other
-# worker is stuck.
-DEFER = 0.002
+# How long a busier worker leaves a new connection to the others: CPython's GIL switch
+# interval (5 ms), the longest a worker whose other threads hold the GIL takes to run its
+# accept(). 2 ms lost the race on a loaded machine (load 10 on 2 cores). The connection waits
+# this long only when no other worker takes it (the other one stuck).
+DEFER = 0.005
 # More workers than this are not balanced (the extra ones accept as gunicorn's do).
 SLOTS = 64
 _FREE = -1
