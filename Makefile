@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := $(CURDIR)/.venv
 export PATH := $(VENV)/bin:$(PATH)
+# pytest with a temporary directory of its own (scripts/pytest-own-tmp.sh says why).
+PYTEST := bash $(CURDIR)/scripts/pytest-own-tmp.sh
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help deps venv test lint

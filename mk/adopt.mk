@@ -28,6 +28,6 @@ $(WHEELHOUSE_UPSTREAM)/.built: bench/requirements-upstream.txt | venv
 	touch $@
 
 test-adopt: deps venv keystone-venv bench-venvs wheelhouse wheelhouse-upstream ## issue 19: adopt/handback against upstream Glance 33: service tests, the role's tests, molecule/adopt (lab .120)
-	cd service && python -m pytest -q --timeout=900 tests/adopt
-	python -m pytest -q tests/test_glance_adopt.py
+	cd service && $(PYTEST) -q --timeout=900 tests/adopt
+	$(PYTEST) -q tests/test_glance_adopt.py
 	molecule test -s adopt

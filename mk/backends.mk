@@ -10,7 +10,7 @@ test-backends: test-backends-service test-backends-molecule ## the service on a 
 # keystone-venv: the Swift tests' proxy authenticates the glance user with a real Keystone
 test-backends-service: deps venv keystone-venv ## the service against a private Ceph 16 and Swift 2.30 behind Keystone
 	$(VENV)/bin/pip install -q boto3 python-swiftclient -c service/requirements.txt
-	cd service && python -m pytest -q --timeout=900 tests/integration/backends
+	cd service && $(PYTEST) -q --timeout=900 tests/integration/backends
 
 # Two lab scenarios: backends-ceph (the Ceph role alone, ~3 min, with a reboot of the storage
 # host: the one check of Ceph coming back) and backends (kept separate, not folded in: the whole

@@ -15,4 +15,4 @@ bench-smoke: bench-venvs bench-unit ## the benchmark harness on tiny sizes, one 
 	$(VENV)/bin/python bench/run.py --smoke $(BENCH_ARGS)
 
 bench-unit: venv ## the harness's own tests (bench/tests)
-	$(VENV)/bin/python -m pytest -q bench/tests
+	$(PYTEST) -q bench/tests

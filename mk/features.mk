@@ -5,5 +5,5 @@
 # deployed glance-api, conversion to raw on by default with the rbd store. Not in CI.
 .PHONY: test-features
 test-features: deps venv keystone-venv bench-venvs wheelhouse ## issue 18's features: service tests, then molecule/features (RabbitMQ, rbd conversion)
-	cd service && python -m pytest -q --timeout=900 tests/features
+	cd service && $(PYTEST) -q --timeout=900 tests/features
 	molecule test -s features

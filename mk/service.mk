@@ -6,4 +6,4 @@ keystone-venv: ## .venv-keystone: Keystone 30, for the service's end-to-end test
 	bash scripts/keystone-venv.sh
 
 test-service: deps venv keystone-venv bench-venvs ## the service's suite: unit, functional, end to end, Ceph and Swift integration
-	cd service && python -m pytest -q --timeout=900 tests
+	cd service && $(PYTEST) -q --timeout=900 tests

@@ -40,7 +40,7 @@ lint-toolkit: venv ## yamllint and ansible-lint (production profile)
 	ansible-lint
 
 test-toolkit: venv lint-toolkit ## lint-toolkit and the toolkit's own tests (tests/)
-	python -m pytest -q tests
+	$(PYTEST) -q tests
 
 # Each scenario creates its hosts in the lab, deploys, checks idempotence, verifies, destroys.
 test-molecule: venv wheelhouse ## molecule default (lab .20) and multinode (lab .30-.32)
