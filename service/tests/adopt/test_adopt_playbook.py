@@ -33,8 +33,6 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def keystone(tmp_path):
-    if "KEYSTONE_VENV" not in os.environ and (ROOT.parent / "main" / ".venv-keystone").exists():
-        os.environ["KEYSTONE_VENV"] = str(ROOT.parent / "main" / ".venv-keystone")  # a worktree
     ks = start_keystone(tmp_path / "keystone", workers=1)
     yield ks
     ks.stop()
