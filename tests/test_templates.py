@@ -208,3 +208,26 @@ def test_units_give_the_metrics_a_private_runtime_directory(unit: str) -> None:
     text = render(unit)
     assert f"RuntimeDirectory={unit.removesuffix('.service.j2')}\n" in text
     assert "RuntimeDirectoryMode=0700\n" in text
+
+
+def test_registry_without_a_master_is_watched_by_systemd() -> None:
+    # glance_registry_workers 0: one serving process, its loop's heartbeat is systemd's
+    # watchdog. With a master there is none: the master sends no WATCHDOG=1 and would be killed.
+    solo = configparser.ConfigParser(interpolation=None)
+    solo.read_string(render("glance-registry.service.j2", glance_registry_workers=0))
+    assert solo["Service"]["WatchdogSec"] == "60"
+    assert solo["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert solo["Service"]["Restart"] == "on-failure"
+    off = render("glance-registry.service.j2", glance_registry_workers=0, glance_registry_watchdog_sec=0)
+    assert "WatchdogSec" not in off
+    assert "WatchdogSec" not in render("glance-registry.service.j2", glance_registry_workers=2)
+
+
+def test_registry_serves_without_a_master_when_the_metadata_cache_is_on() -> None:
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/glance/defaults/main.yml").read_text())
+    env = jinja2.Environment()
+    workers = defaults["glance_registry_workers"]
+    assert env.from_string(workers).render(glance_metadata_cache_servers=["10.0.0.1:11211"]) == "0"
+    assert env.from_string(workers).render(glance_metadata_cache_servers=[]) == "2"

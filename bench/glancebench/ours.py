@@ -37,8 +37,8 @@ class Ours:
     workers: int = 2
     # As the toolkit renders it with the metadata cache on (roles/glance/defaults:
     # glance_registry_workers): a GET by id makes no registry call, the registry is on the
-    # write path only.
-    registry_workers: int = 1
+    # write path only, served by one process without a master (common/solo_server.py).
+    registry_workers: int = 0
     source: Path | None = None  # a directory holding glance_service/, else the installed one
     name: str = "ours"
     procs: object = field(default=None, repr=False)

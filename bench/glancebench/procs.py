@@ -210,12 +210,15 @@ def cpu_snapshot(groups: dict[str, tuple[int, bool]]) -> dict[int, tuple[str, in
     """CPU ticks of every process of each group, by PID, with the process's kind.
 
     ``groups``: name -> (root PID, split). A split group's root is ``"<name> master"`` and its
-    descendants ``"<name> workers"`` (gunicorn, uwsgi); otherwise the whole tree is ``name``
-    (memcached, MariaDB, Keystone)."""
+    descendants ``"<name> workers"`` (gunicorn, uwsgi); otherwise, and for a root serving alone
+    (a glance-registry with ``workers = 0``), the whole tree is ``name`` (memcached, MariaDB,
+    Keystone)."""
     kids = _children()
     out: dict[int, tuple[str, int]] = {}
     for name, (root, split) in groups.items():
-        for pid in tree_pids([root], kids):
+        pids = tree_pids([root], kids)
+        split = split and len(pids) > 1
+        for pid in pids:
             ticks = _cpu_ticks(pid)
             if ticks is None:
                 continue

@@ -23,8 +23,11 @@ def server_opts(default_port: int) -> list[cfg.Opt]:
         cfg.IntOpt(
             "workers",
             default=None,
-            min=1,
-            help="Number of worker processes. Default: the number of CPUs, at most 8.",
+            min=0,
+            help="Number of worker processes. Default: the number of CPUs, at most 8. 0: no "
+            "worker processes and no master, the main process serves the requests itself (one "
+            "process less; a reload rebuilds the application in place; systemd restarts a "
+            "process that died).",
         ),
         cfg.IntOpt(
             "threads_per_worker",

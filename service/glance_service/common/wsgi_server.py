@@ -34,7 +34,7 @@ from gunicorn.arbiter import Arbiter
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from glance_service.common import metrics
+from glance_service.common import metrics, solo_server
 from glance_service.common.accept_balance import ConnectionTable
 from glance_service.common.after_worker_exit import AfterWorkerExit
 from glance_service.common.registrar import registrar
@@ -329,6 +329,9 @@ class _GunicornApplication(BaseApplication):
         return True
 
     def run(self) -> None:
+        if self._conf is not None and self._conf.workers == 0:
+            solo_server.run(self)  # one process, no master (common.solo_server)
+            return
         # Made before the workers are forked: they share it (common.accept_balance).
         self.connection_table = ConnectionTable()
         _Arbiter(self).run()
@@ -338,7 +341,8 @@ def gunicorn_options(conf: cfg.ConfigOpts, proc_name: str) -> dict:
     keepalive = conf.http_keepalive_timeout
     return {
         "bind": [bind_address(conf.bind_host, conf.bind_port)],
-        "workers": conf.workers or default_workers(),
+        # 0: no master, the main process serves (common.solo_server); gunicorn's setting unused.
+        "workers": default_workers() if conf.workers is None else max(conf.workers, 1),
         "worker_class": ThreadWorker,  # gthread, its hand-over and heartbeat cut (common.thread_worker)
         "threads": conf.threads_per_worker,
         # gunicorn's C parser (gunicorn_h1c, a pinned dependency): a missing build stops the
