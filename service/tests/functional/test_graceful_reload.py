@@ -151,6 +151,33 @@ def slow_body(data: bytes, seconds: float, chunks: int = 40):
         yield data[i * size : (i + 1) * size if i < chunks - 1 else len(data)]
 
 
+class SlowUpload:
+    """An upload streaming for ``seconds`` in a thread of its own, started at once."""
+
+    def __init__(self, http: Http, data: bytes, seconds: float = 4):
+        self.http = http
+        self.data = data
+        self.image = http.create_image(disk_format="raw", container_format="bare")
+        self.status: int | None = None
+        self._thread = threading.Thread(target=self._send, args=(seconds,))
+        self._thread.start()
+
+    def _send(self, seconds: float) -> None:
+        resp = self.http.put(
+            f"/v2/images/{self.image['id']}/file", data=slow_body(self.data, seconds), headers=OCTET
+        )
+        self.status = resp.status_code
+
+    def finished(self) -> dict:
+        """The image once the upload ended: accepted, active, with the bytes sent."""
+        self._thread.join(60)
+        assert self.status == 204, self.status
+        image = self.http.get(f"/v2/images/{self.image['id']}").json()
+        assert image["status"] == "active"
+        assert image["os_hash_value"] == hashlib.sha512(self.data).hexdigest()
+        return image
+
+
 def test_reload_changes_stores_without_a_failed_request(procs):
     project = uuid.uuid4().hex
     owner = Http(procs.api_url, project=project)
@@ -167,18 +194,7 @@ def test_reload_changes_stores_without_a_failed_request(procs):
     try:
         time.sleep(1)
         # An upload streaming across the reload: its old worker must finish it.
-        slow_data = os.urandom(8 << 20)
-        slow_image = owner.create_image(disk_format="raw", container_format="bare")
-        slow_result: dict = {}
-
-        def slow_upload():
-            resp = owner.put(
-                f"/v2/images/{slow_image['id']}/file", data=slow_body(slow_data, 4), headers=OCTET
-            )
-            slow_result["status"] = resp.status_code
-
-        uploader = threading.Thread(target=slow_upload)
-        uploader.start()
+        slow = SlowUpload(owner, os.urandom(8 << 20))
         time.sleep(1)
 
         # The backend switch's step: a second store, made the default.
@@ -189,13 +205,8 @@ def test_reload_changes_stores_without_a_failed_request(procs):
         wait_for(lambda: stores(admin) == {"old": False, "new": True}, what="the new default store")
         # (delayed delete is off: the master's only children are its workers)
         wait_for(lambda: not before & workers(procs), what="the old workers to exit")
-        uploader.join(60)
-        assert slow_result.get("status") == 204, slow_result
-        slow = owner.get(f"/v2/images/{slow_image['id']}").json()
-        assert slow["status"] == "active"
-        assert slow["os_hash_value"] == hashlib.sha512(slow_data).hexdigest()
         # The old worker took the upload under the old configuration: it went to "old".
-        assert slow["stores"] == "old"
+        assert slow.finished()["stores"] == "old"
 
         # New uploads go to the new default; images only in the old store are still served.
         fresh = os.urandom(2 << 20)

@@ -20,12 +20,11 @@ import psutil
 import pytest
 
 from tests.fixtures.glance_procs import start_glance
-from tests.functional.api.import_helpers import OCTET
 from tests.functional.conftest import Http
 from tests.functional.test_graceful_reload import (
     ClientLoop,
+    SlowUpload,
     api_log,
-    slow_body,
     store_conf,
     stores,
     upload,
@@ -89,18 +88,7 @@ def test_reload_in_place_without_a_failed_request(procs):
     loops = [ClientLoop(procs.api_url, images, project, fresh).start() for fresh in (False, True)]
     try:
         time.sleep(1)
-        slow_data = os.urandom(8 << 20)
-        slow_image = owner.create_image(disk_format="raw", container_format="bare")
-        slow_result: dict = {}
-
-        def slow_upload():
-            resp = owner.put(
-                f"/v2/images/{slow_image['id']}/file", data=slow_body(slow_data, 4), headers=OCTET
-            )
-            slow_result["status"] = resp.status_code
-
-        uploader = threading.Thread(target=slow_upload)
-        uploader.start()
+        slow = SlowUpload(owner, os.urandom(8 << 20))
         time.sleep(1)
 
         write_conf(procs, store_conf(procs.workdir, "old:file,new:file", "new"))
@@ -110,13 +98,8 @@ def test_reload_in_place_without_a_failed_request(procs):
         # The registry reloads too (same files): its callers never notice.
         os.kill(registry_pid, signal.SIGHUP)
         wait_for(lambda: "Reloaded" in registry_log(procs), what="the registry's reload")
-        uploader.join(60)
-        assert slow_result.get("status") == 204, slow_result
-        slow = owner.get(f"/v2/images/{slow_image['id']}").json()
-        assert slow["status"] == "active"
-        assert slow["os_hash_value"] == hashlib.sha512(slow_data).hexdigest()
         # Started before the reload: served to its end by the old application, into "old".
-        assert slow["stores"] == "old"
+        assert slow.finished()["stores"] == "old"
         assert upload(owner, os.urandom(1 << 20))["stores"] == "new"
 
         # A configuration the service cannot run with is refused; the running one stays.
