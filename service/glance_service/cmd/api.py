@@ -58,20 +58,33 @@ def check_property_protections(conf) -> None:
         sys.exit(f"glance-api cannot start: {exc}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def load_config(argv: list[str]):
+    """The configuration as glance-api reads it at start (``argv``: its command line)."""
     from glance_service.api import options, wiring
 
     conf = config.CONF
     # Only what the master reads (data_api, delayed delete); the workers register the rest.
     wiring.register_opts(conf)
     options.register_opts(conf)
-    config.load("glance-api", sys.argv[1:] if argv is None else argv, 9292, conf)
+    config.load("glance-api", argv, 9292, conf)
     check_property_protections(conf)
     if conf.data_api == "database":
         from glance_service.db import session as db_session
 
         db_session.register_opts(conf)
         config.size_database_pool(conf)
+    return conf
+
+
+def build_app(conf):
+    """The WSGI application a worker serves."""
+    from glance_service.api import app as app_mod
+
+    return app_mod.app_factory(conf)
+
+
+def main(argv: list[str] | None = None) -> None:
+    conf = load_config(sys.argv[1:] if argv is None else argv)
     # Recovery runs before the workers fork, in a child of the master: nothing it opens
     # (sockets, database pools) or imports is shared with, or resident in, the master. Again
     # after any worker exit (a worker killed mid-upload), and later when this run failed.
@@ -85,9 +98,10 @@ def main(argv: list[str] | None = None) -> None:
 
     scrubber.start_periodic(conf, wiring.build_data_api, wiring.build_stores)
 
-    def factory():
-        from glance_service.api import app as app_mod
-
-        return app_mod.app_factory(conf)
-
-    wsgi_server.serve(factory, conf, "glance-api", after_worker_exit=recovery)
+    wsgi_server.serve(
+        lambda: build_app(conf),
+        conf,
+        "glance-api",
+        after_worker_exit=recovery,
+        check_command=isolated.reload_check_command("glance-api"),
+    )

@@ -35,3 +35,9 @@ def run(fn: Callable[[], int | None], what: str) -> int:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def reload_check_command(proc_name: str) -> list[str]:
+    """The command that builds ``proc_name``'s application in a fresh interpreter
+    (``cmd.reload_check``); the configuration files are appended to it."""
+    return [sys.executable, "-m", "glance_service.cmd.reload_check", proc_name]

@@ -37,20 +37,33 @@ def check_schema(conf: cfg.ConfigOpts) -> str | None:
     return None
 
 
+def load_config(argv: list[str]) -> cfg.ConfigOpts:
+    """The configuration as glance-registry reads it at start (``argv``: its command line). The
+    [database] options are registered where they are used (``with_database_opts``: the schema
+    check's child, the workers): SQLAlchemy stays out of a master."""
+    return config.load("glance-registry", argv, 9191)
+
+
+def with_database_opts(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    from glance_service.db import session as db_session
+
+    db_session.register_opts(conf)
+    config.size_database_pool(conf)
+    return conf
+
+
+def build_app(conf: cfg.ConfigOpts):
+    """The WSGI application a worker serves; the database engine is made here, after the fork."""
+    from glance_service.registry.server import build_app as build_registry_app
+
+    return build_registry_app(with_database_opts(conf))
+
+
 def main(argv: list[str] | None = None) -> int:
-    # The [database] options are registered where they are used (the check's child, the
-    # workers): SQLAlchemy stays out of the master.
-    conf = config.load("glance-registry", argv if argv is not None else sys.argv[1:], 9191)
-
-    def with_database_opts() -> cfg.ConfigOpts:
-        from glance_service.db import session as db_session
-
-        db_session.register_opts(conf)
-        config.size_database_pool(conf)
-        return conf
+    conf = load_config(argv if argv is not None else sys.argv[1:])
 
     def check() -> int:
-        with_database_opts()
+        with_database_opts(conf)
         problem = check_schema(conf)
         if problem:
             LOG.error("glance-registry: %s", problem)
@@ -62,13 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     if isolated.run(check, "The schema check") != 0:
         return 1
 
-    def factory():
-        # Built in each gunicorn worker: the database engine is created after the fork.
-        from glance_service.registry.server import build_app
-
-        return build_app(with_database_opts())
-
-    wsgi_server.serve(factory, conf, "glance-registry")
+    check_command = isolated.reload_check_command("glance-registry")
+    wsgi_server.serve(lambda: build_app(conf), conf, "glance-registry", check_command=check_command)
     return 0
 
 

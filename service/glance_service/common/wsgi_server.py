@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import select
 import site
+import subprocess
 import sys
 import threading
 import time
@@ -190,6 +191,27 @@ def check_new_config(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable], 
     return answer or "the check process died without an answer"
 
 
+def check_in_fresh_interpreter(command: list[str], conf: cfg.ConfigOpts, timeout: float) -> str | None:
+    """Run ``command`` with ``conf``'s configuration files (``cmd.reload_check``): None when
+    the application built, else the reason (the last line the command printed)."""
+    args = [*command]
+    for path in conf.config_file or []:
+        args += ["--config-file", path]
+    for path in conf.config_dir or []:
+        args += ["--config-dir", path]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"building the application took more than {timeout:.0f} s"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode == 0 and lines and lines[-1] == "ok":
+        return None
+    if lines:
+        return lines[-1]
+    tail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+    return f"the check process failed: {tail[0]}"
+
+
 def _reap(pid: int) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -293,10 +315,12 @@ class _GunicornApplication(BaseApplication):
         options_factory: Callable[[], dict],
         conf: cfg.ConfigOpts | None = None,
         after_worker_exit: AfterWorkerExit | None = None,
+        check_command: list[str] | None = None,
     ):
         self._app_factory = app_factory
         self._options_factory = options_factory
         self.after_worker_exit = after_worker_exit
+        self._check_command = check_command
         self._options = options_factory()
         self._conf = conf
         super().__init__()
@@ -316,7 +340,12 @@ class _GunicornApplication(BaseApplication):
         if self._conf is None:
             return True
         pick_up_new_site_paths()
-        problem = check_new_config(self._conf, self._app_factory, self._conf.reload_check_timeout)
+        timeout = self._conf.reload_check_timeout
+        if self._conf.workers == 0 and self._check_command:
+            # This process serves with threads: a forked child could inherit a held lock.
+            problem = check_in_fresh_interpreter(self._check_command, self._conf, timeout)
+        else:
+            problem = check_new_config(self._conf, self._app_factory, timeout)
         if problem is None and not self._conf.reload_config_files():
             problem = "the configuration files could not be read (see the warning above)"
         if problem is not None:
@@ -401,13 +430,16 @@ def serve(
     conf: cfg.ConfigOpts,
     proc_name: str,
     after_worker_exit: AfterWorkerExit | None = None,
+    check_command: list[str] | None = None,
     **overrides,
 ) -> None:
     """Run the WSGI app built by ``app_factory`` until the process is told to stop.
 
     SIGHUP reloads: ``conf``'s files are re-read and new workers replace the old ones
     gracefully (see the module's docstring). ``after_worker_exit`` runs its task in a child
-    of the master after a worker exited.
+    of the master after a worker exited. ``check_command``: the command that builds the app
+    from config files given after it, in a fresh interpreter (``cmd.reload_check``): how a
+    process serving without a master (``workers = 0``) checks a new configuration.
     """
     register_opts(conf)
     if after_worker_exit is not None:
@@ -420,4 +452,4 @@ def serve(
     def factory() -> Callable:
         return metrics.serving(app_factory(), conf, proc_name)
 
-    _GunicornApplication(factory, options, conf, after_worker_exit).run()
+    _GunicornApplication(factory, options, conf, after_worker_exit, check_command).run()

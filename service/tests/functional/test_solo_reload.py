@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -162,3 +164,25 @@ def test_sigterm_stops_cleanly(tmp_path):
             assert proc.wait(30) == 0
     finally:
         glance.stop()
+
+
+def check(kind: str, conf_file) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "glance_service.cmd.reload_check", kind, "--config-file", str(conf_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_reload_check_builds_each_service_in_a_fresh_interpreter(procs):
+    for kind, conf_file in (("glance-api", procs.api_conf), ("glance-registry", procs.registry_conf)):
+        done = check(kind, conf_file)
+        assert (done.returncode, done.stdout.splitlines()[-1:]) == (0, ["ok"]), done.stderr[-2000:]
+    bad = procs.workdir / "bad-api.conf"
+    text = procs.api_conf.read_text()
+    bad.write_text(text + "\n[glance_store]\ndefault_backend = gone\n")
+    done = check("glance-api", bad)
+    assert done.returncode == 1
+    assert "default_backend must name one of" in done.stdout.splitlines()[-1]

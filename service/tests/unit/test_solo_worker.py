@@ -131,3 +131,84 @@ class _Timer:
 
     def start(self) -> None:
         pass
+
+
+# -- the new configuration checked in a fresh interpreter, never in a fork -------------------------
+
+
+def _conf(tmp_path, workers: int):
+    from oslo_config import cfg
+
+    from glance_service.common import config, wsgi_server
+
+    conf_file = tmp_path / "service.conf"
+    conf_file.write_text(f"[DEFAULT]\nworkers = {workers}\n")
+    conf = cfg.ConfigOpts()
+    conf.register_opts(config.server_opts(9191))
+    conf(["--config-file", str(conf_file)])
+    wsgi_server.register_opts(conf)
+    return conf
+
+
+def _command(tmp_path, body: str) -> list[str]:
+    """A check command that records the arguments it got, then runs ``body``."""
+    import sys
+
+    record = tmp_path / "args"
+    script = f"import sys; open({str(record)!r}, 'w').write(' '.join(sys.argv[1:]))\n{body}"
+    return [sys.executable, "-c", script]
+
+
+def test_fresh_interpreter_check_gets_the_config_files(tmp_path):
+    from glance_service.common import wsgi_server
+
+    conf = _conf(tmp_path, 0)
+    assert wsgi_server.check_in_fresh_interpreter(_command(tmp_path, "print('ok')"), conf, 30) is None
+    assert (tmp_path / "args").read_text() == f"--config-file {tmp_path / 'service.conf'}"
+
+
+def test_fresh_interpreter_check_reports_the_reason(tmp_path):
+    from glance_service.common import wsgi_server
+
+    conf = _conf(tmp_path, 0)
+    said = "print('building'); print('ValueError: default_backend must name one of'); sys.exit(1)"
+    assert (
+        wsgi_server.check_in_fresh_interpreter(_command(tmp_path, said), conf, 30)
+        == "ValueError: default_backend must name one of"
+    )
+    crashed = wsgi_server.check_in_fresh_interpreter(_command(tmp_path, "raise SystemExit('boom')"), conf, 30)
+    assert crashed == "the check process failed: boom"
+    slow = wsgi_server.check_in_fresh_interpreter(_command(tmp_path, "import time; time.sleep(30)"), conf, 1)
+    assert slow == "building the application took more than 1 s"
+
+
+def test_masterless_reload_never_forks_to_check(tmp_path, monkeypatch):
+    """Its serving threads may hold locks when it forks: the check runs the command instead."""
+    from glance_service.common import wsgi_server
+
+    def no_fork():
+        raise AssertionError("a process serving with threads forked")
+
+    monkeypatch.setattr(wsgi_server.os, "fork", no_fork)
+    conf = _conf(tmp_path, 0)
+    app = wsgi_server._GunicornApplication(
+        lambda: None, lambda: {}, conf, check_command=_command(tmp_path, "print('ok')")
+    )
+    assert app.prepare_reload() is True
+    assert (tmp_path / "args").exists()
+    refused = wsgi_server._GunicornApplication(
+        lambda: None, lambda: {}, conf, check_command=_command(tmp_path, "print('no'); sys.exit(1)")
+    )
+    assert refused.prepare_reload() is False
+
+
+def test_reload_with_a_master_checks_in_a_fork(tmp_path, monkeypatch):
+    """With a master (no serving threads) the fork check stays: it builds the factory itself."""
+    from glance_service.common import wsgi_server
+
+    seen = []
+    monkeypatch.setattr(wsgi_server, "check_new_config", lambda conf, factory, timeout: seen.append(timeout))
+    conf = _conf(tmp_path, 2)
+    app = wsgi_server._GunicornApplication(lambda: None, lambda: {}, conf, check_command=["false"])
+    assert app.prepare_reload() is True
+    assert seen == [conf.reload_check_timeout]
