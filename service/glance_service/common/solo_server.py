@@ -9,16 +9,20 @@ one that hangs (``WatchdogSec``; the worker's heartbeat becomes ``WATCHDOG=1``).
 What changes against the master-and-workers model (``common.wsgi_server``):
 
 - **Reload** (SIGHUP, the units' ``ExecReload``) happens in place: the new configuration is
-  first built in a throw-away child (``check_new_config``, as the master does), then the files
-  are re-read, a new application is built in this process and takes every request that
-  starts from then on; requests already running finish on the old one, which is closed a
+  first built by a throw-away process (``check_in_fresh_interpreter``), then the files are
+  re-read, a new application is built in this process and takes every request that starts
+  from then on; requests already running finish on the old one, which is let go a
   ``graceful_shutdown_timeout`` later. A configuration that cannot build is refused and the
   old application keeps serving. The process, its listening socket, its kept-alive
   connections and its PID stay. Options read only at start (listen address, threads,
   ``workers``) need a restart, as with gunicorn's own reload.
 - **A crash** is a restart by systemd: connections are refused until the process listens
   again (about two seconds), where a master would have kept the socket open; glance-api's
-  recovery of interrupted uploads then runs at the start, as after any restart.
+  recovery of interrupted uploads then runs at the start, as after any restart. A start-up
+  recovery that could not finish is not retried until the next start (a master retries it
+  from a fork; a process serving with threads must not fork to run library code).
+- **The reload's check** runs in a fresh interpreter (``cmd.reload_check``), not a fork, for
+  the same reason: a serving thread may hold a lock at the moment of the fork.
 """
 
 from __future__ import annotations
@@ -76,11 +80,6 @@ class SoloWorker(ThreadWorker):
     def _reload_loop(self) -> None:
         while self.alive:
             if not self._reload_requested.wait(1.0):
-                # A start-up recovery that could not finish is retried from here, as the
-                # master's loop does (glance-api: common.after_worker_exit).
-                after_exit = getattr(self.app, "after_worker_exit", None)
-                if after_exit is not None:
-                    after_exit.poll()
                 continue
             self._reload_requested.clear()
             try:
