@@ -12,6 +12,7 @@ Exit 0 when the application builds; else 1, the reason on the last line of stand
 
 from __future__ import annotations
 
+import os
 import sys
 
 from glance_service.common import metrics
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     proc_name, config_args = argv[0], argv[1:]
     load, build = _builders()[proc_name]
     try:
-        conf = load(config_args)
+        # The answer is the last line printed; the service logs it. Nothing goes to a log file
+        # of the check's own (oslo.log would name one after this module's runner).
+        conf = load([*config_args, "--log-file", os.devnull])
         metrics.serving(build(conf), conf, proc_name)
     except BaseException as exc:  # noqa: BLE001 - every failure is the answer
         print(" ".join(f"{type(exc).__name__}: {exc}".split()) if str(exc) else type(exc).__name__)
