@@ -254,8 +254,18 @@ def _scrape_or_none(procs) -> float | None:
 
 def test_a_reload_keeps_the_socket_and_the_counts(procs, http):
     image_id = new_image(http)
+    counted = scrape(procs, "api").value(
+        "glance_http_requests_total", route=IMAGE, method="GET", status="200"
+    )
     assert http.get(f"/v2/images/{image_id}").status_code == 200
-    before = scrape(procs, "api")
+
+    def with_that_get():
+        # A request is counted after its response went out: the scrape must include it.
+        now = scrape(procs, "api")
+        got = now.value("glance_http_requests_total", route=IMAGE, method="GET", status="200")
+        return now if got >= counted + 1 else None
+
+    before = wait_for(with_that_get)
     old_workers = _children(procs.api.pid)
     os.kill(procs.api.pid, signal.SIGHUP)
     wait_for(lambda: not (old_workers & _children(procs.api.pid)), timeout=60)
