@@ -118,25 +118,6 @@ def test_units_reload_gracefully(address: str) -> None:
             assert "/bin/kill" in props and "-HUP" in props
 
 
-@pytest.mark.parametrize("address", REGISTRY)
-def test_registry_serves_from_one_process_watched_by_systemd(address: str) -> None:
-    """With the metadata cache (memcached, deployed for Keystone) glance-registry runs without
-    a gunicorn master (glance_registry_workers 0): one process, systemd's watchdog fed by its
-    serving loop. A process that did not feed it would have been killed and restarted by now."""
-    host = ssh_host(address)
-    props = dict(
-        line.split("=", 1)
-        for line in host.check_output(
-            "systemctl show -p MainPID -p WatchdogUSec -p NRestarts glance-registry"
-        ).splitlines()
-    )
-    assert props["WatchdogUSec"] == "1min"
-    assert props["NRestarts"] == "0"
-    main_pid = props["MainPID"]
-    children = host.run(f"grep -lx 'PPid:\\s*{main_pid}' /proc/[0-9]*/status")
-    assert children.stdout.strip() == "", children.stdout
-
-
 def test_info_stores_lists_the_default_store(cloud) -> None:
     stores = {s.id: s for s in cloud.image.stores()}
     assert set(stores) == {"file", "http"}
